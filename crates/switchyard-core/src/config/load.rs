@@ -1,0 +1,116 @@
+//! Reading a configuration: file, then `SWITCHYARD__…` environment overrides, then
+//! `os.environ/VAR` references, then the typed parse that names the key of any error.
+
+use serde_json::Value;
+
+use super::error::{ConfigError, EnvSource};
+use super::raw::RawConfig;
+
+/// Prefix of environment overrides: `SWITCHYARD__GATEWAY__LISTEN=0.0.0.0:4000`.
+pub const ENV_PREFIX: &str = "SWITCHYARD";
+
+/// The file's text format.
+#[derive(Clone, Copy, Debug)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+impl Format {
+    fn from_path(path: &str) -> Self {
+        if path.ends_with(".json") {
+            Format::Json
+        } else {
+            Format::Yaml
+        }
+    }
+
+    fn config_format(self) -> config::FileFormat {
+        match self {
+            Format::Yaml => config::FileFormat::Yaml,
+            Format::Json => config::FileFormat::Json,
+        }
+    }
+}
+
+/// Reads and merges the sources into one untyped tree.
+pub fn read_tree(
+    path: &str,
+    text: &str,
+    format: Option<Format>,
+    env: &dyn EnvSource,
+) -> Result<Value, ConfigError> {
+    let format = format.unwrap_or_else(|| Format::from_path(path));
+    let overrides: config::Map<String, String> = env
+        .vars()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+        .collect();
+    let built = config::Config::builder()
+        .add_source(config::File::from_str(text, format.config_format()))
+        .add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(overrides)),
+        )
+        .build()
+        .map_err(|e| ConfigError::Read {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
+    let mut tree: Value = built.try_deserialize().map_err(|e| ConfigError::Read {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })?;
+    if tree.is_null() {
+        tree = Value::Object(serde_json::Map::new());
+    }
+    resolve_env_refs(&mut tree, String::new(), env)?;
+    Ok(tree)
+}
+
+/// Replaces every string `os.environ/NAME` with the value of `NAME` (LiteLLM's convention).
+fn resolve_env_refs(value: &mut Value, key: String, env: &dyn EnvSource) -> Result<(), ConfigError> {
+    match value {
+        Value::String(s) => {
+            if let Some(var) = s.strip_prefix("os.environ/") {
+                let var = var.trim().to_string();
+                match env.get(&var) {
+                    Some(v) => *s = v,
+                    None => return Err(ConfigError::MissingEnv { key, var }),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                resolve_env_refs(item, format!("{key}[{i}]"), env)?;
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let path = if key.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{key}.{k}")
+                };
+                resolve_env_refs(v, path, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Parses the tree into the raw schema. Returns the paths of keys that were not understood.
+pub fn parse_raw(tree: Value) -> Result<(RawConfig, Vec<String>), ConfigError> {
+    let mut ignored = Vec::new();
+    let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
+    let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." { "(top level)".to_string() } else { path };
+        ConfigError::invalid(key, e.into_inner().to_string())
+    })?;
+    Ok((raw, ignored))
+}

@@ -1,0 +1,206 @@
+//! The validated configuration every service runs on.
+//!
+//! Built once by [`super::validate`] from the raw file; after that nothing on the request path
+//! parses or looks up a string key: deployments and groups are addressed by index.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Index of a deployment in [`Config::deployments`].
+pub type DeploymentIx = usize;
+/// Index of a group in [`Config::groups`].
+pub type GroupIx = usize;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub gateway: GatewaySettings,
+    pub router: RouterServiceSettings,
+    pub routing: RoutingSettings,
+    pub groups: Vec<Group>,
+    pub deployments: Vec<Deployment>,
+    group_by_name: HashMap<String, GroupIx>,
+    /// How each value was read, for `switchyard check`.
+    pub notes: Vec<String>,
+    /// Keys that were present but not acted on.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    pub(crate) fn new(
+        gateway: GatewaySettings,
+        router: RouterServiceSettings,
+        routing: RoutingSettings,
+        groups: Vec<Group>,
+        deployments: Vec<Deployment>,
+        notes: Vec<String>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let group_by_name = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.clone(), i))
+            .collect();
+        Config {
+            gateway,
+            router,
+            routing,
+            groups,
+            deployments,
+            group_by_name,
+            notes,
+            warnings,
+        }
+    }
+
+    /// Looks a group up by its public name.
+    pub fn group(&self, name: &str) -> Option<GroupIx> {
+        self.group_by_name.get(name).copied()
+    }
+
+    /// The largest known context window in a group.
+    pub fn group_window(&self, g: GroupIx) -> Option<u32> {
+        self.groups
+            .get(g)?
+            .deployments
+            .iter()
+            .filter_map(|&d| self.deployments.get(d)?.context_window)
+            .max()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewaySettings {
+    pub listen: SocketAddr,
+    /// Where `switchyard gateway` finds the router (`http://host:port`).
+    pub router_address: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouterServiceSettings {
+    pub listen: SocketAddr,
+}
+
+/// LiteLLM's strategy names are accepted; the ones not implemented yet behave as `Ordered`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Ordered,
+    SimpleShuffle,
+    LeastBusy,
+    LatencyBased,
+    UsageBased,
+    WarmFirst,
+}
+
+impl Strategy {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "ordered" | "order" => Strategy::Ordered,
+            "simple-shuffle" => Strategy::SimpleShuffle,
+            "least-busy" => Strategy::LeastBusy,
+            "latency-based-routing" | "latency-based" => Strategy::LatencyBased,
+            "usage-based-routing" | "usage-based-routing-v2" | "usage-based" => Strategy::UsageBased,
+            "warm-first" => Strategy::WarmFirst,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Ordered => "ordered",
+            Strategy::SimpleShuffle => "simple-shuffle",
+            Strategy::LeastBusy => "least-busy",
+            Strategy::LatencyBased => "latency-based-routing",
+            Strategy::UsageBased => "usage-based-routing",
+            Strategy::WarmFirst => "warm-first",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Until the response head and first token arrive.
+    pub first_byte: Duration,
+    /// Longest silence between two chunks of a stream.
+    pub idle: Duration,
+    /// The whole attempt.
+    pub total: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct RoutingSettings {
+    pub strategy: Strategy,
+    /// Extra passes over the candidate list after every candidate failed retryably.
+    pub num_retries: u32,
+    pub retry_backoff: Duration,
+    /// Failures within a minute before a deployment cools down.
+    pub allowed_fails: u32,
+    pub cooldown_time: Duration,
+    /// Output tokens reserved when the request does not say `max_tokens`.
+    pub reserve_output_tokens: u32,
+    pub safety_margin_ratio: f32,
+    pub safety_margin_tokens: u32,
+    /// A reported prompt below this share of our estimate means the backend truncated it.
+    pub truncation_ratio: f32,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// Ollama's native API (`/api/chat`), with `num_ctx` pinned to the window.
+    Ollama,
+    /// Any OpenAI-compatible server (llama.cpp's `llama-server`, vLLM, …).
+    OpenAi,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Ollama => "ollama",
+            Provider::OpenAi => "openai",
+        }
+    }
+}
+
+/// Where a deployment's context window came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WindowSource {
+    /// Written in the config under this key.
+    Config(String),
+    /// Not configured: will be read from the backend.
+    Unknown,
+}
+
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    /// Stable id: `model_info.id`, the native `id`, or `group/model@host`.
+    pub id: String,
+    pub group: GroupIx,
+    pub provider: Provider,
+    /// The backend's own model name (`llama3.2:1b`).
+    pub model: String,
+    /// Base URL without a trailing slash.
+    pub api_base: String,
+    pub api_key: Option<String>,
+    pub context_window: Option<u32>,
+    pub window_source: WindowSource,
+    /// Ollama `keep_alive`, passed through.
+    pub keep_alive: Option<serde_json::Value>,
+    /// Extra Ollama options from the config (LiteLLM forwards unknown params there).
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// Lower is tried first within the group (LiteLLM `order`).
+    pub order: u32,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub name: String,
+    pub deployments: Vec<DeploymentIx>,
+    /// Groups tried after this one, in order.
+    pub fallbacks: Vec<GroupIx>,
+    /// Groups tried only when the prompt does not fit (LiteLLM `context_window_fallbacks`).
+    pub context_fallbacks: Vec<GroupIx>,
+}

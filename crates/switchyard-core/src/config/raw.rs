@@ -1,0 +1,159 @@
+//! The configuration file as written: every key either dialect may use, nothing checked yet.
+//!
+//! One schema accepts both Switchyard's own keys (`deployments`, `fallbacks`, `routing`, `gateway`,
+//! `router`) and LiteLLM's proxy keys (`model_list`, `router_settings`, `general_settings`,
+//! `litellm_settings`), so a LiteLLM file loads unchanged and can be extended with ours.
+//! Unknown keys are collected as warnings by the loader, not rejected: LiteLLM files carry many
+//! settings we do not act on.
+
+// Fields are declared so LiteLLM files parse without "unknown key" warnings, even where this
+// version does not act on them yet.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use super::lenient::{Number, Seconds};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    // --- LiteLLM dialect ---
+    pub model_list: Option<Vec<RawLiteLlmModel>>,
+    pub router_settings: Option<RawRouterSettings>,
+    pub general_settings: Option<RawGeneralSettings>,
+    pub litellm_settings: Option<RawLiteLlmSettings>,
+    pub environment_variables: Option<BTreeMap<String, serde_json::Value>>,
+    // --- Switchyard dialect ---
+    pub deployments: Option<Vec<RawDeployment>>,
+    pub fallbacks: Option<RawFallbacks>,
+    pub context_window_fallbacks: Option<RawFallbacks>,
+    pub routing: Option<RawRouting>,
+    pub gateway: Option<RawGateway>,
+    pub router: Option<RawRouterService>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawLiteLlmModel {
+    pub model_name: String,
+    pub litellm_params: RawLiteLlmParams,
+    pub model_info: Option<RawModelInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawLiteLlmParams {
+    pub model: String,
+    pub api_base: Option<String>,
+    pub api_key: Option<String>,
+    pub max_tokens: Option<Number>,
+    pub num_ctx: Option<Number>,
+    pub keep_alive: Option<serde_json::Value>,
+    pub timeout: Option<Seconds>,
+    pub stream_timeout: Option<Seconds>,
+    pub rpm: Option<Number>,
+    pub tpm: Option<Number>,
+    pub order: Option<Number>,
+    pub weight: Option<Number>,
+    /// Every other key: LiteLLM forwards them into Ollama's `options`.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawModelInfo {
+    pub id: Option<String>,
+    pub mode: Option<String>,
+    pub max_input_tokens: Option<Number>,
+    pub max_tokens: Option<Number>,
+    pub max_output_tokens: Option<Number>,
+    pub base_model: Option<String>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+}
+
+/// `fallbacks` in either form: a plain ordered chain, or LiteLLM's list of one-key maps.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawFallbacks {
+    Chain(Vec<String>),
+    Maps(Vec<BTreeMap<String, Vec<String>>>),
+    Map(BTreeMap<String, Vec<String>>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouterSettings {
+    pub routing_strategy: Option<String>,
+    pub num_retries: Option<Number>,
+    pub retry_after: Option<Seconds>,
+    pub allowed_fails: Option<Number>,
+    pub cooldown_time: Option<Seconds>,
+    pub timeout: Option<Seconds>,
+    pub stream_timeout: Option<Seconds>,
+    pub max_fallbacks: Option<Number>,
+    pub enable_pre_call_checks: Option<bool>,
+    pub fallbacks: Option<RawFallbacks>,
+    pub context_window_fallbacks: Option<RawFallbacks>,
+    pub default_fallbacks: Option<Vec<String>>,
+    pub redis_host: Option<String>,
+    pub redis_port: Option<Number>,
+    pub redis_password: Option<String>,
+    pub redis_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawGeneralSettings {
+    pub master_key: Option<String>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLiteLlmSettings {
+    pub request_timeout: Option<Seconds>,
+    pub num_retries: Option<Number>,
+    pub drop_params: Option<bool>,
+    pub callbacks: Option<serde_json::Value>,
+    pub success_callback: Option<serde_json::Value>,
+    pub failure_callback: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawDeployment {
+    pub group: String,
+    pub id: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub api_base: Option<String>,
+    pub api_key: Option<String>,
+    pub context_window: Option<Number>,
+    pub keep_alive: Option<serde_json::Value>,
+    pub options: Option<BTreeMap<String, serde_json::Value>>,
+    pub order: Option<Number>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouting {
+    pub strategy: Option<String>,
+    pub num_retries: Option<Number>,
+    pub retry_backoff: Option<Seconds>,
+    pub allowed_fails: Option<Number>,
+    pub cooldown_time: Option<Seconds>,
+    pub reserve_output_tokens: Option<Number>,
+    pub safety_margin_ratio: Option<f64>,
+    pub safety_margin_tokens: Option<Number>,
+    pub truncation_ratio: Option<f64>,
+    pub connect_timeout: Option<Seconds>,
+    pub first_byte_timeout: Option<Seconds>,
+    pub idle_timeout: Option<Seconds>,
+    pub total_timeout: Option<Seconds>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawGateway {
+    pub listen: Option<String>,
+    pub router_address: Option<String>,
+    pub max_body_bytes: Option<Number>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawRouterService {
+    pub listen: Option<String>,
+}

@@ -1,0 +1,231 @@
+//! Candidate planning: which deployments may serve a request, and in what order.
+//!
+//! The plan is made before anything is sent. Candidates are the requested group's deployments,
+//! then those of each group in its fallback chain, then its context-window fallbacks. A deployment
+//! stays only if the predicted prompt plus the output reserve fits its window — so a long prompt
+//! goes straight to a large model with no failed attempt first — and it is not cooling down.
+//! Every exclusion keeps its reason, which is what `Explain` and the response headers report.
+
+use std::time::Instant;
+
+use crate::config::{Config, DeploymentIx, GroupIx};
+use crate::cooldown::Cooldowns;
+
+/// A deployment the router will try, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub deployment: DeploymentIx,
+    /// Predicted prompt tokens for this deployment's tokenizer and template.
+    pub prompt_tokens: u32,
+    /// `None` when the window is not known yet (the candidate is kept, unfiltered).
+    pub window: Option<u32>,
+    /// Kept although cooling down, because every fitting candidate was.
+    pub cooling: bool,
+}
+
+/// Why a deployment was left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exclusion {
+    TooSmall { needed: u32, window: u32 },
+    CoolingDown,
+}
+
+impl Exclusion {
+    pub fn describe(&self) -> String {
+        match self {
+            Exclusion::TooSmall { needed, window } => {
+                format!("needs {needed} tokens, window {window}")
+            }
+            Exclusion::CoolingDown => "cooling down after repeated failures".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub candidates: Vec<Candidate>,
+    pub excluded: Vec<(DeploymentIx, Exclusion)>,
+    /// Output tokens reserved in the fit test.
+    pub output_reserve: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown model \"{0}\"")]
+    UnknownGroup(String),
+    #[error(
+        "the request needs {needed} tokens ({prompt} prompt + {reserve} output) but the largest context window available to this model is {largest}"
+    )]
+    NoFit {
+        prompt: u32,
+        reserve: u32,
+        needed: u32,
+        largest: u32,
+    },
+}
+
+/// Orders the groups a request may reach: the group, its fallbacks, its context fallbacks.
+fn reachable_groups(config: &Config, group: GroupIx) -> Vec<GroupIx> {
+    let mut out = vec![group];
+    if let Some(g) = config.groups.get(group) {
+        for &f in g.fallbacks.iter().chain(g.context_fallbacks.iter()) {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    out
+}
+
+/// Plans a request to `group`.
+///
+/// `prompt_tokens(d)` predicts the prompt's size on deployment `d` (tokenizers differ per model);
+/// `output_reserve` is the request's `max_tokens` or the configured reserve.
+pub fn plan(
+    config: &Config,
+    group: GroupIx,
+    prompt_tokens: &mut dyn FnMut(DeploymentIx) -> u32,
+    output_reserve: u32,
+    cooldowns: &Cooldowns,
+    now: Instant,
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan {
+        output_reserve,
+        ..Plan::default()
+    };
+    let mut cooling = Vec::new();
+    let mut largest: Option<(u32, u32)> = None; // (window, prompt tokens on it)
+    let context_only = config
+        .groups
+        .get(group)
+        .map(|g| g.context_fallbacks.as_slice())
+        .unwrap_or_default();
+    for g in reachable_groups(config, group) {
+        let in_chain = g == group
+            || config
+                .groups
+                .get(group)
+                .is_some_and(|gg| gg.fallbacks.contains(&g));
+        let Some(grp) = config.groups.get(g) else {
+            continue;
+        };
+        for &d in &grp.deployments {
+            if plan.candidates.iter().any(|c| c.deployment == d) || cooling.iter().any(|c: &Candidate| c.deployment == d) {
+                continue;
+            }
+            let window = config.deployments.get(d).and_then(|dep| dep.context_window);
+            let prompt = prompt_tokens(d);
+            let needed = prompt.saturating_add(output_reserve);
+            if let Some(w) = window {
+                if largest.is_none_or(|(lw, _)| w > lw) {
+                    largest = Some((w, prompt));
+                }
+                if needed > w {
+                    plan.excluded.push((d, Exclusion::TooSmall { needed, window: w }));
+                    continue;
+                }
+            }
+            if !in_chain && context_only.contains(&g) && window.is_none() {
+                // A context-window fallback is only useful if it is known to be larger.
+                continue;
+            }
+            let candidate = Candidate {
+                deployment: d,
+                prompt_tokens: prompt,
+                window,
+                cooling: false,
+            };
+            if cooldowns.is_cooling(d, now) {
+                cooling.push(candidate);
+            } else {
+                plan.candidates.push(candidate);
+            }
+        }
+    }
+    if plan.candidates.is_empty() && !cooling.is_empty() {
+        // Everything that fits is cooling down: try them anyway rather than refuse outright.
+        plan.candidates = cooling
+            .into_iter()
+            .map(|c| Candidate { cooling: true, ..c })
+            .collect();
+    } else {
+        plan.excluded
+            .extend(cooling.into_iter().map(|c| (c.deployment, Exclusion::CoolingDown)));
+    }
+    if plan.candidates.is_empty() {
+        let (largest, prompt) = largest.unwrap_or((0, 0));
+        return Err(PlanError::NoFit {
+            prompt,
+            reserve: output_reserve,
+            needed: prompt.saturating_add(output_reserve),
+            largest,
+        });
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn seed() -> Config {
+        let text = include_str!("../../../fixtures/seed-config.yaml");
+        crate::config::load_str("seed", text, None, &HashMap::<String, String>::new()).unwrap()
+    }
+
+    fn run(c: &Config, tokens: u32, reserve: u32, cd: &Cooldowns) -> Result<Plan, PlanError> {
+        let g = c.group("local-small").unwrap();
+        plan(c, g, &mut |_| tokens, reserve, cd, Instant::now())
+    }
+
+    fn models(c: &Config, p: &Plan) -> Vec<String> {
+        p.candidates
+            .iter()
+            .map(|x| c.deployments[x.deployment].model.clone())
+            .collect()
+    }
+
+    #[test]
+    fn fit_filter_follows_the_chain() {
+        let c = seed();
+        let cd = Cooldowns::new(3, 3, Duration::from_secs(5));
+        let p = run(&c, 100, 512, &cd).unwrap();
+        assert_eq!(models(&c, &p), ["llama3.2:1b", "llama3.1:8b", "mistral:7b"]);
+        let p = run(&c, 1600, 512, &cd).unwrap();
+        assert_eq!(models(&c, &p), ["llama3.1:8b", "mistral:7b"]);
+        assert_eq!(
+            p.excluded,
+            vec![(0, Exclusion::TooSmall { needed: 2112, window: 2048 })]
+        );
+        let p = run(&c, 20_000, 512, &cd).unwrap();
+        assert_eq!(models(&c, &p), ["mistral:7b"]);
+        let e = run(&c, 40_000, 512, &cd).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::NoFit { prompt: 40_000, reserve: 512, needed: 40_512, largest: 32_768 }
+        );
+        // The boundary is inclusive: prompt + reserve == window fits.
+        let p = run(&c, 2048 - 512, 512, &cd).unwrap();
+        assert_eq!(models(&c, &p)[0], "llama3.2:1b");
+        let p = run(&c, 2048 - 511, 512, &cd).unwrap();
+        assert_eq!(models(&c, &p)[0], "llama3.1:8b");
+    }
+
+    #[test]
+    fn cooling_deployments_go_last_resort() {
+        let c = seed();
+        let cd = Cooldowns::new(3, 0, Duration::from_secs(60));
+        cd.record_failure(0, Instant::now());
+        let p = run(&c, 100, 512, &cd).unwrap();
+        assert_eq!(models(&c, &p), ["llama3.1:8b", "mistral:7b"]);
+        assert_eq!(p.excluded, vec![(0, Exclusion::CoolingDown)]);
+        cd.record_failure(1, Instant::now());
+        cd.record_failure(2, Instant::now());
+        let p = run(&c, 100, 512, &cd).unwrap();
+        assert!(p.candidates.iter().all(|x| x.cooling));
+        assert_eq!(p.candidates.len(), 3);
+    }
+}
