@@ -1,1 +1,58 @@
-//! placeholder
+//! Backend clients: one attempt of a chat request against one deployment.
+//!
+//! Each provider's wire format (Ollama's NDJSON `/api/chat`, OpenAI-style SSE) is translated into
+//! one event stream of [`BackendEvent`]s, and every way an attempt can fail becomes a
+//! [`BackendError`] carrying a [`FailureClass`]. The router sees neither HTTP nor JSON: it reads
+//! events and asks the error's class what to do next. Upstream calls are always streamed, even for
+//! non-streaming clients, so one parser serves both and stalls are detected the same way.
+
+mod error;
+mod lines;
+mod ollama;
+mod openai;
+mod pool;
+mod timeouts;
+
+use futures::stream::BoxStream;
+use switchyard_core::config::{Deployment, Provider};
+use switchyard_proto as pb;
+
+pub use error::BackendError;
+pub use pool::Backends;
+
+/// What one attempt produces, in order: deltas, then exactly one `Done`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BackendEvent {
+    Delta(pb::Delta),
+    Done(Completion),
+}
+
+/// The end of a successful attempt.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Completion {
+    /// OpenAI finish reason: `stop`, `length`, `tool_calls`.
+    pub finish_reason: String,
+    /// Prompt tokens the backend reports it evaluated (after any truncation).
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+}
+
+/// The events of one attempt; an `Err` item ends it.
+pub type EventStream = BoxStream<'static, Result<BackendEvent, BackendError>>;
+
+/// Everything an attempt needs besides the client.
+pub struct Attempt<'a> {
+    pub deployment: &'a Deployment,
+    pub request: &'a pb::ChatRequest,
+    /// Messages to append after the request's own (a continuation's partial answer).
+    pub extra_assistant_prefix: Option<&'a str>,
+    /// Output limit for this attempt (the request's, reduced by what earlier attempts produced).
+    pub max_tokens: Option<u32>,
+}
+
+impl Attempt<'_> {
+    /// The provider whose wire format this attempt uses.
+    pub fn provider(&self) -> Provider {
+        self.deployment.provider
+    }
+}

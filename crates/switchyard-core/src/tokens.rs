@@ -185,35 +185,52 @@ pub struct MessageText<'a> {
     pub texts: &'a [&'a str],
 }
 
-/// Estimates a chat prompt's size for one model.
-pub fn estimate_chat(
+impl PromptEstimate {
+    /// Puts an estimate together: the margin applies only to estimated (not exact) counts.
+    pub fn assemble(content: u32, template: u32, exact: bool, margin: SafetyMargin) -> Self {
+        let margin = if exact {
+            0
+        } else {
+            let base = content.saturating_add(template) as f32;
+            ((base * margin.ratio).ceil() as u32).saturating_add(margin.tokens)
+        };
+        PromptEstimate {
+            content,
+            template,
+            margin,
+        }
+    }
+}
+
+/// Content tokens of a chat request: every message text plus the tool definitions.
+pub fn count_content(
     counter: &dyn TokenCounter,
-    family: TemplateFamily,
     messages: &[MessageText<'_>],
-    tools_json: Option<&str>,
-    margin: SafetyMargin,
-) -> PromptEstimate {
+    tools_text: Option<&str>,
+) -> u32 {
     let mut content = 0u32;
     for m in messages {
         for t in m.texts {
             content = content.saturating_add(counter.count(t));
         }
     }
-    if let Some(tools) = tools_json {
+    if let Some(tools) = tools_text {
         content = content.saturating_add(counter.count(tools));
     }
+    content
+}
+
+/// Estimates a chat prompt's size for one model.
+pub fn estimate_chat(
+    counter: &dyn TokenCounter,
+    family: TemplateFamily,
+    messages: &[MessageText<'_>],
+    tools_text: Option<&str>,
+    margin: SafetyMargin,
+) -> PromptEstimate {
+    let content = count_content(counter, messages, tools_text);
     let template = family.overhead(messages.iter().map(|m| m.role));
-    let margin = if counter.is_exact() {
-        0
-    } else {
-        let base = content.saturating_add(template) as f32;
-        (base * margin.ratio).ceil() as u32 + margin.tokens
-    };
-    PromptEstimate {
-        content,
-        template,
-        margin,
-    }
+    PromptEstimate::assemble(content, template, counter.is_exact(), margin)
 }
 
 #[cfg(test)]

@@ -1,1 +1,76 @@
-//! placeholder
+//! The router service: the gRPC face of Switchyard's routing.
+//!
+//! [`RouterService`] implements the `Router` service of `proto/`. The gateway calls it over a
+//! real network connection in split mode, and in `serve` mode through the very same tonic
+//! service in process ([`RouterService::into_server`] behind a client), so both modes run the same
+//! code. Each chat request runs as its own task that writes events into a bounded channel; the
+//! channel closing (the caller went away) cancels the backend request.
+
+mod attempt;
+mod chat;
+mod explain;
+mod route_error;
+mod state;
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use switchyard_core::config::Config;
+use switchyard_proto as pb;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+pub use state::{RouterState, StateError};
+
+/// Events buffered between a request's task and the caller.
+const EVENT_BUFFER: usize = 32;
+
+/// The router service.
+#[derive(Clone)]
+pub struct RouterService {
+    state: Arc<RouterState>,
+}
+
+impl RouterService {
+    pub fn new(config: Config) -> Result<Self, StateError> {
+        Ok(RouterService {
+            state: Arc::new(RouterState::new(config)?),
+        })
+    }
+
+    /// The tonic server wrapping this service (mount it on a transport, or call it in process).
+    pub fn into_server(self) -> pb::router_server::RouterServer<Self> {
+        pb::router_server::RouterServer::new(self)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024)
+    }
+
+    pub fn state(&self) -> &RouterState {
+        &self.state
+    }
+}
+
+type ChatStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::router_server::Router for RouterService {
+    type ChatStream = ChatStream;
+
+    async fn chat(&self, request: Request<pb::ChatRequest>) -> Result<Response<Self::ChatStream>, Status> {
+        let req = request.into_inner();
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        let state = self.state.clone();
+        tokio::spawn(async move { chat::run(&state, req, tx).await });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_models(&self, _: Request<pb::ListModelsRequest>) -> Result<Response<pb::ListModelsResponse>, Status> {
+        Ok(Response::new(explain::list_models(&self.state)))
+    }
+
+    async fn explain(&self, request: Request<pb::ChatRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
+        Ok(Response::new(explain::explain(&self.state, &request.into_inner())))
+    }
+}

@@ -1,1 +1,38 @@
-//! placeholder
+//! `switchyard-sim`: a deterministic simulator of an Ollama server or a llama.cpp `llama-server`
+//! (OpenAI-compatible), with failure injection, for Switchyard's integration tests and benchmarks.
+//!
+//! Start one with [`SimHandle::start`]; arm failures with [`SimHandle::add_fault`]; inspect what
+//! reached it with [`SimHandle::requests`]. Behaviour follows `design/backends.md` §1–6:
+//! field names, NDJSON / SSE framing, status codes and error bodies, Ollama's silent truncation and
+//! `prompt_eval_count` semantics, llama.cpp's `exceed_context_size_error`.
+//!
+//! Token counts use the simulator's own tokenizer ("sim tokens", see the crate README in the
+//! design notes); answers are deterministic word sequences, so a continued answer concatenates to
+//! the uninterrupted one.
+
+mod answer;
+mod config;
+mod control;
+mod delivery;
+mod error;
+mod fault;
+mod llamacpp;
+mod ollama;
+mod openai;
+mod prompt;
+mod request;
+mod routes;
+mod server;
+mod state;
+mod tokens;
+mod util;
+
+pub use config::{ConfigError, Flavor, SimConfig, SimModel};
+pub use fault::{Fault, FaultRule};
+pub use server::SimHandle;
+pub use state::RecordedRequest;
+
+/// Counts "sim tokens" of plain text the way the simulator does (before any `token_scale`).
+pub fn sim_token_count(text: &str) -> u32 {
+    tokens::count(text)
+}

@@ -190,6 +190,9 @@ pub struct Deployment {
     pub keep_alive: Option<serde_json::Value>,
     /// Extra Ollama options from the config (LiteLLM forwards unknown params there).
     pub options: serde_json::Map<String, serde_json::Value>,
+    /// Ollama only: let the server truncate an over-long prompt silently (its default) instead of
+    /// sending `"truncate": false`, which makes it answer with an error Switchyard falls back on.
+    pub silent_truncation: bool,
     /// Lower is tried first within the group (LiteLLM `order`).
     pub order: u32,
     pub timeouts: Timeouts,

@@ -126,6 +126,7 @@ pub struct RawDeployment {
     pub context_window: Option<Number>,
     pub keep_alive: Option<serde_json::Value>,
     pub options: Option<BTreeMap<String, serde_json::Value>>,
+    pub silent_truncation: Option<bool>,
     pub order: Option<Number>,
 }
 

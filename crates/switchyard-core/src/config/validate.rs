@@ -167,8 +167,12 @@ impl<'a> Builder<'a> {
             timeouts.first_byte = t;
         }
         let mut options = serde_json::Map::new();
+        let mut silent_truncation = false;
         for (k, v) in p.extra {
-            if provider == Provider::Ollama {
+            if k == "truncate" && provider == Provider::Ollama {
+                silent_truncation = v.as_bool().unwrap_or(false);
+                self.notes.push(format!("{key}.litellm_params.truncate: sent as Ollama's top-level truncate={silent_truncation}"));
+            } else if provider == Provider::Ollama {
                 self.notes.push(format!("{key}.litellm_params.{k}: passed to Ollama as options.{k}"));
                 options.insert(k, v);
             } else {
@@ -204,6 +208,7 @@ impl<'a> Builder<'a> {
             window_source: source,
             keep_alive: p.keep_alive,
             options,
+            silent_truncation,
             order,
             timeouts,
         });
@@ -262,6 +267,7 @@ impl<'a> Builder<'a> {
             window_source: source,
             keep_alive: d.keep_alive,
             options: d.options.map(|o| o.into_iter().collect()).unwrap_or_default(),
+            silent_truncation: d.silent_truncation.unwrap_or(false),
             order,
             timeouts: defaults.clone(),
         });

@@ -1,0 +1,347 @@
+//! Ollama's native `/api/chat`: OpenAI fields in, NDJSON events out.
+//!
+//! The native API is used instead of Ollama's `/v1` layer because only it carries
+//! `options.num_ctx`; without it Ollama applies its own default window and silently truncates
+//! (backends.md §3). `num_ctx` is always the deployment's configured window, the same value on
+//! every request, so the model is never reloaded for a different context size.
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchyard_core::FailureClass;
+use switchyard_proto as pb;
+
+use crate::pool::LineStream;
+use crate::{Attempt, BackendError, BackendEvent, Completion, EventStream};
+
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    model: &'a str,
+    messages: Vec<Msg<'a>>,
+    stream: bool,
+    options: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<&'a Value>,
+    /// `false` turns Ollama's silent truncation into a 400 (Ollama ≥ 0.12.4; older ignore it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncate: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct Msg<'a> {
+    role: &'a str,
+    content: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    images: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_name: Option<&'a str>,
+}
+
+/// Images in OpenAI content parts, as the base64 payloads Ollama wants.
+fn images(parts_json: Option<&str>) -> Vec<String> {
+    let Some(parts) = parts_json.and_then(|p| serde_json::from_str::<Vec<Value>>(p).ok()) else {
+        return Vec::new();
+    };
+    parts
+        .iter()
+        .filter_map(|p| p.get("image_url")?.get("url")?.as_str())
+        .filter_map(|url| url.split_once(";base64,").map(|(_, b64)| b64.to_string()))
+        .collect()
+}
+
+fn options(attempt: &Attempt<'_>) -> Value {
+    let d = attempt.deployment;
+    let s = attempt.request.sampling.as_ref();
+    let mut o = serde_json::Map::with_capacity(d.options.len() + 8);
+    for (k, v) in &d.options {
+        o.insert(k.clone(), v.clone());
+    }
+    if let Some(w) = d.context_window {
+        o.insert("num_ctx".into(), w.into());
+    }
+    if let Some(n) = attempt.max_tokens {
+        o.insert("num_predict".into(), n.into());
+    }
+    if let Some(s) = s {
+        let mut put = |k: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                o.insert(k.into(), v.into());
+            }
+        };
+        put("temperature", s.temperature);
+        put("top_p", s.top_p);
+        put("min_p", s.min_p);
+        put("presence_penalty", s.presence_penalty);
+        put("frequency_penalty", s.frequency_penalty);
+        put("repeat_penalty", s.repeat_penalty);
+        if let Some(k) = s.top_k {
+            o.insert("top_k".into(), k.into());
+        }
+        if let Some(seed) = s.seed {
+            o.insert("seed".into(), seed.into());
+        }
+        if !s.stop.is_empty() {
+            o.insert("stop".into(), s.stop.clone().into());
+        }
+    }
+    Value::Object(o)
+}
+
+/// OpenAI `response_format` → Ollama `format`.
+fn format(response_format_json: Option<&str>) -> Option<Value> {
+    let rf: Value = serde_json::from_str(response_format_json?).ok()?;
+    match rf.get("type")?.as_str()? {
+        "json_object" => Some(Value::String("json".into())),
+        "json_schema" => rf.get("json_schema")?.get("schema").cloned(),
+        _ => None,
+    }
+}
+
+fn tools(req: &pb::ChatRequest) -> Vec<Value> {
+    req.tools
+        .iter()
+        .map(|t| {
+            let params = t
+                .parameters_json
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+            serde_json::json!({
+                "type": "function",
+                "function": {"name": t.name, "description": t.description.as_deref().unwrap_or(""), "parameters": params}
+            })
+        })
+        .collect()
+}
+
+/// Builds the URL and body of an `/api/chat` call.
+pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), BackendError> {
+    let req = attempt.request;
+    let image_lists: Vec<Vec<String>> = req
+        .messages
+        .iter()
+        .map(|m| images(m.content_parts_json.as_deref()))
+        .collect();
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    for (m, imgs) in req.messages.iter().zip(&image_lists) {
+        let tool_calls = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                let args = serde_json::from_str::<Value>(&c.arguments).unwrap_or(Value::String(c.arguments.clone()));
+                serde_json::json!({"function": {"name": c.name, "arguments": args}})
+            })
+            .collect();
+        // Ollama names tool results by function; look the name up from the call id if needed.
+        let tool_name = if m.role == "tool" {
+            m.name.as_deref().or_else(|| {
+                let id = m.tool_call_id.as_deref()?;
+                req.messages
+                    .iter()
+                    .flat_map(|x| x.tool_calls.iter())
+                    .find(|c| c.id == id)
+                    .map(|c| c.name.as_str())
+            })
+        } else {
+            None
+        };
+        messages.push(Msg {
+            role: if m.role == "developer" { "system" } else { &m.role },
+            content: m.content.as_deref().unwrap_or(""),
+            images: imgs.iter().map(String::as_str).collect(),
+            tool_calls,
+            tool_name,
+        });
+    }
+    if let Some(prefix) = attempt.extra_assistant_prefix {
+        messages.push(Msg {
+            role: "assistant",
+            content: prefix,
+            images: Vec::new(),
+            tool_calls: Vec::new(),
+            tool_name: None,
+        });
+    }
+    let body = ChatBody {
+        model: &attempt.deployment.model,
+        messages,
+        stream: true,
+        options: options(attempt),
+        format: format(req.response_format_json.as_deref()),
+        tools: tools(req),
+        keep_alive: attempt.deployment.keep_alive.as_ref(),
+        truncate: if attempt.deployment.silent_truncation { None } else { Some(false) },
+    };
+    let bytes = serde_json::to_vec(&body)
+        .map_err(|e| BackendError::new(FailureClass::Protocol, format!("cannot encode request: {e}")))?;
+    Ok((format!("{}/api/chat", attempt.deployment.api_base), bytes))
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    message: Option<ChunkMessage>,
+    #[serde(default)]
+    done: bool,
+    #[serde(default)]
+    done_reason: Option<String>,
+    #[serde(default)]
+    prompt_eval_count: Option<u32>,
+    #[serde(default)]
+    eval_count: Option<u32>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct ChunkMessage {
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ChunkToolCall>,
+}
+
+#[derive(Deserialize)]
+struct ChunkToolCall {
+    #[serde(default)]
+    id: Option<String>,
+    function: ChunkFunction,
+}
+
+#[derive(Deserialize)]
+struct ChunkFunction {
+    name: String,
+    #[serde(default)]
+    arguments: Value,
+}
+
+/// Turns NDJSON lines into events. A stream that ends without `done:true` is broken.
+pub(crate) fn events(mut lines: LineStream) -> EventStream {
+    Box::pin(async_stream::stream! {
+        let mut tool_index = 0u32;
+        loop {
+            let line = match lines.next().await {
+                Some(Ok(l)) => l,
+                Some(Err(e)) => { yield Err(e); return; }
+                None => {
+                    yield Err(BackendError::new(FailureClass::StreamBroken, "Ollama stream ended without done:true"));
+                    return;
+                }
+            };
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let chunk: Chunk = match serde_json::from_slice(&line) {
+                Ok(c) => c,
+                Err(e) => {
+                    yield Err(BackendError::new(FailureClass::Protocol, format!("unreadable Ollama chunk: {e}")));
+                    return;
+                }
+            };
+            if let Some(err) = chunk.error {
+                let text = err.as_str().map(str::to_string).unwrap_or_else(|| err.to_string());
+                let class = if switchyard_core::failure::mentions_context_overflow(&text) {
+                    FailureClass::Overflow
+                } else {
+                    FailureClass::StreamBroken
+                };
+                yield Err(BackendError::new(class, text));
+                return;
+            }
+            if let Some(m) = chunk.message {
+                let tool_calls: Vec<pb::ToolCallDelta> = m.tool_calls.into_iter().map(|c| {
+                    let index = tool_index;
+                    tool_index += 1;
+                    let arguments = match c.function.arguments {
+                        Value::String(s) => s,
+                        Value::Null => "{}".to_string(),
+                        other => other.to_string(),
+                    };
+                    pb::ToolCallDelta {
+                        index,
+                        id: Some(c.id.unwrap_or_else(|| format!("call_{index}"))),
+                        name: Some(c.function.name),
+                        arguments,
+                    }
+                }).collect();
+                let thinking = m.thinking.filter(|t| !t.is_empty());
+                if !m.content.is_empty() || thinking.is_some() || !tool_calls.is_empty() {
+                    yield Ok(BackendEvent::Delta(pb::Delta { content: m.content, reasoning: thinking, tool_calls }));
+                }
+            }
+            if chunk.done {
+                let finish_reason = match chunk.done_reason.as_deref() {
+                    _ if tool_index > 0 => "tool_calls",
+                    Some("length") => "length",
+                    _ => "stop",
+                };
+                yield Ok(BackendEvent::Done(Completion {
+                    finish_reason: finish_reason.to_string(),
+                    prompt_tokens: chunk.prompt_eval_count,
+                    completion_tokens: chunk.eval_count,
+                }));
+                return;
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use bytes::Bytes;
+
+    fn lines(items: &[&'static str]) -> LineStream {
+        Box::pin(futures::stream::iter(
+            items.iter().map(|s| Ok(Bytes::from_static(s.as_bytes()))).collect::<Vec<_>>(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn parses_a_stream() {
+        let ev: Vec<_> = events(lines(&[
+            r#"{"model":"m","message":{"role":"assistant","content":"Hel"},"done":false}"#,
+            r#"{"model":"m","message":{"role":"assistant","content":"lo"},"done":false}"#,
+            r#"{"model":"m","message":{"role":"assistant","content":""},"done":true,"done_reason":"length","prompt_eval_count":26,"eval_count":2}"#,
+        ]))
+        .collect()
+        .await;
+        assert_eq!(ev.len(), 3);
+        assert_eq!(
+            ev[2],
+            Ok(BackendEvent::Done(Completion { finish_reason: "length".into(), prompt_tokens: Some(26), completion_tokens: Some(2) }))
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_done_or_error_line_is_a_failure() {
+        let ev: Vec<_> = events(lines(&[r#"{"message":{"content":"a"},"done":false}"#])).collect().await;
+        assert_eq!(ev.last().unwrap().as_ref().unwrap_err().class, FailureClass::StreamBroken);
+        let ev: Vec<_> = events(lines(&[r#"{"error":"an error was encountered while running the model: boom"}"#])).collect().await;
+        assert_eq!(ev[0].as_ref().unwrap_err().class, FailureClass::StreamBroken);
+    }
+
+    #[tokio::test]
+    async fn tool_calls_become_deltas() {
+        let ev: Vec<_> = events(lines(&[
+            r#"{"message":{"content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Tokyo"}}}]},"done":false}"#,
+            r#"{"message":{"content":""},"done":true,"done_reason":"stop"}"#,
+        ]))
+        .collect()
+        .await;
+        let Ok(BackendEvent::Delta(d)) = &ev[0] else { panic!("{ev:?}") };
+        assert_eq!(d.tool_calls[0].name.as_deref(), Some("get_weather"));
+        assert_eq!(d.tool_calls[0].arguments, r#"{"city":"Tokyo"}"#);
+        let Ok(BackendEvent::Done(c)) = &ev[1] else { panic!() };
+        assert_eq!(c.finish_reason, "tool_calls");
+    }
+}

@@ -1,0 +1,304 @@
+//! OpenAI-compatible servers (llama.cpp's `llama-server`, vLLM…): `/v1/chat/completions` SSE.
+//!
+//! The request is re-serialised from the router's message, with `stream_options.include_usage`
+//! always on so token usage comes back in streams (backends.md §5.3, §6.6). A stream that closes
+//! without a finish reason or `[DONE]` is a failure, as is an `{"error":…}` event.
+
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use switchyard_core::FailureClass;
+use switchyard_proto as pb;
+
+use crate::pool::LineStream;
+use crate::{Attempt, BackendError, BackendEvent, Completion, EventStream};
+
+fn message_json(m: &pb::Message) -> Value {
+    let mut o = Map::with_capacity(4);
+    o.insert("role".into(), Value::String(m.role.clone()));
+    let content = match (&m.content_parts_json, &m.content) {
+        (Some(parts), _) => serde_json::from_str(parts).unwrap_or(Value::Null),
+        (None, Some(text)) => Value::String(text.clone()),
+        (None, None) => Value::Null,
+    };
+    o.insert("content".into(), content);
+    if let Some(n) = &m.name {
+        o.insert("name".into(), Value::String(n.clone()));
+    }
+    if !m.tool_calls.is_empty() {
+        let calls: Vec<Value> = m
+            .tool_calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": if c.r#type.is_empty() { "function" } else { &c.r#type }, "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        o.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if let Some(id) = &m.tool_call_id {
+        o.insert("tool_call_id".into(), Value::String(id.clone()));
+    }
+    Value::Object(o)
+}
+
+/// Builds the URL and body of a `/v1/chat/completions` call.
+pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), BackendError> {
+    let req = attempt.request;
+    let mut body: Map<String, Value> = if req.extra_json.is_empty() {
+        Map::new()
+    } else {
+        serde_json::from_str(&req.extra_json).unwrap_or_default()
+    };
+    let mut messages: Vec<Value> = req.messages.iter().map(message_json).collect();
+    if let Some(prefix) = attempt.extra_assistant_prefix {
+        messages.push(json!({"role": "assistant", "content": prefix}));
+    }
+    body.insert("model".into(), Value::String(attempt.deployment.model.clone()));
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), Value::Bool(true));
+    body.insert("stream_options".into(), json!({"include_usage": true}));
+    if !req.tools.is_empty() {
+        let tools: Vec<Value> = req
+            .tools
+            .iter()
+            .map(|t| {
+                let mut f = Map::new();
+                f.insert("name".into(), Value::String(t.name.clone()));
+                if let Some(d) = &t.description {
+                    f.insert("description".into(), Value::String(d.clone()));
+                }
+                if let Some(p) = t.parameters_json.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()) {
+                    f.insert("parameters".into(), p);
+                }
+                if let Some(s) = t.strict {
+                    f.insert("strict".into(), Value::Bool(s));
+                }
+                json!({"type": if t.r#type.is_empty() { "function" } else { &t.r#type }, "function": f})
+            })
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    let parse = |s: &Option<String>| s.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok());
+    if let Some(tc) = parse(&req.tool_choice_json) {
+        body.insert("tool_choice".into(), tc);
+    }
+    if let Some(rf) = parse(&req.response_format_json) {
+        body.insert("response_format".into(), rf);
+    }
+    if let Some(u) = &req.user {
+        body.insert("user".into(), Value::String(u.clone()));
+    }
+    if let Some(n) = attempt.max_tokens {
+        body.insert("max_tokens".into(), n.into());
+    }
+    if let Some(s) = &req.sampling {
+        let mut put = |k: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                body.insert(k.into(), v.into());
+            }
+        };
+        put("temperature", s.temperature);
+        put("top_p", s.top_p);
+        put("presence_penalty", s.presence_penalty);
+        put("frequency_penalty", s.frequency_penalty);
+        put("min_p", s.min_p);
+        put("repeat_penalty", s.repeat_penalty);
+        if let Some(k) = s.top_k {
+            body.insert("top_k".into(), k.into());
+        }
+        if let Some(seed) = s.seed {
+            body.insert("seed".into(), seed.into());
+        }
+        if !s.stop.is_empty() {
+            body.insert("stop".into(), s.stop.clone().into());
+        }
+    }
+    let bytes = serde_json::to_vec(&Value::Object(body))
+        .map_err(|e| BackendError::new(FailureClass::Protocol, format!("cannot encode request: {e}")))?;
+    Ok((format!("{}/v1/chat/completions", attempt.deployment.api_base), bytes))
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<UsageJson>,
+    #[serde(default)]
+    timings: Option<Timings>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<DeltaJson>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeltaJson {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallJson>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallJson {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionJson>,
+}
+
+#[derive(Deserialize)]
+struct FunctionJson {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UsageJson {
+    #[serde(default)]
+    prompt_tokens: Option<u32>,
+    #[serde(default)]
+    completion_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct Timings {
+    #[serde(default)]
+    prompt_n: Option<u32>,
+    #[serde(default)]
+    cache_n: Option<u32>,
+    #[serde(default)]
+    predicted_n: Option<u32>,
+}
+
+/// Turns SSE lines into events. The finish reason may come before the usage chunk, so `Done` is
+/// emitted at `[DONE]` (or at the end of the body once a finish reason was seen).
+pub(crate) fn events(mut lines: LineStream) -> EventStream {
+    Box::pin(async_stream::stream! {
+        let mut finish: Option<String> = None;
+        let mut prompt_tokens = None;
+        let mut completion_tokens = None;
+        loop {
+            let line = match lines.next().await {
+                Some(Ok(l)) => l,
+                Some(Err(e)) => { yield Err(e); return; }
+                None => break,
+            };
+            let Some(data) = line.strip_prefix(b"data:") else {
+                // Comments (": ping"), event names and blank separators carry nothing for us.
+                continue;
+            };
+            let data = data.trim_ascii();
+            if data == b"[DONE]" {
+                break;
+            }
+            let chunk: Chunk = match serde_json::from_slice(data) {
+                Ok(c) => c,
+                Err(e) => {
+                    yield Err(BackendError::new(FailureClass::Protocol, format!("unreadable SSE chunk: {e}")));
+                    return;
+                }
+            };
+            if let Some(err) = chunk.error {
+                let text = crate::error::error_text(&json!({"error": err}).to_string());
+                let class = if switchyard_core::failure::mentions_context_overflow(&err.to_string()) {
+                    FailureClass::Overflow
+                } else {
+                    FailureClass::StreamBroken
+                };
+                yield Err(BackendError::new(class, text));
+                return;
+            }
+            if let Some(u) = chunk.usage {
+                prompt_tokens = u.prompt_tokens.or(prompt_tokens);
+                completion_tokens = u.completion_tokens.or(completion_tokens);
+            } else if let Some(t) = chunk.timings {
+                if let Some(p) = t.prompt_n {
+                    prompt_tokens = Some(p + t.cache_n.unwrap_or(0));
+                }
+                completion_tokens = t.predicted_n.or(completion_tokens);
+            }
+            for choice in chunk.choices {
+                if let Some(d) = choice.delta {
+                    let tool_calls: Vec<pb::ToolCallDelta> = d.tool_calls.into_iter().map(|c| {
+                        let f = c.function.unwrap_or(FunctionJson { name: None, arguments: None });
+                        pb::ToolCallDelta { index: c.index, id: c.id, name: f.name, arguments: f.arguments.unwrap_or_default() }
+                    }).collect();
+                    let content = d.content.unwrap_or_default();
+                    let reasoning = d.reasoning_content.or(d.reasoning).filter(|r| !r.is_empty());
+                    if !content.is_empty() || reasoning.is_some() || !tool_calls.is_empty() {
+                        yield Ok(BackendEvent::Delta(pb::Delta { content, reasoning, tool_calls }));
+                    }
+                }
+                if let Some(f) = choice.finish_reason {
+                    finish = Some(f);
+                }
+            }
+        }
+        match finish {
+            Some(finish_reason) => yield Ok(BackendEvent::Done(Completion { finish_reason, prompt_tokens, completion_tokens })),
+            None => yield Err(BackendError::new(FailureClass::StreamBroken, "stream ended without a finish reason")),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use bytes::Bytes;
+
+    fn lines(items: &[&'static str]) -> LineStream {
+        Box::pin(futures::stream::iter(
+            items.iter().map(|s| Ok(Bytes::from_static(s.as_bytes()))).collect::<Vec<_>>(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn parses_llama_cpp_stream_with_usage_chunk() {
+        let ev: Vec<_> = events(lines(&[
+            r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"role":"assistant","content":null}}],"object":"chat.completion.chunk"}"#,
+            "",
+            ": ping",
+            r#"data: {"choices":[{"finish_reason":null,"index":0,"delta":{"content":"Hel"}}]}"#,
+            r#"data: {"choices":[{"finish_reason":"stop","index":0,"delta":{}}]}"#,
+            r#"data: {"choices":[],"usage":{"completion_tokens":1,"prompt_tokens":44,"total_tokens":45}}"#,
+            "data: [DONE]",
+        ]))
+        .collect()
+        .await;
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(
+            ev[1],
+            Ok(BackendEvent::Done(Completion { finish_reason: "stop".into(), prompt_tokens: Some(44), completion_tokens: Some(1) }))
+        );
+    }
+
+    #[tokio::test]
+    async fn error_event_and_cut_stream_fail() {
+        let ev: Vec<_> = events(lines(&[
+            r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#,
+            r#"data: {"error":{"code":500,"message":"Compute error.","type":"server_error"}}"#,
+        ]))
+        .collect()
+        .await;
+        let e = ev[1].as_ref().unwrap_err();
+        assert_eq!(e.class, FailureClass::StreamBroken);
+        assert_eq!(e.message, "Compute error.");
+        let ev: Vec<_> = events(lines(&[r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#])).collect().await;
+        assert_eq!(ev[1].as_ref().unwrap_err().class, FailureClass::StreamBroken);
+    }
+}

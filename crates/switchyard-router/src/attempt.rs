@@ -1,0 +1,256 @@
+//! One attempt against one deployment, and the commit point that makes fallback invisible.
+//!
+//! Nothing reaches the caller until the attempt *commits*: for a streaming request, when the first
+//! delta arrives; for a non-streaming one, when the whole answer has arrived intact (so a broken
+//! stream or a silently truncated prompt can still fall back). Before the commit point a failure
+//! is returned to the fallback loop and the caller never learns of it.
+
+use futures::StreamExt;
+use switchyard_backends::{Attempt, BackendError, BackendEvent, Completion, EventStream};
+use switchyard_core::FailureClass;
+use switchyard_core::config::Deployment;
+use switchyard_core::plan::Candidate;
+use switchyard_core::tokens::PromptEstimate;
+use switchyard_proto as pb;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use crate::state::{Estimator, RouterState};
+
+pub(crate) type EventTx = mpsc::Sender<Result<pb::ChatEvent, Status>>;
+
+/// How an attempt ended.
+pub(crate) enum Outcome {
+    /// The answer reached the caller in full.
+    Served,
+    /// The caller went away; stop everything.
+    ClientGone,
+    /// Failed before the commit point: the loop may try another candidate.
+    Failed(BackendError),
+    /// Failed after the caller had part of the answer: reported to the caller, loop ends.
+    BrokenAfterCommit(BackendError),
+}
+
+/// Everything one attempt needs from the request's loop.
+pub(crate) struct AttemptCtx<'a> {
+    pub state: &'a RouterState,
+    pub request: &'a pb::ChatRequest,
+    pub tx: &'a EventTx,
+    pub candidate: &'a Candidate,
+    pub estimate: PromptEstimate,
+    pub estimator: &'a Estimator<'a>,
+    pub response_id: &'a str,
+    pub created: i64,
+    pub failed: &'a [pb::AttemptRecord],
+    pub max_tokens: Option<u32>,
+}
+
+impl AttemptCtx<'_> {
+    fn deployment(&self) -> Option<&Deployment> {
+        self.state.config.deployments.get(self.candidate.deployment)
+    }
+
+    fn route_info(&self) -> pb::ChatEvent {
+        let d = self.deployment();
+        let served_group = d
+            .and_then(|d| self.state.config.groups.get(d.group))
+            .map(|g| g.name.clone())
+            .unwrap_or_default();
+        event(pb::chat_event::Event::Route(pb::RouteInfo {
+            group: self.request.model.clone(),
+            deployment: d.map(|d| d.id.clone()).unwrap_or_default(),
+            backend_model: d.map(|d| d.model.clone()).unwrap_or_default(),
+            attempts: self.failed.len() as u32 + 1,
+            prompt_tokens: self.estimate.total(),
+            response_id: self.response_id.to_string(),
+            created: self.created,
+            failed_attempts: self.failed.to_vec(),
+            served_group,
+        }))
+    }
+
+    /// Whether the backend evaluated noticeably fewer prompt tokens than the request has: the
+    /// signature of Ollama's silent truncation (backends.md §3.2).
+    fn truncated(&self, reported: Option<u32>) -> bool {
+        let predicted = self.estimate.content.saturating_add(self.estimate.template);
+        let ratio = self.state.config.routing.truncation_ratio;
+        reported.is_some_and(|r| (r as f32) < predicted as f32 * ratio)
+    }
+
+    fn usage(&self, c: &Completion, output_text: &str) -> pb::ChatEvent {
+        let estimated = c.prompt_tokens.is_none() || c.completion_tokens.is_none();
+        event(pb::chat_event::Event::Usage(pb::Usage {
+            prompt_tokens: c
+                .prompt_tokens
+                .unwrap_or_else(|| self.estimate.content + self.estimate.template),
+            completion_tokens: c.completion_tokens.unwrap_or_else(|| {
+                self.estimator
+                    .count_output(self.candidate.deployment, output_text)
+            }),
+            estimated,
+        }))
+    }
+}
+
+pub(crate) fn event(e: pb::chat_event::Event) -> pb::ChatEvent {
+    pb::ChatEvent { event: Some(e) }
+}
+
+/// Runs one attempt to its outcome.
+pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
+    let Some(deployment) = ctx.deployment() else {
+        return Outcome::Failed(BackendError::new(FailureClass::Protocol, "deployment vanished"));
+    };
+    let attempt = Attempt {
+        deployment,
+        request: ctx.request,
+        extra_assistant_prefix: None,
+        max_tokens: ctx.max_tokens,
+    };
+    let started = tokio::select! {
+        r = ctx.state.backends.start(attempt) => r,
+        _ = ctx.tx.closed() => return Outcome::ClientGone,
+    };
+    let stream = match started {
+        Ok(s) => s,
+        Err(e) => return Outcome::Failed(e),
+    };
+    if ctx.request.stream {
+        relay(ctx, stream).await
+    } else {
+        buffered(ctx, stream).await
+    }
+}
+
+async fn send(ctx: &AttemptCtx<'_>, ev: pb::ChatEvent) -> bool {
+    ctx.tx.send(Ok(ev)).await.is_ok()
+}
+
+/// Streaming: commit at the first delta, then forward every event as it comes.
+async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
+    let mut committed = false;
+    let mut text = String::new();
+    loop {
+        let item = tokio::select! {
+            i = stream.next() => i,
+            _ = ctx.tx.closed() => return Outcome::ClientGone,
+        };
+        match item {
+            Some(Ok(BackendEvent::Delta(d))) => {
+                if !committed {
+                    committed = true;
+                    if !send(ctx, ctx.route_info()).await {
+                        return Outcome::ClientGone;
+                    }
+                }
+                text.push_str(&d.content);
+                if !send(ctx, event(pb::chat_event::Event::Delta(d))).await {
+                    return Outcome::ClientGone;
+                }
+            }
+            Some(Ok(BackendEvent::Done(c))) => {
+                if !committed {
+                    if ctx.truncated(c.prompt_tokens) {
+                        return Outcome::Failed(truncation_error(ctx, &c));
+                    }
+                    if !send(ctx, ctx.route_info()).await {
+                        return Outcome::ClientGone;
+                    }
+                } else if ctx.truncated(c.prompt_tokens) {
+                    tracing::warn!(
+                        deployment = %ctx.deployment().map(|d| d.id.as_str()).unwrap_or(""),
+                        reported = ?c.prompt_tokens,
+                        predicted = ctx.estimate.content + ctx.estimate.template,
+                        "backend reported fewer prompt tokens than sent: the streamed answer was made from a truncated prompt"
+                    );
+                }
+                let finish = event(pb::chat_event::Event::Finish(pb::Finish { reason: c.finish_reason.clone() }));
+                let usage = ctx.usage(&c, &text);
+                if !send(ctx, finish).await || !send(ctx, usage).await {
+                    return Outcome::ClientGone;
+                }
+                return Outcome::Served;
+            }
+            Some(Err(e)) if !committed => return Outcome::Failed(e),
+            Some(Err(e)) => return Outcome::BrokenAfterCommit(e),
+            None if !committed => {
+                return Outcome::Failed(BackendError::new(FailureClass::StreamBroken, "stream ended early"));
+            }
+            None => {
+                return Outcome::BrokenAfterCommit(BackendError::new(FailureClass::StreamBroken, "stream ended early"));
+            }
+        }
+    }
+}
+
+fn truncation_error(ctx: &AttemptCtx<'_>, c: &Completion) -> BackendError {
+    BackendError::new(
+        FailureClass::Overflow,
+        format!(
+            "the backend evaluated {} prompt tokens of about {} sent: it truncated the prompt",
+            c.prompt_tokens.unwrap_or(0),
+            ctx.estimate.content + ctx.estimate.template
+        ),
+    )
+}
+
+/// Non-streaming: read the whole answer first, so any failure — including a truncated prompt —
+/// can still fall back, then hand it over in one piece.
+async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
+    let mut content = String::new();
+    let mut reasoning: Option<String> = None;
+    let mut tool_calls: Vec<pb::ToolCallDelta> = Vec::new();
+    loop {
+        let item = tokio::select! {
+            i = stream.next() => i,
+            _ = ctx.tx.closed() => return Outcome::ClientGone,
+        };
+        match item {
+            Some(Ok(BackendEvent::Delta(d))) => {
+                content.push_str(&d.content);
+                if let Some(r) = d.reasoning {
+                    reasoning.get_or_insert_with(String::new).push_str(&r);
+                }
+                merge_tool_calls(&mut tool_calls, d.tool_calls);
+            }
+            Some(Ok(BackendEvent::Done(c))) => {
+                if ctx.truncated(c.prompt_tokens) {
+                    return Outcome::Failed(truncation_error(ctx, &c));
+                }
+                let usage = ctx.usage(&c, &content);
+                let events = [
+                    ctx.route_info(),
+                    event(pb::chat_event::Event::Delta(pb::Delta { content, reasoning, tool_calls })),
+                    event(pb::chat_event::Event::Finish(pb::Finish { reason: c.finish_reason })),
+                    usage,
+                ];
+                for ev in events {
+                    if !send(ctx, ev).await {
+                        return Outcome::ClientGone;
+                    }
+                }
+                return Outcome::Served;
+            }
+            Some(Err(e)) => return Outcome::Failed(e),
+            None => return Outcome::Failed(BackendError::new(FailureClass::StreamBroken, "stream ended early")),
+        }
+    }
+}
+
+/// Folds streamed tool-call fragments (OpenAI sends name first, arguments in pieces) by index.
+fn merge_tool_calls(acc: &mut Vec<pb::ToolCallDelta>, parts: Vec<pb::ToolCallDelta>) {
+    for p in parts {
+        match acc.iter_mut().find(|c| c.index == p.index) {
+            Some(c) => {
+                if c.id.is_none() {
+                    c.id = p.id;
+                }
+                if c.name.is_none() {
+                    c.name = p.name;
+                }
+                c.arguments.push_str(&p.arguments);
+            }
+            None => acc.push(p),
+        }
+    }
+}

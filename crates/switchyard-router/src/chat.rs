@@ -1,0 +1,156 @@
+//! The fallback loop of one chat request: plan, then try candidates until one serves.
+//!
+//! Policy comes from the failure class alone: the caller's own 4xx ends the loop (another model
+//! would reject it too); an overflow skips every candidate whose window is not larger; anything
+//! else moves to the next candidate and counts towards that deployment's cooldown. After a full
+//! pass in which everything failed, `num_retries` further passes follow, with backoff.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use switchyard_backends::BackendError;
+use switchyard_core::FailureClass;
+use switchyard_core::plan::{PlanError, plan};
+use switchyard_core::tokens::PromptEstimate;
+use switchyard_proto as pb;
+
+use crate::attempt::{self, AttemptCtx, EventTx, Outcome, event};
+use crate::route_error;
+use crate::state::{Estimator, RouterState};
+
+/// Runs a chat request, sending its events (or one error) to `tx`.
+pub(crate) async fn run(state: &RouterState, req: pb::ChatRequest, tx: EventTx) {
+    if let Err(e) = drive(state, &req, &tx).await {
+        let _ = tx.send(Ok(event(pb::chat_event::Event::Error(e)))).await;
+    }
+}
+
+fn record(state: &RouterState, d: usize, e: &BackendError) -> pb::AttemptRecord {
+    pb::AttemptRecord {
+        deployment: state
+            .config
+            .deployments
+            .get(d)
+            .map(|d| d.id.clone())
+            .unwrap_or_default(),
+        failure_class: e.class.as_str().to_string(),
+        message: e.message.clone(),
+    }
+}
+
+pub(crate) fn output_reserve(state: &RouterState, req: &pb::ChatRequest) -> (Option<u32>, u32) {
+    let requested = req
+        .sampling
+        .as_ref()
+        .and_then(|s| s.max_completion_tokens.or(s.max_tokens));
+    (requested, requested.unwrap_or(state.config.routing.reserve_output_tokens))
+}
+
+async fn drive(state: &RouterState, req: &pb::ChatRequest, tx: &EventTx) -> Result<(), pb::RouteError> {
+    let cfg = &state.config;
+    let group = cfg
+        .group(&req.model)
+        .ok_or_else(|| route_error::from_plan(&PlanError::UnknownGroup(req.model.clone())))?;
+    if req.messages.is_empty() {
+        return Err(route_error::invalid_request("messages must contain at least one message", Some("messages")));
+    }
+    let (requested_max, reserve) = output_reserve(state, req);
+    let mut estimator = Estimator::new(state, req);
+    let mut estimates: Vec<(usize, PromptEstimate)> = Vec::with_capacity(4);
+    let plan = plan(
+        cfg,
+        group,
+        &mut |d| {
+            let e = estimator.estimate(d);
+            estimates.push((d, e));
+            e.total()
+        },
+        reserve,
+        &state.cooldowns,
+        Instant::now(),
+    )
+    .map_err(|e| route_error::from_plan(&e))?;
+
+    let response_id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut failed: Vec<pb::AttemptRecord> = Vec::new();
+    let mut overflow_floor: Option<u32> = None;
+    let mut last_error: Option<BackendError> = None;
+
+    for round in 0..=cfg.routing.num_retries {
+        if round > 0 {
+            let factor = 1u32 << (round - 1).min(10);
+            let backoff = cfg.routing.retry_backoff.saturating_mul(factor).min(Duration::from_secs(10));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = tx.closed() => return Ok(()),
+            }
+        }
+        let mut tried = false;
+        for candidate in &plan.candidates {
+            if let (Some(floor), Some(w)) = (overflow_floor, candidate.window) {
+                if w <= floor {
+                    continue;
+                }
+            }
+            tried = true;
+            let estimate = estimates
+                .iter()
+                .find(|(d, _)| *d == candidate.deployment)
+                .map(|(_, e)| *e)
+                .unwrap_or_default();
+            let ctx = AttemptCtx {
+                state,
+                request: req,
+                tx,
+                candidate,
+                estimate,
+                estimator: &estimator,
+                response_id: &response_id,
+                created,
+                failed: &failed,
+                max_tokens: requested_max,
+            };
+            let d = candidate.deployment;
+            match attempt::run(&ctx).await {
+                Outcome::Served => {
+                    state.cooldowns.record_success(d);
+                    return Ok(());
+                }
+                Outcome::ClientGone => return Ok(()),
+                Outcome::BrokenAfterCommit(e) => {
+                    state.cooldowns.record_failure(d, Instant::now());
+                    failed.push(record(state, d, &e));
+                    let _ = tx
+                        .send(Ok(event(pb::chat_event::Event::Error(route_error::mid_stream(&e, failed)))))
+                        .await;
+                    return Ok(());
+                }
+                Outcome::Failed(e) => {
+                    tracing::debug!(deployment = d, class = %e.class, error = %e.message, "attempt failed");
+                    if e.class.counts_against_health() {
+                        state.cooldowns.record_failure(d, Instant::now());
+                    }
+                    failed.push(record(state, d, &e));
+                    if !e.is_retryable() {
+                        return Err(route_error::exhausted(&e, failed));
+                    }
+                    if e.class.needs_larger_window() {
+                        let w = candidate.window.unwrap_or(0);
+                        overflow_floor = Some(overflow_floor.map_or(w, |f| f.max(w)));
+                    }
+                    last_error = Some(e);
+                }
+            }
+        }
+        if !tried {
+            break;
+        }
+    }
+    let last = last_error.unwrap_or_else(|| {
+        BackendError::new(FailureClass::Overflow, "no deployment with a larger context window is left")
+    });
+    Err(route_error::exhausted(&last, failed))
+}

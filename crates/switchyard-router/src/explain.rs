@@ -1,0 +1,105 @@
+//! Read-only views of routing: the model list, and the dry-run plan for a request.
+
+use std::time::Instant;
+
+use switchyard_core::config::WindowSource;
+use switchyard_core::plan::{PlanError, plan};
+use switchyard_proto as pb;
+
+use crate::chat::output_reserve;
+use crate::route_error;
+use crate::state::{Estimator, RouterState};
+
+pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
+    let cfg = &state.config;
+    let groups = cfg
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(gi, g)| pb::ModelGroup {
+            name: g.name.clone(),
+            context_window: cfg.group_window(gi).unwrap_or(0),
+            deployments: g
+                .deployments
+                .iter()
+                .filter_map(|&d| cfg.deployments.get(d))
+                .map(|d| pb::DeploymentInfo {
+                    id: d.id.clone(),
+                    provider: d.provider.as_str().to_string(),
+                    backend_model: d.model.clone(),
+                    context_window: d.context_window.unwrap_or(0),
+                    window_source: match &d.window_source {
+                        WindowSource::Config(k) => k.clone(),
+                        WindowSource::Unknown => "unknown".into(),
+                    },
+                })
+                .collect(),
+            fallbacks: g
+                .fallbacks
+                .iter()
+                .filter_map(|&f| cfg.groups.get(f).map(|x| x.name.clone()))
+                .collect(),
+        })
+        .collect();
+    pb::ListModelsResponse { groups }
+}
+
+pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::ExplainResponse {
+    let cfg = &state.config;
+    let mut out = pb::ExplainResponse {
+        group: req.model.clone(),
+        ..Default::default()
+    };
+    let Some(group) = cfg.group(&req.model) else {
+        out.error = Some(route_error::from_plan(&PlanError::UnknownGroup(req.model.clone())));
+        return out;
+    };
+    let (_, reserve) = output_reserve(state, req);
+    out.output_reserve = reserve;
+    let mut estimator = Estimator::new(state, req);
+    let mut tokens: Vec<(usize, u32)> = Vec::new();
+    let result = plan(
+        cfg,
+        group,
+        &mut |d| {
+            let t = estimator.estimate(d).total();
+            tokens.push((d, t));
+            t
+        },
+        reserve,
+        &state.cooldowns,
+        Instant::now(),
+    );
+    let verdict = |d: usize, verdict: &str, reason: String, rank: u32| {
+        let dep = cfg.deployments.get(d);
+        pb::CandidateVerdict {
+            deployment: dep.map(|x| x.id.clone()).unwrap_or_default(),
+            group: dep
+                .and_then(|x| cfg.groups.get(x.group))
+                .map(|g| g.name.clone())
+                .unwrap_or_default(),
+            prompt_tokens: tokens.iter().find(|(x, _)| *x == d).map(|(_, t)| *t).unwrap_or(0),
+            context_window: dep.and_then(|x| x.context_window).unwrap_or(0),
+            verdict: verdict.to_string(),
+            reason,
+            rank,
+        }
+    };
+    match result {
+        Ok(p) => {
+            for (i, c) in p.candidates.iter().enumerate() {
+                let reason = match c.window {
+                    Some(w) => format!("fits: {} + {} output <= {}", c.prompt_tokens, reserve, w),
+                    None => "window unknown: tried without a fit check".to_string(),
+                };
+                let reason = if c.cooling { format!("{reason} (cooling down, no other choice)") } else { reason };
+                out.verdicts.push(verdict(c.deployment, "candidate", reason, i as u32 + 1));
+            }
+            for (d, why) in &p.excluded {
+                out.verdicts.push(verdict(*d, "excluded", why.describe(), 0));
+            }
+        }
+        Err(e) => out.error = Some(route_error::from_plan(&e)),
+    }
+    out
+}

@@ -1,0 +1,147 @@
+//! What the router holds between requests: the validated config, the backend clients, the
+//! cooldown memory and the token counters. Built once at start-up; nothing here is re-parsed
+//! per request.
+
+use std::sync::Arc;
+
+use switchyard_backends::Backends;
+use switchyard_core::config::{Config, DeploymentIx};
+use switchyard_core::cooldown::Cooldowns;
+use switchyard_core::tokens::{
+    HeuristicCounter, MessageText, PromptEstimate, SafetyMargin, TemplateFamily, TokenCounter,
+    count_content,
+};
+use switchyard_proto as pb;
+
+/// Per-deployment token counting: the tokenizer and the chat-template family.
+pub struct DeploymentTokens {
+    pub counter: Arc<dyn TokenCounter>,
+    pub family: TemplateFamily,
+}
+
+pub struct RouterState {
+    pub config: Config,
+    pub backends: Backends,
+    pub cooldowns: Cooldowns,
+    pub tokens: Vec<DeploymentTokens>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(String);
+
+impl RouterState {
+    pub fn new(config: Config) -> Result<Self, StateError> {
+        let backends = Backends::new(&config).map_err(|e| StateError(e.to_string()))?;
+        let cooldowns = Cooldowns::new(
+            config.deployments.len(),
+            config.routing.allowed_fails,
+            config.routing.cooldown_time,
+        );
+        let heuristic: Arc<dyn TokenCounter> = Arc::new(HeuristicCounter);
+        let tokens = config
+            .deployments
+            .iter()
+            .map(|d| DeploymentTokens {
+                counter: heuristic.clone(),
+                family: TemplateFamily::from_model_name(&d.model),
+            })
+            .collect();
+        Ok(RouterState {
+            config,
+            backends,
+            cooldowns,
+            tokens,
+        })
+    }
+
+    fn margin(&self) -> SafetyMargin {
+        SafetyMargin {
+            ratio: self.config.routing.safety_margin_ratio,
+            tokens: self.config.routing.safety_margin_tokens,
+        }
+    }
+}
+
+/// Predicts a request's prompt size per deployment, counting each distinct tokenizer once.
+pub struct Estimator<'a> {
+    state: &'a RouterState,
+    texts: Vec<Vec<&'a str>>,
+    roles: Vec<&'a str>,
+    tools_text: Option<String>,
+    /// Content count per distinct counter (by pointer), computed on first use.
+    content_cache: Vec<(usize, u32)>,
+}
+
+impl<'a> Estimator<'a> {
+    pub fn new(state: &'a RouterState, req: &'a pb::ChatRequest) -> Self {
+        let mut texts = Vec::with_capacity(req.messages.len());
+        let mut roles = Vec::with_capacity(req.messages.len());
+        for m in &req.messages {
+            let mut t: Vec<&str> = Vec::with_capacity(2 + m.tool_calls.len() * 2);
+            if let Some(c) = &m.content {
+                t.push(c);
+            }
+            if let Some(r) = &m.reasoning {
+                t.push(r);
+            }
+            for c in &m.tool_calls {
+                t.push(&c.name);
+                t.push(&c.arguments);
+            }
+            texts.push(t);
+            roles.push(m.role.as_str());
+        }
+        let tools_text = if req.tools.is_empty() {
+            None
+        } else {
+            let mut s = String::new();
+            for t in &req.tools {
+                s.push_str(&t.name);
+                s.push(' ');
+                s.push_str(t.description.as_deref().unwrap_or(""));
+                s.push(' ');
+                s.push_str(t.parameters_json.as_deref().unwrap_or(""));
+                s.push('\n');
+            }
+            Some(s)
+        };
+        Estimator {
+            state,
+            texts,
+            roles,
+            tools_text,
+            content_cache: Vec::new(),
+        }
+    }
+
+    /// The estimate for deployment `d`.
+    pub fn estimate(&mut self, d: DeploymentIx) -> PromptEstimate {
+        let Some(tok) = self.state.tokens.get(d) else {
+            return PromptEstimate::default();
+        };
+        // Deployments sharing a tokenizer share the content count.
+        let key = Arc::as_ptr(&tok.counter) as *const () as usize;
+        let content = match self.content_cache.iter().find(|(k, _)| *k == key) {
+            Some(&(_, c)) => c,
+            None => {
+                let messages: Vec<MessageText<'_>> = self
+                    .roles
+                    .iter()
+                    .zip(&self.texts)
+                    .map(|(role, texts)| MessageText { role, texts })
+                    .collect();
+                let c = count_content(tok.counter.as_ref(), &messages, self.tools_text.as_deref());
+                self.content_cache.push((key, c));
+                c
+            }
+        };
+        let template = tok.family.overhead(self.roles.iter().copied());
+        PromptEstimate::assemble(content, template, tok.counter.is_exact(), self.state.margin())
+    }
+
+    /// Counts generated text with deployment `d`'s tokenizer (when a backend reports no usage).
+    pub fn count_output(&self, d: DeploymentIx, text: &str) -> u32 {
+        self.state.tokens.get(d).map(|t| t.counter.count(text)).unwrap_or(0)
+    }
+}

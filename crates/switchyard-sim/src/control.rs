@@ -1,0 +1,46 @@
+//! Control endpoints under `/_sim/` so a test in another process (driving the binary) can arm
+//! faults and read what the simulator saw.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+
+use crate::fault::FaultRule;
+use crate::state::{RecordedRequest, SimState};
+
+type Sim = State<Arc<SimState>>;
+
+pub(crate) fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/_sim/faults", post(add_fault).delete(clear_faults))
+        .route("/_sim/requests", get(requests))
+        .route("/_sim/stats", get(stats))
+}
+
+async fn add_fault(State(sim): Sim, Json(rule): Json<FaultRule>) -> StatusCode {
+    sim.add_fault(rule);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(sim): Sim) -> StatusCode {
+    sim.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn requests(State(sim): Sim) -> Json<Vec<RecordedRequest>> {
+    Json(sim.requests())
+}
+
+async fn stats(State(sim): Sim) -> Json<Value> {
+    let map: Map<String, Value> = sim
+        .stats()
+        .into_iter()
+        .map(|(name, requests, reloads)| (name, json!({"requests": requests, "reloads": reloads})))
+        .collect();
+    Json(Value::Object(map))
+}

@@ -1,0 +1,155 @@
+//! The listener and connection handling behind [`SimHandle`].
+//!
+//! Connections are served with hyper directly (not `axum::serve`) so a fault can drop one
+//! connection abruptly (`Fault::Reset`, `Fault::CutAfter`) and `shutdown` can stop listening.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::config::SimConfig;
+use crate::fault::FaultRule;
+use crate::state::{RecordedRequest, SimState};
+
+/// Lets a handler drop the connection it is serving (inserted into each request's extensions).
+#[derive(Clone, Debug)]
+pub(crate) struct ConnKill(CancellationToken);
+
+impl ConnKill {
+    pub(crate) fn kill(&self) {
+        self.0.cancel();
+    }
+}
+
+/// A running simulator. Dropping it stops it like [`SimHandle::shutdown`] (without waiting).
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// Starts a simulator on `127.0.0.1:0`. Returns once the listener is bound.
+    pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a simulator on `addr`. Returns once the listener is bound.
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(config));
+        let router = crate::routes::router(Arc::clone(&state));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(listener, router, stop.clone()));
+        Ok(SimHandle {
+            addr,
+            state,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Arms a fault.
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.state.add_fault(rule);
+    }
+
+    /// Disarms every fault.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// Generation requests (chat / generate / completions), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.requests()
+    }
+
+    /// Number of generation requests for `model` (`llama3.2` matches `llama3.2:latest`).
+    pub fn request_count(&self, model: &str) -> usize {
+        self.state.request_count(model)
+    }
+
+    /// Times `model` was reloaded because `num_ctx` changed.
+    pub fn reloads(&self, model: &str) -> u32 {
+        self.state.reloads(model)
+    }
+
+    /// Stops listening (later connections are refused) and closes idle connections; requests in
+    /// flight finish.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tokio::spawn(serve_connection(stream, router.clone(), stop.clone()));
+            }
+            Err(_) => {
+                // Out of file descriptors and the like: back off briefly.
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    drop(listener);
+}
+
+async fn serve_connection(stream: TcpStream, router: Router, stop: CancellationToken) {
+    let _ = stream.set_nodelay(true);
+    let kill = ConnKill(CancellationToken::new());
+    let for_requests = kill.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(for_requests.clone());
+        router.clone().oneshot(req.map(Body::new))
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => break,
+            () = kill.0.cancelled() => break,
+            () = stop.cancelled(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
