@@ -1,1 +1,98 @@
-//! placeholder
+//! The gateway: Switchyard's OpenAI-compatible HTTP front door.
+//!
+//! It decodes and checks requests, asks the router (over gRPC) to run them, and writes OpenAI
+//! responses. It holds no routing logic. The router is reached through a [`RouterChannel`]: a
+//! network channel in split mode, or the router's tonic service called in process in `serve`
+//! mode — the same client code either way.
+//!
+//! [`app`] builds the axum `Router`, so tests can drive it without a socket.
+
+mod error;
+mod extract;
+pub mod openai;
+mod routes;
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use switchyard_proto::router_client::RouterClient;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+
+pub use error::ApiError;
+pub use extract::BodyLimit;
+
+/// Why the channel to the router failed (a concrete type: tonic's client bounds need one).
+#[derive(Debug, thiserror::Error)]
+#[error("router channel: {0}")]
+pub struct ChannelError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+/// Any transport that carries gRPC requests to the router.
+pub type RouterChannel =
+    BoxCloneSyncService<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>, ChannelError>;
+
+/// A channel to a router listening at `addr` (`http://host:port`). Connects lazily and
+/// reconnects by itself, so the gateway can start before the router.
+pub fn remote_router(addr: &str) -> Result<RouterChannel, tonic::transport::Error> {
+    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
+        .connect_lazy();
+    Ok(BoxCloneSyncService::new(channel.map_err(|e| ChannelError(Box::new(e)))))
+}
+
+/// A channel to a router service in this process (no socket; same gRPC encoding).
+pub fn local_router<S>(server: S) -> RouterChannel
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    BoxCloneSyncService::new(server.map_err(|e: Infallible| -> ChannelError { match e {} }))
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub router: RouterClient<RouterChannel>,
+}
+
+impl AppState {
+    pub fn new(channel: RouterChannel) -> Self {
+        AppState {
+            router: RouterClient::new(channel)
+                .max_decoding_message_size(64 * 1024 * 1024)
+                .max_encoding_message_size(64 * 1024 * 1024),
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see /v1/chat/completions, /v1/models, /health/liveness")
+}
+
+/// The gateway's HTTP application.
+pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(routes::chat::chat_completions))
+        .route("/chat/completions", post(routes::chat::chat_completions))
+        .route("/v1/models", get(routes::models::list))
+        .route("/models", get(routes::models::list))
+        .route("/v1/models/{id}", get(routes::models::get))
+        .route("/v1/explain", post(routes::explain::explain))
+        .route("/health/liveness", get(routes::health::liveness))
+        .route("/health/liveliness", get(routes::health::liveness))
+        .route("/health/readiness", get(routes::health::readiness))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::Extension(BodyLimit(max_body_bytes)))
+        .with_state(state)
+}

@@ -45,9 +45,11 @@ pub(crate) async fn before_response(
 ) -> Result<Option<Fault>, Response> {
     match fault {
         None => Ok(None),
-        Some(Fault::Status { code, message }) => {
-            Err(ApiError::Injected { status: code, message }.respond(style))
+        Some(Fault::Status { code, message }) => Err(ApiError::Injected {
+            status: code,
+            message,
         }
+        .respond(style)),
         Some(Fault::Reset) => Err(drop_connection(kill).await),
         Some(Fault::SlowFirstByte(d)) => {
             tokio::time::sleep(d).await;

@@ -105,7 +105,9 @@ impl ApiError {
                 Self::ExceedContext { n_prompt, n_ctx } => json!({"error": {
                     "code": 400, "message": message, "type": "exceed_context_size_error",
                     "n_prompt_tokens": n_prompt, "n_ctx": n_ctx}}),
-                _ => json!({"error": {"code": status, "message": message, "type": llama_type(status)}}),
+                _ => {
+                    json!({"error": {"code": status, "message": message, "type": llama_type(status)}})
+                }
             },
         }
     }

@@ -6,9 +6,16 @@
 //! field names, NDJSON / SSE framing, status codes and error bodies, Ollama's silent truncation and
 //! `prompt_eval_count` semantics, llama.cpp's `exceed_context_size_error`.
 //!
-//! Token counts use the simulator's own tokenizer ("sim tokens", see the crate README in the
-//! design notes); answers are deterministic word sequences, so a continued answer concatenates to
-//! the uninterrupted one.
+//! Token counts use the simulator's own tokenizer ("sim tokens"): a run of ASCII letters is 1
+//! token (absorbing one preceding space), each digit or other ASCII symbol 1, each non-ASCII char
+//! 2, each remaining whitespace run 1; a chat prompt costs `Σcontent + 5 per message + 5` (+ the
+//! tools JSON), times the model's `token_scale`. Answers are deterministic word sequences (one word
+//! = one output token = one streamed chunk), so a continued answer concatenates to the
+//! uninterrupted one. `[[tokens=N]]` in the last user message sets the answer length and
+//! `[[tool]]` (with tools sent) makes it a call of the first tool.
+//!
+//! Faults apply to generation and embedding requests only (never to metadata or health
+//! endpoints), after the request has been recorded.
 
 mod answer;
 mod config;

@@ -57,8 +57,12 @@ async fn props(State(sim): Sim) -> Response {
 }
 
 async fn slots(State(sim): Sim) -> Json<Value> {
-    let n_ctx = sim.single_model().map_or(0, crate::config::SimModel::slot_ctx);
-    Json(json!([{"id": 0, "id_task": -1, "n_ctx": n_ctx, "speculative": false, "is_processing": false}]))
+    let n_ctx = sim
+        .single_model()
+        .map_or(0, crate::config::SimModel::slot_ctx);
+    Json(
+        json!([{"id": 0, "id_task": -1, "n_ctx": n_ctx, "speculative": false, "is_processing": false}]),
+    )
 }
 
 async fn models(State(sim): Sim) -> Response {

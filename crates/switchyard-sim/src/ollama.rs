@@ -162,7 +162,11 @@ async fn show(State(sim): Sim, body: Bytes) -> Response {
 }
 
 /// Effective num_ctx: the request's or the default, clamped to the trained context (min 4).
-pub(crate) fn effective_num_ctx(cfg: &SimConfig, model: Option<&SimModel>, sent: Option<u32>) -> u32 {
+pub(crate) fn effective_num_ctx(
+    cfg: &SimConfig,
+    model: Option<&SimModel>,
+    sent: Option<u32>,
+) -> u32 {
     let n = sent.unwrap_or(cfg.default_num_ctx);
     let n = model.map_or(n, |m| n.min(m.context_length));
     n.max(4)
@@ -201,13 +205,17 @@ pub(crate) async fn prepare(
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let kill = parts.extensions.get::<ConnKill>().cloned();
-    let value = request::read_json(body).await.map_err(|e| e.respond(style))?;
+    let value = request::read_json(body)
+        .await
+        .map_err(|e| e.respond(style))?;
     let (g, deferred) = parse(&value).map_err(|e| e.respond(style))?;
     let model = sim.find_model(&g.model).cloned();
     let scale = model.as_ref().map_or(1.0, |m| m.token_scale);
     let num_ctx = effective_num_ctx(&sim.config, model.as_ref(), g.num_ctx_sent);
     let size = g.input.fit(scale, num_ctx, g.truncate);
-    let recorded_name = model.as_ref().map_or_else(|| g.model.clone(), |m| m.name.clone());
+    let recorded_name = model
+        .as_ref()
+        .map_or_else(|| g.model.clone(), |m| m.name.clone());
     sim.record(RecordedRequest {
         path: parts.uri.path().to_owned(),
         model: recorded_name.clone(),
@@ -307,7 +315,10 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
     let head = |content: &str| {
         let mut o = obj(json!({"model": model, "created_at": util::now_rfc3339()}));
         if is_chat {
-            o.insert("message".into(), json!({"role": "assistant", "content": content}));
+            o.insert(
+                "message".into(),
+                json!({"role": "assistant", "content": content}),
+            );
         } else {
             o.insert("response".into(), json!(content));
         }
@@ -341,7 +352,11 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
         }
         o.insert("done".into(), json!(true));
         o.insert("done_reason".into(), json!(ans.finish.ollama()));
-        if !is_chat {
+        let raw = matches!(
+            p.g.input,
+            crate::prompt::PromptInput::Text { raw: true, .. }
+        );
+        if !is_chat && !raw {
             let text = format!("{}{}", p.g.input.render(), ans.text());
             o.insert(
                 "context".into(),
@@ -406,12 +421,26 @@ pub(crate) async fn embed_prepare(
     req: Request,
     style: ErrorStyle,
     input_key: &str,
-) -> Result<(Value, SimModel, Vec<String>, Option<crate::fault::Fault>, Option<ConnKill>), Response>
-{
+) -> Result<
+    (
+        Value,
+        SimModel,
+        Vec<String>,
+        Option<crate::fault::Fault>,
+        Option<ConnKill>,
+    ),
+    Response,
+> {
     let (parts, body) = req.into_parts();
     let kill = parts.extensions.get::<ConnKill>().cloned();
-    let v = request::read_json(body).await.map_err(|e| e.respond(style))?;
-    let name = v.get("model").and_then(Value::as_str).unwrap_or("").to_owned();
+    let v = request::read_json(body)
+        .await
+        .map_err(|e| e.respond(style))?;
+    let name = v
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let fault = sim.take_fault(&[&name]);
     let fault = delivery::before_response(fault, style, kill.as_ref()).await?;
     if name.is_empty() {

@@ -92,7 +92,9 @@ async fn ollama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Resp
     let parse = |v: &Value| {
         let g = request::parse_openai(v, chat, false)?;
         if chat && g.input.is_empty() {
-            return Err(ApiError::BadRequest("[] is too short - 'messages'".to_owned()));
+            return Err(ApiError::BadRequest(
+                "[] is too short - 'messages'".to_owned(),
+            ));
         }
         Ok((g, None))
     };
@@ -111,7 +113,11 @@ async fn ollama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Resp
         include_usage: p.g.include_usage,
         fault: p.fault,
         kill: p.kill,
-        id: if chat { format!("chatcmpl-{n}") } else { format!("cmpl-{n}") },
+        id: if chat {
+            format!("chatcmpl-{n}")
+        } else {
+            format!("cmpl-{n}")
+        },
     };
     respond(&sim, reply, &ans).await
 }
@@ -144,7 +150,11 @@ async fn ollama_embeddings(State(sim): Sim, req: Request) -> Response {
             Ok(x) => x,
             Err(r) => return r,
         };
-    let name = v.get("model").and_then(Value::as_str).unwrap_or("").to_owned();
+    let name = v
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let resp = embeddings_body(&name, &inputs, model.token_scale);
     delivery::non_stream(fault, style, kill.as_ref(), resp).await
 }
@@ -337,7 +347,11 @@ async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
         } else {
             json!({"index": 0, "text": ans.text(), "logprobs": null, "finish_reason": finish})
         };
-        let object = if r.chat { "chat.completion" } else { "text_completion" };
+        let object = if r.chat {
+            "chat.completion"
+        } else {
+            "text_completion"
+        };
         let mut o = envelope(&r, created, object, json!([choice]));
         o.insert("usage".into(), usage(&r, completion));
         if r.host == Host::LlamaCpp {
@@ -347,7 +361,11 @@ async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
         return delivery::non_stream(r.fault, style, r.kill.as_ref(), resp).await;
     }
 
-    let object = if r.chat { "chat.completion.chunk" } else { "text_completion" };
+    let object = if r.chat {
+        "chat.completion.chunk"
+    } else {
+        "text_completion"
+    };
     let chunk = |choices: Value| util::sse(&Value::Object(envelope(&r, created, object, choices)));
     let delta = |d: Value, reason: Value| {
         if r.chat {

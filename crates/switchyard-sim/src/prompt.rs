@@ -126,7 +126,9 @@ impl PromptInput {
     /// Rendered prompt size in sim tokens, scaled.
     pub(crate) fn size(&self, token_scale: f32) -> u32 {
         let (parts, fixed) = self.costs();
-        let total = parts.iter().fold(fixed, |acc, (_, c)| acc.saturating_add(*c));
+        let total = parts
+            .iter()
+            .fold(fixed, |acc, (_, c)| acc.saturating_add(*c));
         tokens::scale(total, token_scale)
     }
 
@@ -137,7 +139,9 @@ impl PromptInput {
                 messages,
                 tools_json,
             } => tokens::render_chat(
-                messages.iter().map(|m| (m.role.as_str(), m.content.as_str())),
+                messages
+                    .iter()
+                    .map(|m| (m.role.as_str(), m.content.as_str())),
                 tools_json.as_deref(),
             ),
             Self::Text { prompt, raw, .. } if *raw => prompt.clone(),

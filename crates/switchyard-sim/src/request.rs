@@ -227,7 +227,14 @@ pub(crate) fn parse_ollama(
     let options = match o.get("options") {
         None | Some(Value::Null) => &empty,
         Some(Value::Object(m)) => m,
-        Some(other) => return Err(unmarshal_error(other, st, "options", "map[string]interface {}")),
+        Some(other) => {
+            return Err(unmarshal_error(
+                other,
+                st,
+                "options",
+                "map[string]interface {}",
+            ));
+        }
     };
     let mut deferred = check_options(options);
     let json = match o.get("format") {

@@ -25,13 +25,11 @@ fn not_found(flavor: Flavor) -> Response {
     match flavor {
         // Go's net/http default.
         Flavor::Ollama => (StatusCode::NOT_FOUND, "404 page not found").into_response(),
-        Flavor::LlamaCpp => {
-            (
-                StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({"error": {
+        Flavor::LlamaCpp => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": {
                     "code": 404, "message": "File Not Found", "type": llama_type(404)}})),
-            )
-                .into_response()
-        }
+        )
+            .into_response(),
     }
 }

@@ -1,7 +1,7 @@
 //! The listener and connection handling behind [`SimHandle`].
 //!
 //! Connections are served with hyper directly (not `axum::serve`) so a fault can drop one
-//! connection abruptly (`Fault::Reset`, `Fault::CutAfter`) and `shutdown` can stop listening.
+//! connection abruptly (`Fault::Reset`, `Fault::CutAfter`) and `shutdown` can close them all.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -95,8 +95,8 @@ impl SimHandle {
         self.state.reloads(model)
     }
 
-    /// Stops listening (later connections are refused) and closes idle connections; requests in
-    /// flight finish.
+    /// Stops like a server process exiting: later connections are refused and every open
+    /// connection (idle keep-alive or mid-response) is closed. Returns once that is done.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         if let Some(task) = self.task.take() {
@@ -112,14 +112,16 @@ impl Drop for SimHandle {
 }
 
 async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationToken) {
+    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             r = listener.accept() => r,
         };
         match accepted {
             Ok((stream, _)) => {
-                tokio::spawn(serve_connection(stream, router.clone(), stop.clone()));
+                connections.spawn(serve_connection(stream, router.clone()));
             }
             Err(_) => {
                 // Out of file descriptors and the like: back off briefly.
@@ -128,9 +130,11 @@ async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationTo
         }
     }
     drop(listener);
+    // Like a server process exiting: every open connection is closed, idle or not.
+    connections.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, router: Router, stop: CancellationToken) {
+async fn serve_connection(stream: TcpStream, router: Router) {
     let _ = stream.set_nodelay(true);
     let kill = ConnKill(CancellationToken::new());
     let for_requests = kill.clone();
@@ -140,16 +144,8 @@ async fn serve_connection(stream: TcpStream, router: Router, stop: CancellationT
     });
     let builder = auto::Builder::new(TokioExecutor::new());
     let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            _ = conn.as_mut() => break,
-            () = kill.0.cancelled() => break,
-            () = stop.cancelled(), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-        }
+    tokio::select! {
+        _ = conn => {}
+        () = kill.0.cancelled() => {}
     }
 }

@@ -92,7 +92,10 @@ impl SimState {
 
     /// Ollama: the configured model a request names.
     pub(crate) fn find_model(&self, name: &str) -> Option<&SimModel> {
-        self.config.models.iter().find(|m| same_model(&m.name, name))
+        self.config
+            .models
+            .iter()
+            .find(|m| same_model(&m.name, name))
     }
 
     /// llama.cpp: the single model.
@@ -149,7 +152,11 @@ impl SimState {
         names
             .into_iter()
             .map(|n| {
-                let reqs = inner.requests.iter().filter(|r| same_model(&r.model, &n)).count();
+                let reqs = inner
+                    .requests
+                    .iter()
+                    .filter(|r| same_model(&r.model, &n))
+                    .count();
                 let reloads = inner
                     .reloads
                     .iter()

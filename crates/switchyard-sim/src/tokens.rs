@@ -166,8 +166,16 @@ mod tests {
 
     #[test]
     fn rendered_count_matches_formula() {
-        let msgs = [("system", "be brief"), ("user", "\n hi 42 é"), ("assistant", " ok")];
-        let direct: u32 = msgs.iter().map(|(_, c)| count(c) + PER_MESSAGE).sum::<u32>() + PER_PROMPT;
+        let msgs = [
+            ("system", "be brief"),
+            ("user", "\n hi 42 é"),
+            ("assistant", " ok"),
+        ];
+        let direct: u32 = msgs
+            .iter()
+            .map(|(_, c)| count(c) + PER_MESSAGE)
+            .sum::<u32>()
+            + PER_PROMPT;
         assert_eq!(count_rendered(&render_chat(msgs, None)), direct);
         let tools = r#"[{"type":"function"}]"#;
         assert_eq!(

@@ -16,16 +16,35 @@ async fn metadata_endpoints() {
     assert_eq!(root.status(), 200);
     assert_eq!(root.text().await.unwrap(), "Ollama is running");
     assert_eq!(c.head(&base).send().await.unwrap().status(), 200);
-    let v: Value = c.get(format!("{base}/api/version")).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .get(format!("{base}/api/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["version"], "0.12.3");
 
-    let tags: Value = c.get(format!("{base}/api/tags")).send().await.unwrap().json().await.unwrap();
+    let tags: Value = c
+        .get(format!("{base}/api/tags"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let m = &tags["models"][0];
     assert_eq!(m["name"], MODEL);
     assert_eq!(m["model"], MODEL);
     assert_eq!(m["details"]["format"], "gguf");
     assert_eq!(m["digest"].as_str().unwrap().len(), 64);
-    assert!(m["capabilities"].as_array().unwrap().contains(&json!("tools")));
+    assert!(
+        m["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tools"))
+    );
 
     let show: Value = c
         .post(format!("{base}/api/show"))
@@ -46,7 +65,10 @@ async fn metadata_endpoints() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "model 'nope' not found"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "model 'nope' not found"})
+    );
 }
 
 #[tokio::test]
@@ -86,14 +108,21 @@ async fn chat_stream_and_non_stream_agree() {
     assert_eq!(done["message"]["content"], "");
     assert_eq!(done["prompt_eval_count"], expected_prompt);
     assert_eq!(done["eval_count"], 5);
-    for k in ["total_duration", "load_duration", "prompt_eval_duration", "eval_duration"] {
+    for k in [
+        "total_duration",
+        "load_duration",
+        "prompt_eval_duration",
+        "eval_duration",
+    ] {
         assert!(done[k].as_u64().unwrap() > 0, "{k}");
     }
 
     let v: Value = c
         .post(&url)
-        .json(&json!({"model": MODEL, "messages": messages, "stream": false,
-                      "options": {"num_ctx": 4096, "num_predict": 3}}))
+        .json(
+            &json!({"model": MODEL, "messages": messages, "stream": false,
+                      "options": {"num_ctx": 4096, "num_predict": 3}}),
+        )
         .send()
         .await
         .unwrap()
@@ -133,7 +162,15 @@ async fn silent_truncation_and_reloads() {
         }
         b
     };
-    let v: Value = c.post(&url).json(&body(256, None)).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .post(&url)
+        .json(&body(256, None))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let rec = sim.requests().pop().unwrap();
     assert!(rec.truncated);
     assert!(rec.prompt_tokens > 256);
@@ -144,20 +181,44 @@ async fn silent_truncation_and_reloads() {
     assert_eq!(v["prompt_eval_count"], kept);
 
     // truncate:false → 400 instead; a different num_ctx counts a reload.
-    let r = c.post(&url).json(&body(300, Some(false))).send().await.unwrap();
+    let r = c
+        .post(&url)
+        .json(&body(300, Some(false)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(
         r.json::<Value>().await.unwrap(),
         json!({"error": "the input length exceeds the context length"})
     );
     assert_eq!(sim.reloads(MODEL), 1);
-    let ps: Value = c.get(format!("{}/api/ps", sim.base_url())).send().await.unwrap().json().await.unwrap();
+    let ps: Value = c
+        .get(format!("{}/api/ps", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ps["models"][0]["context_length"], 300);
     assert_eq!(sim.requests().len(), 2);
 
     // num_ctx is clamped to the trained context.
-    let _ = c.post(&url).json(&body(100_000, None)).send().await.unwrap();
-    let ps: Value = c.get(format!("{}/api/ps", sim.base_url())).send().await.unwrap().json().await.unwrap();
+    let _ = c
+        .post(&url)
+        .json(&body(100_000, None))
+        .send()
+        .await
+        .unwrap();
+    let ps: Value = c
+        .get(format!("{}/api/ps", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ps["models"][0]["context_length"], 8192);
 }
 
@@ -172,14 +233,26 @@ async fn request_errors() {
         (status, v["error"].as_str().unwrap().to_owned())
     };
     let msgs = json!([{"role": "user", "content": "hi"}]);
-    let (s, e) = err(c.post(&url).json(&json!({"model": "llama9", "messages": msgs})).send().await.unwrap()).await;
+    let (s, e) = err(c
+        .post(&url)
+        .json(&json!({"model": "llama9", "messages": msgs}))
+        .send()
+        .await
+        .unwrap())
+    .await;
     assert_eq!((s, e.as_str()), (404, "model 'llama9' not found"));
     let (s, e) = err(c.post(&url).send().await.unwrap()).await;
     assert_eq!((s, e.as_str()), (400, "missing request body"));
     let (s, e) = err(c.post(&url).body("{nope").send().await.unwrap()).await;
     assert_eq!(s, 400);
     assert!(e.starts_with("invalid character"), "{e}");
-    let (s, e) = err(c.post(&url).json(&json!({"model": "", "messages": msgs})).send().await.unwrap()).await;
+    let (s, e) = err(c
+        .post(&url)
+        .json(&json!({"model": "", "messages": msgs}))
+        .send()
+        .await
+        .unwrap())
+    .await;
     assert_eq!((s, e.as_str()), (400, "model is required"));
     let (s, e) = err(c
         .post(&url)
@@ -188,7 +261,10 @@ async fn request_errors() {
         .await
         .unwrap())
     .await;
-    assert_eq!((s, e.as_str()), (500, "option \"num_ctx\" must be of type integer"));
+    assert_eq!(
+        (s, e.as_str()),
+        (500, "option \"num_ctx\" must be of type integer")
+    );
     // Unknown models still reached the server and are recorded.
     assert_eq!(sim.request_count("llama9"), 1);
 }
@@ -202,7 +278,12 @@ async fn continuation_equals_uninterrupted_answer() {
     let full: Value = c
         .post(&url)
         .json(&json!({"model": MODEL, "stream": false, "messages": [user]}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let full = full["message"]["content"].as_str().unwrap().to_owned();
     assert_eq!(full.split(' ').count(), 9);
     for k in [1usize, 4, 8] {
@@ -211,7 +292,12 @@ async fn continuation_equals_uninterrupted_answer() {
             .post(&url)
             .json(&json!({"model": MODEL, "stream": false,
                           "messages": [user, {"role": "assistant", "content": prefix}]}))
-            .send().await.unwrap().json().await.unwrap();
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let rest = cont["message"]["content"].as_str().unwrap();
         assert_eq!(format!("{prefix}{rest}"), full, "k={k}");
     }
@@ -225,12 +311,20 @@ async fn generate_tools_and_json_mode() {
     let lines = ndjson_lines(
         &c.post(format!("{base}/api/generate"))
             .json(&json!({"model": "qwen2.5:7b", "prompt": "Why? [[tokens=3]]"}))
-            .send().await.unwrap().text().await.unwrap(),
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
     );
     assert_eq!(lines.len(), 4);
     assert!(lines[0]["response"].is_string());
     assert_eq!(lines[3]["done"], true);
-    assert_eq!(lines[3]["prompt_eval_count"], sim_token_count("Why? [[tokens=3]]") + 5);
+    assert_eq!(
+        lines[3]["prompt_eval_count"],
+        sim_token_count("Why? [[tokens=3]]") + 5
+    );
     assert!(lines[3]["context"].is_array());
 
     let tools = json!([{"type": "function", "function": {"name": "get_weather",
@@ -239,18 +333,31 @@ async fn generate_tools_and_json_mode() {
         .post(format!("{base}/api/chat"))
         .json(&json!({"model": MODEL, "stream": false, "tools": tools,
                       "messages": [{"role": "user", "content": "weather? [[tool]]"}]}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let call = &v["message"]["tool_calls"][0]["function"];
     assert_eq!(call["name"], "get_weather");
     assert_eq!(call["arguments"], json!({"city": "Tokyo"}));
     let tools_tokens = sim_token_count(&tools.to_string());
-    assert_eq!(v["prompt_eval_count"], sim_token_count("weather? [[tool]]") + 5 + 5 + tools_tokens);
+    assert_eq!(
+        v["prompt_eval_count"],
+        sim_token_count("weather? [[tool]]") + 5 + 5 + tools_tokens
+    );
 
     let v: Value = c
         .post(format!("{base}/api/chat"))
         .json(&json!({"model": MODEL, "stream": false, "format": "json",
                       "messages": [{"role": "user", "content": "json [[tokens=2]]"}]}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let inner: Value = serde_json::from_str(v["message"]["content"].as_str().unwrap()).unwrap();
     assert_eq!(inner["answer"].as_str().unwrap().split(' ').count(), 2);
 }
@@ -260,13 +367,25 @@ async fn openai_layer_on_ollama() {
     let sim = ollama().await;
     let c = client();
     let base = sim.base_url();
-    let models: Value = c.get(format!("{base}/v1/models")).send().await.unwrap().json().await.unwrap();
+    let models: Value = c
+        .get(format!("{base}/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(models["data"][0]["owned_by"], "library");
     let v: Value = c
         .post(format!("{base}/v1/chat/completions"))
         .json(&json!({"model": MODEL, "max_completion_tokens": 1,
                       "messages": [{"role": "user", "content": "hi [[tokens=4]]"}]}))
-        .send().await.unwrap().json().await.unwrap();
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     // max_completion_tokens is ignored by Ollama (§5.1).
     assert_eq!(v["usage"]["completion_tokens"], 4);
     assert_eq!(v["system_fingerprint"], "fp_ollama");
@@ -274,7 +393,9 @@ async fn openai_layer_on_ollama() {
     let r = c
         .post(format!("{base}/v1/chat/completions"))
         .json(&json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "not_found_error");

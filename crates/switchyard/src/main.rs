@@ -1,1 +1,165 @@
-fn main() {}
+//! The `switchyard` binary: a thin command line over the service crates.
+//!
+//! Each service prints one JSON line `{"listening":"ADDR","service":"…"}` on stdout once its
+//! socket is bound (tests and scripts read it to find ephemeral ports); logs go to stderr.
+#![allow(clippy::print_stdout)]
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "Routes OpenAI-API requests to the smallest local model whose context fits")]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "SWITCHYARD_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// Configuration file (LiteLLM config.yaml or Switchyard's native YAML).
+    #[arg(long, short, env = "SWITCHYARD_CONFIG", default_value = "switchyard.yaml")]
+    config: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Gateway and router in one process (the default).
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address for the HTTP API (default: gateway.listen, else 0.0.0.0:4000).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// The HTTP API alone, calling a router over gRPC.
+    Gateway {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Router address, e.g. http://127.0.0.1:4001 (default: gateway.router_address).
+        #[arg(long)]
+        router: Option<String>,
+    },
+    /// The routing service alone (gRPC).
+    Router {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address for the gRPC service (default: router.listen, else 127.0.0.1:4001).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Validate a configuration and print how every value was interpreted.
+    Check {
+        /// The configuration file.
+        file: String,
+    },
+}
+
+fn init_logs(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn announce(service: &str, addr: SocketAddr) {
+    println!("{}", serde_json::json!({"listening": addr.to_string(), "service": service}));
+    tracing::info!(%addr, service, "listening");
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { config, listen } => {
+            let cfg = switchyard::load_config(&config.config)?;
+            for w in &cfg.warnings {
+                tracing::warn!("config: {w}");
+            }
+            let listen = listen.unwrap_or(cfg.gateway.listen);
+            let bound = switchyard::serve(cfg, listen, shutdown_signal()).await?;
+            announce("serve", bound.addr);
+            bound.serve.await?;
+        }
+        Command::Gateway { config, listen, router } => {
+            let cfg = switchyard::load_config(&config.config)?;
+            let listen = listen.unwrap_or(cfg.gateway.listen);
+            let router = router.unwrap_or_else(|| cfg.gateway.router_address.clone());
+            let bound = switchyard::gateway(cfg.gateway.max_body_bytes, &router, listen, shutdown_signal()).await?;
+            announce("gateway", bound.addr);
+            bound.serve.await?;
+        }
+        Command::Router { config, listen } => {
+            let cfg = switchyard::load_config(&config.config)?;
+            for w in &cfg.warnings {
+                tracing::warn!("config: {w}");
+            }
+            let listen = listen.unwrap_or(cfg.router.listen);
+            let bound = switchyard::router(cfg, listen, shutdown_signal()).await?;
+            announce("router", bound.addr);
+            bound.serve.await?;
+        }
+        Command::Check { file } => {
+            let cfg = switchyard::load_config(&file)?;
+            print!("{}", switchyard::describe(&cfg));
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve {
+        config: ConfigArg {
+            config: std::env::var("SWITCHYARD_CONFIG").unwrap_or_else(|_| "switchyard.yaml".into()),
+        },
+        listen: None,
+    });
+    if !matches!(command, Command::Check { .. }) {
+        init_logs(cli.log_json);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchyard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

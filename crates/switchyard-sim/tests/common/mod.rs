@@ -27,7 +27,10 @@ pub fn client() -> reqwest::Client {
 
 /// Parses an NDJSON body: every line must be a JSON object followed by `\n`.
 pub fn ndjson_lines(body: &str) -> Vec<Value> {
-    assert!(body.ends_with('\n'), "NDJSON must end with a newline: {body:?}");
+    assert!(
+        body.ends_with('\n'),
+        "NDJSON must end with a newline: {body:?}"
+    );
     body.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
         .collect()

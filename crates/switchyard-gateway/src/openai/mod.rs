@@ -1,0 +1,4 @@
+//! OpenAI wire types: the request we accept and the responses we write.
+
+pub mod request;
+pub mod response;

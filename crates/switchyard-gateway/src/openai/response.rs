@@ -1,0 +1,243 @@
+//! The OpenAI response shapes: a whole `chat.completion`, or `chat.completion.chunk` SSE events.
+//!
+//! Streams follow what OpenAI's SDKs parse: one `id` and `created` for the whole stream, a first
+//! chunk carrying the role, content deltas, one finish chunk with an empty delta, a usage chunk
+//! with `choices: []` when `stream_options.include_usage` is set, then `data: [DONE]`.
+
+use bytes::Bytes;
+use serde::Serialize;
+use switchyard_proto as pb;
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u32,
+    completion_tokens: u32,
+    total_tokens: u32,
+}
+
+impl From<&pb::Usage> for Usage {
+    fn from(u: &pb::Usage) -> Self {
+        Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct FunctionOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct ToolCallOut<'a> {
+    index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: FunctionOut<'a>,
+}
+
+fn tool_calls(calls: &[pb::ToolCallDelta]) -> Vec<ToolCallOut<'_>> {
+    calls
+        .iter()
+        .map(|c| ToolCallOut {
+            index: c.index,
+            id: c.id.as_deref(),
+            kind: c.id.as_ref().map(|_| "function"),
+            function: FunctionOut {
+                name: c.name.as_deref(),
+                arguments: &c.arguments,
+            },
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct Choice<'a> {
+    index: u32,
+    message: Message<'a>,
+    finish_reason: &'a str,
+    logprobs: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Completion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: [Choice<'a>; 1],
+    usage: Usage,
+    system_fingerprint: Option<()>,
+}
+
+/// The body of a non-streaming response.
+pub fn completion_json(
+    route: &pb::RouteInfo,
+    model: &str,
+    delta: &pb::Delta,
+    finish: &str,
+    usage: &pb::Usage,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let content = if delta.content.is_empty() && !delta.tool_calls.is_empty() {
+        None
+    } else {
+        Some(delta.content.as_str())
+    };
+    serde_json::to_vec(&Completion {
+        id: &route.response_id,
+        object: "chat.completion",
+        created: route.created,
+        model,
+        choices: [Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content,
+                reasoning_content: delta.reasoning.as_deref(),
+                tool_calls: tool_calls(&delta.tool_calls),
+            },
+            finish_reason: finish,
+            logprobs: None,
+        }],
+        usage: usage.into(),
+        system_fingerprint: None,
+    })
+}
+
+#[derive(Serialize, Default)]
+struct DeltaOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<ToolCallOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: DeltaOut<'a>,
+    finish_reason: Option<&'a str>,
+    logprobs: Option<()>,
+}
+
+#[derive(Serialize)]
+struct Chunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: i64,
+    model: &'a str,
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
+}
+
+/// Writes SSE events for one stream.
+pub struct ChunkWriter {
+    id: String,
+    created: i64,
+    model: String,
+}
+
+fn sse(json: Vec<u8>) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+impl ChunkWriter {
+    pub fn new(route: &pb::RouteInfo, model: &str) -> Self {
+        ChunkWriter {
+            id: route.response_id.clone(),
+            created: route.created,
+            model: model.to_string(),
+        }
+    }
+
+    fn chunk(&self, delta: DeltaOut<'_>, finish: Option<&str>, usage: Option<Usage>, no_choices: bool) -> Bytes {
+        let choices = if no_choices {
+            Vec::new()
+        } else {
+            vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish,
+                logprobs: None,
+            }]
+        };
+        let c = Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices,
+            usage,
+        };
+        sse(serde_json::to_vec(&c).unwrap_or_default())
+    }
+
+    /// The first chunk: the assistant role with empty content.
+    pub fn role(&self) -> Bytes {
+        self.chunk(
+            DeltaOut {
+                role: Some("assistant"),
+                content: Some(""),
+                ..DeltaOut::default()
+            },
+            None,
+            None,
+            false,
+        )
+    }
+
+    pub fn delta(&self, d: &pb::Delta) -> Bytes {
+        self.chunk(
+            DeltaOut {
+                role: None,
+                content: if d.content.is_empty() { None } else { Some(&d.content) },
+                reasoning_content: d.reasoning.as_deref(),
+                tool_calls: tool_calls(&d.tool_calls),
+            },
+            None,
+            None,
+            false,
+        )
+    }
+
+    pub fn finish(&self, reason: &str) -> Bytes {
+        self.chunk(DeltaOut::default(), Some(reason), None, false)
+    }
+
+    pub fn usage(&self, u: &pb::Usage) -> Bytes {
+        self.chunk(DeltaOut::default(), None, Some(u.into()), true)
+    }
+
+    pub fn error(body: &serde_json::Value) -> Bytes {
+        sse(serde_json::to_vec(body).unwrap_or_default())
+    }
+
+    pub fn done() -> Bytes {
+        Bytes::from_static(b"data: [DONE]\n\n")
+    }
+}

@@ -1,0 +1,152 @@
+//! `POST /v1/chat/completions`: hand the request to the router, turn its events into an OpenAI
+//! response or SSE stream.
+//!
+//! The response head waits for the router's first event: either the route it committed to (so
+//! the `x-switchyard-*` headers are true) or an error (so it gets its real HTTP status even when
+//! the client asked for a stream).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use switchyard_proto as pb;
+use switchyard_proto::chat_event::Event;
+use tonic::Streaming;
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::openai::request::ChatCompletionRequest;
+use crate::openai::response::{ChunkWriter, completion_json};
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &str) {
+    h.insert("x-switchyard-group", header_value(&r.served_group));
+    h.insert("x-switchyard-requested-group", header_value(&r.group));
+    h.insert("x-switchyard-deployment", header_value(&r.deployment));
+    h.insert("x-switchyard-model", header_value(&r.backend_model));
+    h.insert("x-switchyard-attempts", HeaderValue::from(r.attempts));
+    h.insert("x-switchyard-prompt-tokens", HeaderValue::from(r.prompt_tokens));
+    h.insert("x-request-id", header_value(request_id));
+}
+
+fn error_response(e: &pb::RouteError, request_id: &str) -> Response {
+    let mut resp = ApiError::from_route(e).into_response();
+    let h = resp.headers_mut();
+    h.insert("x-switchyard-attempts", HeaderValue::from(e.attempts));
+    h.insert("x-request-id", header_value(request_id));
+    resp
+}
+
+async fn next_event(events: &mut Streaming<pb::ChatEvent>) -> Result<Option<Event>, ApiError> {
+    match events.message().await {
+        Ok(Some(ev)) => Ok(ev.event),
+        Ok(None) => Ok(None),
+        Err(status) => Err(ApiError::router_unavailable(status.message())),
+    }
+}
+
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let req = body.into_router_request(request_id.clone())?;
+    let stream = req.stream;
+    let include_usage = req.include_usage;
+    let model = req.model.clone();
+    let mut client = state.router.clone();
+    let mut events = client
+        .chat(req)
+        .await
+        .map_err(|s| ApiError::router_unavailable(s.message()))?
+        .into_inner();
+    let route = match next_event(&mut events).await? {
+        Some(Event::Route(r)) => r,
+        Some(Event::Error(e)) => return Ok(error_response(&e, &request_id)),
+        _ => return Err(ApiError::router_unavailable("the router ended the stream without an answer")),
+    };
+    if stream {
+        Ok(sse_response(route, model, include_usage, events, &request_id))
+    } else {
+        whole_response(route, model, events, &request_id).await
+    }
+}
+
+async fn whole_response(
+    route: pb::RouteInfo,
+    model: String,
+    mut events: Streaming<pb::ChatEvent>,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let mut delta = pb::Delta::default();
+    let mut finish = String::from("stop");
+    let mut usage = pb::Usage::default();
+    while let Some(ev) = next_event(&mut events).await? {
+        match ev {
+            Event::Delta(d) => {
+                delta.content.push_str(&d.content);
+                if let Some(r) = d.reasoning {
+                    delta.reasoning.get_or_insert_with(String::new).push_str(&r);
+                }
+                delta.tool_calls.extend(d.tool_calls);
+            }
+            Event::Finish(f) => finish = f.reason,
+            Event::Usage(u) => usage = u,
+            Event::Error(e) => return Ok(error_response(&e, request_id)),
+            Event::Route(_) => {}
+        }
+    }
+    let body = completion_json(&route, &model, &delta, &finish, &usage)
+        .map_err(|e| ApiError::router_unavailable(format!("cannot encode the response: {e}")))?;
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    route_headers(resp.headers_mut(), &route, request_id);
+    Ok(resp)
+}
+
+fn sse_response(
+    route: pb::RouteInfo,
+    model: String,
+    include_usage: bool,
+    mut events: Streaming<pb::ChatEvent>,
+    request_id: &str,
+) -> Response {
+    let writer = ChunkWriter::new(&route, &model);
+    let body = async_stream::stream! {
+        yield Ok::<_, std::convert::Infallible>(writer.role());
+        loop {
+            match events.message().await {
+                Ok(Some(pb::ChatEvent { event: Some(ev) })) => match ev {
+                    Event::Delta(d) => yield Ok(writer.delta(&d)),
+                    Event::Finish(f) => yield Ok(writer.finish(&f.reason)),
+                    Event::Usage(u) => {
+                        if include_usage {
+                            yield Ok(writer.usage(&u));
+                        }
+                    }
+                    Event::Error(e) => {
+                        yield Ok(ChunkWriter::error(&ApiError::from_route(&e).body()));
+                        break;
+                    }
+                    Event::Route(_) => {}
+                },
+                Ok(Some(pb::ChatEvent { event: None })) => {}
+                Ok(None) => break,
+                Err(status) => {
+                    yield Ok(ChunkWriter::error(&ApiError::router_unavailable(status.message()).body()));
+                    break;
+                }
+            }
+        }
+        yield Ok(ChunkWriter::done());
+    };
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    route_headers(h, &route, request_id);
+    resp
+}

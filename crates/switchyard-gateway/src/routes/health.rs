@@ -1,0 +1,35 @@
+//! Health endpoints: liveness says the process answers; readiness says it can route (the router
+//! service answers).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use switchyard_proto as pb;
+
+use crate::AppState;
+
+pub async fn liveness() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let mut client = state.router.clone();
+    let probe = tokio::time::timeout(Duration::from_secs(2), client.list_models(pb::ListModelsRequest {})).await;
+    match probe {
+        Ok(Ok(r)) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "router": "ok", "groups": r.into_inner().groups.len()})),
+        ),
+        Ok(Err(s)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "router": s.message()})),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "router": "timed out"})),
+        ),
+    }
+}
