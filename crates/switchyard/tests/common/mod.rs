@@ -1,0 +1,133 @@
+//! Shared harness for the integration tests: real servers on ephemeral ports, started the way the
+//! binary starts them.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod scenario;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+
+use switchyard_core::config::Config;
+use switchyard_sim::{SimConfig, SimHandle, SimModel};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::oneshot;
+
+pub const SEED: &str = include_str!("../../../../fixtures/seed-config.yaml");
+
+/// The user's seed config with `api_base` pointed at `base_url` (nothing else changed).
+pub fn seed_config_text(base_url: &str) -> String {
+    SEED.replace("http://ollama-vm:11434", base_url)
+}
+
+pub fn config_from(text: &str) -> Config {
+    switchyard_core::config::load_str("test.yaml", text, None, &HashMap::<String, String>::new()).unwrap()
+}
+
+/// An Ollama simulator with the reference models (trained contexts larger than the windows).
+pub async fn reference_ollama() -> SimHandle {
+    SimHandle::start(SimConfig::ollama(vec![
+        SimModel::new("llama3.2:1b", 131072),
+        SimModel::new("llama3.1:8b", 131072),
+        SimModel::new("mistral:7b", 32768),
+    ]))
+    .await
+    .unwrap()
+}
+
+/// A running `switchyard serve` (gateway + in-process router); stops when dropped.
+pub struct Serve {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Serve {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+pub async fn serve(config: Config) -> Serve {
+    let (tx, rx) = oneshot::channel::<()>();
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let bound = switchyard::serve(config, listen, async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    tokio::spawn(bound.serve);
+    Serve { addr: bound.addr, _stop: tx }
+}
+
+/// A child process of the `switchyard` binary; killed when dropped.
+pub struct Proc {
+    pub addr: SocketAddr,
+    pub child: tokio::process::Child,
+}
+
+impl Proc {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+/// Spawns `switchyard ARGS…` and waits for its `{"listening":…}` line.
+pub async fn spawn_switchyard(args: &[&str]) -> Proc {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = lines.next_line().await.unwrap().expect("switchyard exited before listening");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let addr = v["listening"].as_str().unwrap().parse().unwrap();
+    Proc { addr, child }
+}
+
+/// A user message of about `n` tokens (short words: one token each in every tokenizer involved).
+pub fn words(n: usize) -> String {
+    const W: [&str; 8] = ["the", "cat", "sat", "on", "a", "mat", "and", "ran"];
+    let mut s = String::with_capacity(n * 4);
+    for i in 0..n {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(W[i % W.len()]);
+    }
+    s
+}
+
+pub fn chat_body(model: &str, content: &str, stream: bool) -> serde_json::Value {
+    serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": content}],
+        "stream": stream,
+    })
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Reads an SSE body into its `data:` payloads.
+pub fn sse_payloads(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|ev| ev.trim().strip_prefix("data:").map(|d| d.trim().to_string()))
+        .collect()
+}
+
+/// Concatenated content of SSE chunks.
+pub fn sse_text(payloads: &[String]) -> String {
+    payloads
+        .iter()
+        .filter(|p| p.as_str() != "[DONE]")
+        .filter_map(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect()
+}
