@@ -28,7 +28,8 @@ impl BackendError {
 
     /// Classifies an HTTP error response from its status and body.
     pub fn from_response(status: u16, body: &str) -> Self {
-        let class = FailureClass::from_status(status, status < 500 && mentions_context_overflow(body));
+        let class =
+            FailureClass::from_status(status, status < 500 && mentions_context_overflow(body));
         BackendError {
             class,
             status: Some(status),
@@ -89,7 +90,10 @@ mod tests {
         );
         assert_eq!(e.class, FailureClass::Overflow);
         assert!(e.message.starts_with("request (9412 tokens)"));
-        let e = BackendError::from_response(503, r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#);
+        let e = BackendError::from_response(
+            503,
+            r#"{"error":"server busy, please try again.  maximum pending requests exceeded"}"#,
+        );
         assert_eq!(e.class, FailureClass::Busy);
         let e = BackendError::from_response(404, r#"{"error":"model 'x' not found"}"#);
         assert_eq!(e.class, FailureClass::NotFound);

@@ -134,7 +134,8 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
             .tool_calls
             .iter()
             .map(|c| {
-                let args = serde_json::from_str::<Value>(&c.arguments).unwrap_or(Value::String(c.arguments.clone()));
+                let args = serde_json::from_str::<Value>(&c.arguments)
+                    .unwrap_or(Value::String(c.arguments.clone()));
                 serde_json::json!({"function": {"name": c.name, "arguments": args}})
             })
             .collect();
@@ -152,7 +153,11 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
             None
         };
         messages.push(Msg {
-            role: if m.role == "developer" { "system" } else { &m.role },
+            role: if m.role == "developer" {
+                "system"
+            } else {
+                &m.role
+            },
             content: m.content.as_deref().unwrap_or(""),
             images: imgs.iter().map(String::as_str).collect(),
             tool_calls,
@@ -176,10 +181,18 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
         format: format(req.response_format_json.as_deref()),
         tools: tools(req),
         keep_alive: attempt.deployment.keep_alive.as_ref(),
-        truncate: if attempt.deployment.silent_truncation { None } else { Some(false) },
+        truncate: if attempt.deployment.silent_truncation {
+            None
+        } else {
+            Some(false)
+        },
     };
-    let bytes = serde_json::to_vec(&body)
-        .map_err(|e| BackendError::new(FailureClass::Protocol, format!("cannot encode request: {e}")))?;
+    let bytes = serde_json::to_vec(&body).map_err(|e| {
+        BackendError::new(
+            FailureClass::Protocol,
+            format!("cannot encode request: {e}"),
+        )
+    })?;
     Ok((format!("{}/api/chat", attempt.deployment.api_base), bytes))
 }
 
@@ -302,7 +315,10 @@ mod tests {
 
     fn lines(items: &[&'static str]) -> LineStream {
         Box::pin(futures::stream::iter(
-            items.iter().map(|s| Ok(Bytes::from_static(s.as_bytes()))).collect::<Vec<_>>(),
+            items
+                .iter()
+                .map(|s| Ok(Bytes::from_static(s.as_bytes())))
+                .collect::<Vec<_>>(),
         ))
     }
 
@@ -318,16 +334,32 @@ mod tests {
         assert_eq!(ev.len(), 3);
         assert_eq!(
             ev[2],
-            Ok(BackendEvent::Done(Completion { finish_reason: "length".into(), prompt_tokens: Some(26), completion_tokens: Some(2) }))
+            Ok(BackendEvent::Done(Completion {
+                finish_reason: "length".into(),
+                prompt_tokens: Some(26),
+                completion_tokens: Some(2)
+            }))
         );
     }
 
     #[tokio::test]
     async fn missing_done_or_error_line_is_a_failure() {
-        let ev: Vec<_> = events(lines(&[r#"{"message":{"content":"a"},"done":false}"#])).collect().await;
-        assert_eq!(ev.last().unwrap().as_ref().unwrap_err().class, FailureClass::StreamBroken);
-        let ev: Vec<_> = events(lines(&[r#"{"error":"an error was encountered while running the model: boom"}"#])).collect().await;
-        assert_eq!(ev[0].as_ref().unwrap_err().class, FailureClass::StreamBroken);
+        let ev: Vec<_> = events(lines(&[r#"{"message":{"content":"a"},"done":false}"#]))
+            .collect()
+            .await;
+        assert_eq!(
+            ev.last().unwrap().as_ref().unwrap_err().class,
+            FailureClass::StreamBroken
+        );
+        let ev: Vec<_> = events(lines(&[
+            r#"{"error":"an error was encountered while running the model: boom"}"#,
+        ]))
+        .collect()
+        .await;
+        assert_eq!(
+            ev[0].as_ref().unwrap_err().class,
+            FailureClass::StreamBroken
+        );
     }
 
     #[tokio::test]
@@ -338,10 +370,14 @@ mod tests {
         ]))
         .collect()
         .await;
-        let Ok(BackendEvent::Delta(d)) = &ev[0] else { panic!("{ev:?}") };
+        let Ok(BackendEvent::Delta(d)) = &ev[0] else {
+            panic!("{ev:?}")
+        };
         assert_eq!(d.tool_calls[0].name.as_deref(), Some("get_weather"));
         assert_eq!(d.tool_calls[0].arguments, r#"{"city":"Tokyo"}"#);
-        let Ok(BackendEvent::Done(c)) = &ev[1] else { panic!() };
+        let Ok(BackendEvent::Done(c)) = &ev[1] else {
+            panic!()
+        };
         assert_eq!(c.finish_reason, "tool_calls");
     }
 }

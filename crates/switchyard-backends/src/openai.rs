@@ -51,7 +51,10 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
     if let Some(prefix) = attempt.extra_assistant_prefix {
         messages.push(json!({"role": "assistant", "content": prefix}));
     }
-    body.insert("model".into(), Value::String(attempt.deployment.model.clone()));
+    body.insert(
+        "model".into(),
+        Value::String(attempt.deployment.model.clone()),
+    );
     body.insert("messages".into(), Value::Array(messages));
     body.insert("stream".into(), Value::Bool(true));
     body.insert("stream_options".into(), json!({"include_usage": true}));
@@ -76,7 +79,10 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
             .collect();
         body.insert("tools".into(), Value::Array(tools));
     }
-    let parse = |s: &Option<String>| s.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok());
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    };
     if let Some(tc) = parse(&req.tool_choice_json) {
         body.insert("tool_choice".into(), tc);
     }
@@ -111,9 +117,16 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
             body.insert("stop".into(), s.stop.clone().into());
         }
     }
-    let bytes = serde_json::to_vec(&Value::Object(body))
-        .map_err(|e| BackendError::new(FailureClass::Protocol, format!("cannot encode request: {e}")))?;
-    Ok((format!("{}/v1/chat/completions", attempt.deployment.api_base), bytes))
+    let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {
+        BackendError::new(
+            FailureClass::Protocol,
+            format!("cannot encode request: {e}"),
+        )
+    })?;
+    Ok((
+        format!("{}/v1/chat/completions", attempt.deployment.api_base),
+        bytes,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -263,7 +276,10 @@ mod tests {
 
     fn lines(items: &[&'static str]) -> LineStream {
         Box::pin(futures::stream::iter(
-            items.iter().map(|s| Ok(Bytes::from_static(s.as_bytes()))).collect::<Vec<_>>(),
+            items
+                .iter()
+                .map(|s| Ok(Bytes::from_static(s.as_bytes())))
+                .collect::<Vec<_>>(),
         ))
     }
 
@@ -283,7 +299,11 @@ mod tests {
         assert_eq!(ev.len(), 2, "{ev:?}");
         assert_eq!(
             ev[1],
-            Ok(BackendEvent::Done(Completion { finish_reason: "stop".into(), prompt_tokens: Some(44), completion_tokens: Some(1) }))
+            Ok(BackendEvent::Done(Completion {
+                finish_reason: "stop".into(),
+                prompt_tokens: Some(44),
+                completion_tokens: Some(1)
+            }))
         );
     }
 
@@ -298,7 +318,14 @@ mod tests {
         let e = ev[1].as_ref().unwrap_err();
         assert_eq!(e.class, FailureClass::StreamBroken);
         assert_eq!(e.message, "Compute error.");
-        let ev: Vec<_> = events(lines(&[r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#])).collect().await;
-        assert_eq!(ev[1].as_ref().unwrap_err().class, FailureClass::StreamBroken);
+        let ev: Vec<_> = events(lines(&[
+            r#"data: {"choices":[{"index":0,"delta":{"content":"a"}}]}"#,
+        ]))
+        .collect()
+        .await;
+        assert_eq!(
+            ev[1].as_ref().unwrap_err().class,
+            FailureClass::StreamBroken
+        );
     }
 }

@@ -33,7 +33,12 @@ impl Backends {
                 .pool_idle_timeout(std::time::Duration::from_secs(90))
                 .tcp_nodelay(true)
                 .build()
-                .map_err(|e| BackendError::new(FailureClass::Protocol, format!("cannot build HTTP client: {e}")))?;
+                .map_err(|e| {
+                    BackendError::new(
+                        FailureClass::Protocol,
+                        format!("cannot build HTTP client: {e}"),
+                    )
+                })?;
             clients.insert(d.api_base.clone(), client);
         }
         Ok(Backends { clients })
@@ -44,10 +49,12 @@ impl Backends {
     pub async fn start(&self, attempt: Attempt<'_>) -> Result<EventStream, BackendError> {
         let started = Instant::now();
         let d = attempt.deployment;
-        let client = self
-            .clients
-            .get(&d.api_base)
-            .ok_or_else(|| BackendError::new(FailureClass::Protocol, format!("no client for {}", d.api_base)))?;
+        let client = self.clients.get(&d.api_base).ok_or_else(|| {
+            BackendError::new(
+                FailureClass::Protocol,
+                format!("no client for {}", d.api_base),
+            )
+        })?;
         let (url, body) = match d.provider {
             Provider::Ollama => ollama::request(&attempt)?,
             Provider::OpenAi => openai::request(&attempt)?,
@@ -87,7 +94,12 @@ impl Backends {
 async fn read_bounded(resp: reqwest::Response, deadline: Instant) -> String {
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
-    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline.max(Instant::now() + std::time::Duration::from_secs(1)), stream.next()).await {
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(
+        deadline.max(Instant::now() + std::time::Duration::from_secs(1)),
+        stream.next(),
+    )
+    .await
+    {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_ERROR_BODY {
             break;
@@ -97,7 +109,8 @@ async fn read_bounded(resp: reqwest::Response, deadline: Instant) -> String {
 }
 
 /// Complete lines of a streamed body; a transport error ends it with `StreamBroken`.
-pub(crate) type LineStream = futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>;
+pub(crate) type LineStream =
+    futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>;
 
 fn line_stream(resp: reqwest::Response) -> LineStream {
     let mut body = resp.bytes_stream();

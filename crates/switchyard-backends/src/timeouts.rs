@@ -13,7 +13,11 @@ use crate::{BackendError, BackendEvent, EventStream};
 
 /// Wraps `inner` so that it ends with a timeout error when the first event does not arrive by
 /// `started + first_byte`, when two events are more than `idle` apart, or at `started + total`.
-pub(crate) fn with_deadlines(mut inner: EventStream, started: Instant, t: &Timeouts) -> EventStream {
+pub(crate) fn with_deadlines(
+    mut inner: EventStream,
+    started: Instant,
+    t: &Timeouts,
+) -> EventStream {
     let first_byte = t.first_byte;
     let idle = t.idle;
     let total_deadline = started + t.total;

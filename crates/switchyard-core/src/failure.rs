@@ -127,11 +127,18 @@ mod tests {
         assert_eq!(FailureClass::from_status(400, false), FailureClass::Client);
         assert_eq!(FailureClass::from_status(503, false), FailureClass::Busy);
         assert_eq!(FailureClass::from_status(500, false), FailureClass::Server);
-        assert_eq!(FailureClass::from_status(404, false), FailureClass::NotFound);
+        assert_eq!(
+            FailureClass::from_status(404, false),
+            FailureClass::NotFound
+        );
         assert!(!FailureClass::Client.is_retryable());
         assert!(FailureClass::Overflow.needs_larger_window());
         assert!(!FailureClass::Overflow.counts_against_health());
-        for c in [FailureClass::Overflow, FailureClass::Connect, FailureClass::Protocol] {
+        for c in [
+            FailureClass::Overflow,
+            FailureClass::Connect,
+            FailureClass::Protocol,
+        ] {
             assert_eq!(FailureClass::from_label(c.as_str()), Some(c));
         }
     }

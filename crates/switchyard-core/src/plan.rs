@@ -110,7 +110,9 @@ pub fn plan(
             continue;
         };
         for &d in &grp.deployments {
-            if plan.candidates.iter().any(|c| c.deployment == d) || cooling.iter().any(|c: &Candidate| c.deployment == d) {
+            if plan.candidates.iter().any(|c| c.deployment == d)
+                || cooling.iter().any(|c: &Candidate| c.deployment == d)
+            {
                 continue;
             }
             let window = config.deployments.get(d).and_then(|dep| dep.context_window);
@@ -121,7 +123,8 @@ pub fn plan(
                     largest = Some((w, prompt));
                 }
                 if needed > w {
-                    plan.excluded.push((d, Exclusion::TooSmall { needed, window: w }));
+                    plan.excluded
+                        .push((d, Exclusion::TooSmall { needed, window: w }));
                     continue;
                 }
             }
@@ -149,8 +152,11 @@ pub fn plan(
             .map(|c| Candidate { cooling: true, ..c })
             .collect();
     } else {
-        plan.excluded
-            .extend(cooling.into_iter().map(|c| (c.deployment, Exclusion::CoolingDown)));
+        plan.excluded.extend(
+            cooling
+                .into_iter()
+                .map(|c| (c.deployment, Exclusion::CoolingDown)),
+        );
     }
     if plan.candidates.is_empty() {
         let (largest, prompt) = largest.unwrap_or((0, 0));
@@ -198,14 +204,25 @@ mod tests {
         assert_eq!(models(&c, &p), ["llama3.1:8b", "mistral:7b"]);
         assert_eq!(
             p.excluded,
-            vec![(0, Exclusion::TooSmall { needed: 2112, window: 2048 })]
+            vec![(
+                0,
+                Exclusion::TooSmall {
+                    needed: 2112,
+                    window: 2048
+                }
+            )]
         );
         let p = run(&c, 20_000, 512, &cd).unwrap();
         assert_eq!(models(&c, &p), ["mistral:7b"]);
         let e = run(&c, 40_000, 512, &cd).unwrap_err();
         assert_eq!(
             e,
-            PlanError::NoFit { prompt: 40_000, reserve: 512, needed: 40_512, largest: 32_768 }
+            PlanError::NoFit {
+                prompt: 40_000,
+                reserve: 512,
+                needed: 40_512,
+                largest: 32_768
+            }
         );
         // The boundary is inclusive: prompt + reserve == window fits.
         let p = run(&c, 2048 - 512, 512, &cd).unwrap();

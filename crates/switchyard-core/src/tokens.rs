@@ -133,7 +133,9 @@ impl TemplateFamily {
         }
         match self {
             TemplateFamily::Llama3 => 5 * n + 5 + 10,
-            TemplateFamily::Mistral => 1 + 3 * users + 2 * assistants + if has_system { 2 } else { 0 },
+            TemplateFamily::Mistral => {
+                1 + 3 * users + 2 * assistants + if has_system { 2 } else { 0 }
+            }
             TemplateFamily::ChatMl => {
                 let default_system = if first_is_system { 0 } else { 21 };
                 5 * n + assistants + 4 + default_system
@@ -262,16 +264,25 @@ mod tests {
     fn overhead_matches_measured_constants() {
         assert_eq!(TemplateFamily::Mistral.overhead(["user"]), 4);
         assert_eq!(TemplateFamily::Mistral.overhead(["system", "user"]), 6);
-        assert_eq!(TemplateFamily::Mistral.overhead(["user", "assistant", "user"]), 9);
+        assert_eq!(
+            TemplateFamily::Mistral.overhead(["user", "assistant", "user"]),
+            9
+        );
         assert_eq!(TemplateFamily::ChatMl.overhead(["user"]), 30);
         assert_eq!(TemplateFamily::ChatMl.overhead(["system", "user"]), 14);
-        assert_eq!(TemplateFamily::ChatMl.overhead(["system", "user", "assistant", "user"]), 25);
+        assert_eq!(
+            TemplateFamily::ChatMl.overhead(["system", "user", "assistant", "user"]),
+            25
+        );
         assert_eq!(TemplateFamily::Llama3.overhead(["user"]), 20);
         assert_eq!(
             TemplateFamily::from_model_name("llama3.2:1b"),
             TemplateFamily::Llama3
         );
-        assert_eq!(TemplateFamily::from_model_name("mistral:7b"), TemplateFamily::Mistral);
+        assert_eq!(
+            TemplateFamily::from_model_name("mistral:7b"),
+            TemplateFamily::Mistral
+        );
     }
 
     #[test]

@@ -45,7 +45,9 @@ impl ApiError {
             status: StatusCode::PAYLOAD_TOO_LARGE,
             kind: "invalid_request_error",
             code: "request_too_large".into(),
-            message: format!("request body exceeds the limit of {limit} bytes (gateway.max_body_bytes)"),
+            message: format!(
+                "request body exceeds the limit of {limit} bytes (gateway.max_body_bytes)"
+            ),
             param: None,
         }
     }

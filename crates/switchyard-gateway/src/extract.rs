@@ -53,19 +53,27 @@ where
 /// Parses JSON, naming the path of the offending field in the error.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("the request body is empty; expected a JSON object", None));
+        return Err(ApiError::invalid(
+            "the request body is empty; expected a JSON object",
+            None,
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
-            de.end().map_err(|e| ApiError::invalid(format!("invalid JSON after the body: {e}"), None))?;
+            de.end().map_err(|e| {
+                ApiError::invalid(format!("invalid JSON after the body: {e}"), None)
+            })?;
             Ok(v)
         }
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
-                return Err(ApiError::invalid(format!("the body is not valid JSON: {inner}"), None));
+                return Err(ApiError::invalid(
+                    format!("the body is not valid JSON: {inner}"),
+                    None,
+                ));
             }
             if path == "." {
                 Err(ApiError::invalid(format!("invalid request: {inner}"), None))

@@ -30,8 +30,11 @@ pub use extract::BodyLimit;
 pub struct ChannelError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 /// Any transport that carries gRPC requests to the router.
-pub type RouterChannel =
-    BoxCloneSyncService<http::Request<tonic::body::Body>, http::Response<tonic::body::Body>, ChannelError>;
+pub type RouterChannel = BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    ChannelError,
+>;
 
 /// A channel to a router listening at `addr` (`http://host:port`). Connects lazily and
 /// reconnects by itself, so the gateway can start before the router.
@@ -40,7 +43,9 @@ pub fn remote_router(addr: &str) -> Result<RouterChannel, tonic::transport::Erro
         .tcp_nodelay(true)
         .http2_keep_alive_interval(std::time::Duration::from_secs(30))
         .connect_lazy();
-    Ok(BoxCloneSyncService::new(channel.map_err(|e| ChannelError(Box::new(e)))))
+    Ok(BoxCloneSyncService::new(
+        channel.map_err(|e| ChannelError(Box::new(e))),
+    ))
 }
 
 /// A channel to a router service in this process (no socket; same gRPC encoding).

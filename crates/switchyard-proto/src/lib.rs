@@ -3,7 +3,13 @@
 //! Kept in its own crate so the gateway, the router and external clients share one definition,
 //! and so the generated code is compiled once.
 
-#![allow(clippy::all, clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::all,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs
+)]
 
 pub mod router {
     pub mod v1 {

@@ -99,7 +99,10 @@ pub(crate) fn event(e: pb::chat_event::Event) -> pb::ChatEvent {
 /// Runs one attempt to its outcome.
 pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
     let Some(deployment) = ctx.deployment() else {
-        return Outcome::Failed(BackendError::new(FailureClass::Protocol, "deployment vanished"));
+        return Outcome::Failed(BackendError::new(
+            FailureClass::Protocol,
+            "deployment vanished",
+        ));
     };
     let attempt = Attempt {
         deployment,
@@ -164,7 +167,9 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                         "backend reported fewer prompt tokens than sent: the streamed answer was made from a truncated prompt"
                     );
                 }
-                let finish = event(pb::chat_event::Event::Finish(pb::Finish { reason: c.finish_reason.clone() }));
+                let finish = event(pb::chat_event::Event::Finish(pb::Finish {
+                    reason: c.finish_reason.clone(),
+                }));
                 let usage = ctx.usage(&c, &text);
                 if !send(ctx, finish).await || !send(ctx, usage).await {
                     return Outcome::ClientGone;
@@ -174,10 +179,16 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
             Some(Err(e)) if !committed => return Outcome::Failed(e),
             Some(Err(e)) => return Outcome::BrokenAfterCommit(e),
             None if !committed => {
-                return Outcome::Failed(BackendError::new(FailureClass::StreamBroken, "stream ended early"));
+                return Outcome::Failed(BackendError::new(
+                    FailureClass::StreamBroken,
+                    "stream ended early",
+                ));
             }
             None => {
-                return Outcome::BrokenAfterCommit(BackendError::new(FailureClass::StreamBroken, "stream ended early"));
+                return Outcome::BrokenAfterCommit(BackendError::new(
+                    FailureClass::StreamBroken,
+                    "stream ended early",
+                ));
             }
         }
     }
@@ -220,8 +231,14 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 let usage = ctx.usage(&c, &content);
                 let events = [
                     ctx.route_info(),
-                    event(pb::chat_event::Event::Delta(pb::Delta { content, reasoning, tool_calls })),
-                    event(pb::chat_event::Event::Finish(pb::Finish { reason: c.finish_reason })),
+                    event(pb::chat_event::Event::Delta(pb::Delta {
+                        content,
+                        reasoning,
+                        tool_calls,
+                    })),
+                    event(pb::chat_event::Event::Finish(pb::Finish {
+                        reason: c.finish_reason,
+                    })),
                     usage,
                 ];
                 for ev in events {
@@ -232,7 +249,12 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 return Outcome::Served;
             }
             Some(Err(e)) => return Outcome::Failed(e),
-            None => return Outcome::Failed(BackendError::new(FailureClass::StreamBroken, "stream ended early")),
+            None => {
+                return Outcome::Failed(BackendError::new(
+                    FailureClass::StreamBroken,
+                    "stream ended early",
+                ));
+            }
         }
     }
 }

@@ -42,16 +42,26 @@ pub(crate) fn output_reserve(state: &RouterState, req: &pb::ChatRequest) -> (Opt
         .sampling
         .as_ref()
         .and_then(|s| s.max_completion_tokens.or(s.max_tokens));
-    (requested, requested.unwrap_or(state.config.routing.reserve_output_tokens))
+    (
+        requested,
+        requested.unwrap_or(state.config.routing.reserve_output_tokens),
+    )
 }
 
-async fn drive(state: &RouterState, req: &pb::ChatRequest, tx: &EventTx) -> Result<(), pb::RouteError> {
+async fn drive(
+    state: &RouterState,
+    req: &pb::ChatRequest,
+    tx: &EventTx,
+) -> Result<(), pb::RouteError> {
     let cfg = &state.config;
     let group = cfg
         .group(&req.model)
         .ok_or_else(|| route_error::from_plan(&PlanError::UnknownGroup(req.model.clone())))?;
     if req.messages.is_empty() {
-        return Err(route_error::invalid_request("messages must contain at least one message", Some("messages")));
+        return Err(route_error::invalid_request(
+            "messages must contain at least one message",
+            Some("messages"),
+        ));
     }
     let (requested_max, reserve) = output_reserve(state, req);
     let mut estimator = Estimator::new(state, req);
@@ -82,7 +92,11 @@ async fn drive(state: &RouterState, req: &pb::ChatRequest, tx: &EventTx) -> Resu
     for round in 0..=cfg.routing.num_retries {
         if round > 0 {
             let factor = 1u32 << (round - 1).min(10);
-            let backoff = cfg.routing.retry_backoff.saturating_mul(factor).min(Duration::from_secs(10));
+            let backoff = cfg
+                .routing
+                .retry_backoff
+                .saturating_mul(factor)
+                .min(Duration::from_secs(10));
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = tx.closed() => return Ok(()),
@@ -124,7 +138,9 @@ async fn drive(state: &RouterState, req: &pb::ChatRequest, tx: &EventTx) -> Resu
                     state.cooldowns.record_failure(d, Instant::now());
                     failed.push(record(state, d, &e));
                     let _ = tx
-                        .send(Ok(event(pb::chat_event::Event::Error(route_error::mid_stream(&e, failed)))))
+                        .send(Ok(event(pb::chat_event::Event::Error(
+                            route_error::mid_stream(&e, failed),
+                        ))))
                         .await;
                     return Ok(());
                 }
@@ -150,7 +166,10 @@ async fn drive(state: &RouterState, req: &pb::ChatRequest, tx: &EventTx) -> Resu
         }
     }
     let last = last_error.unwrap_or_else(|| {
-        BackendError::new(FailureClass::Overflow, "no deployment with a larger context window is left")
+        BackendError::new(
+            FailureClass::Overflow,
+            "no deployment with a larger context window is left",
+        )
     });
     Err(route_error::exhausted(&last, failed))
 }

@@ -51,7 +51,9 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
         ..Default::default()
     };
     let Some(group) = cfg.group(&req.model) else {
-        out.error = Some(route_error::from_plan(&PlanError::UnknownGroup(req.model.clone())));
+        out.error = Some(route_error::from_plan(&PlanError::UnknownGroup(
+            req.model.clone(),
+        )));
         return out;
     };
     let (_, reserve) = output_reserve(state, req);
@@ -78,7 +80,11 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
                 .and_then(|x| cfg.groups.get(x.group))
                 .map(|g| g.name.clone())
                 .unwrap_or_default(),
-            prompt_tokens: tokens.iter().find(|(x, _)| *x == d).map(|(_, t)| *t).unwrap_or(0),
+            prompt_tokens: tokens
+                .iter()
+                .find(|(x, _)| *x == d)
+                .map(|(_, t)| *t)
+                .unwrap_or(0),
             context_window: dep.and_then(|x| x.context_window).unwrap_or(0),
             verdict: verdict.to_string(),
             reason,
@@ -92,11 +98,17 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
                     Some(w) => format!("fits: {} + {} output <= {}", c.prompt_tokens, reserve, w),
                     None => "window unknown: tried without a fit check".to_string(),
                 };
-                let reason = if c.cooling { format!("{reason} (cooling down, no other choice)") } else { reason };
-                out.verdicts.push(verdict(c.deployment, "candidate", reason, i as u32 + 1));
+                let reason = if c.cooling {
+                    format!("{reason} (cooling down, no other choice)")
+                } else {
+                    reason
+                };
+                out.verdicts
+                    .push(verdict(c.deployment, "candidate", reason, i as u32 + 1));
             }
             for (d, why) in &p.excluded {
-                out.verdicts.push(verdict(*d, "excluded", why.describe(), 0));
+                out.verdicts
+                    .push(verdict(*d, "excluded", why.describe(), 0));
             }
         }
         Err(e) => out.error = Some(route_error::from_plan(&e)),

@@ -58,7 +58,10 @@ type ChatStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Sen
 impl pb::router_server::Router for RouterService {
     type ChatStream = ChatStream;
 
-    async fn chat(&self, request: Request<pb::ChatRequest>) -> Result<Response<Self::ChatStream>, Status> {
+    async fn chat(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
         let req = request.into_inner();
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let state = self.state.clone();
@@ -66,11 +69,20 @@ impl pb::router_server::Router for RouterService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn list_models(&self, _: Request<pb::ListModelsRequest>) -> Result<Response<pb::ListModelsResponse>, Status> {
+    async fn list_models(
+        &self,
+        _: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
         Ok(Response::new(explain::list_models(&self.state)))
     }
 
-    async fn explain(&self, request: Request<pb::ChatRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
-        Ok(Response::new(explain::explain(&self.state, &request.into_inner())))
+    async fn explain(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<pb::ExplainResponse>, Status> {
+        Ok(Response::new(explain::explain(
+            &self.state,
+            &request.into_inner(),
+        )))
     }
 }

@@ -23,7 +23,9 @@ pub fn from_plan(e: &PlanError) -> pb::RouteError {
             http_status: 404,
             r#type: "invalid_request_error".into(),
             code: "model_not_found".into(),
-            message: format!("The model `{name}` does not exist. Use GET /v1/models to list the model groups."),
+            message: format!(
+                "The model `{name}` does not exist. Use GET /v1/models to list the model groups."
+            ),
             param: Some("model".into()),
             ..Default::default()
         },
@@ -47,7 +49,11 @@ pub fn exhausted(last: &BackendError, failed: Vec<pb::AttemptRecord>) -> pb::Rou
         .collect();
     let (status, ty, code) = match last.class {
         FailureClass::Overflow => (400, "invalid_request_error", "context_length_exceeded"),
-        FailureClass::Client => (last.status.map(u32::from).unwrap_or(400), "invalid_request_error", "upstream_rejected"),
+        FailureClass::Client => (
+            last.status.map(u32::from).unwrap_or(400),
+            "invalid_request_error",
+            "upstream_rejected",
+        ),
         FailureClass::Timeout => (504, "api_error", "upstream_timeout"),
         FailureClass::Busy => (503, "api_error", "upstream_busy"),
         _ => (502, "api_error", "upstream_unavailable"),

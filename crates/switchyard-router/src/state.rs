@@ -137,11 +137,20 @@ impl<'a> Estimator<'a> {
             }
         };
         let template = tok.family.overhead(self.roles.iter().copied());
-        PromptEstimate::assemble(content, template, tok.counter.is_exact(), self.state.margin())
+        PromptEstimate::assemble(
+            content,
+            template,
+            tok.counter.is_exact(),
+            self.state.margin(),
+        )
     }
 
     /// Counts generated text with deployment `d`'s tokenizer (when a backend reports no usage).
     pub fn count_output(&self, d: DeploymentIx, text: &str) -> u32 {
-        self.state.tokens.get(d).map(|t| t.counter.count(text)).unwrap_or(0)
+        self.state
+            .tokens
+            .get(d)
+            .map(|t| t.counter.count(text))
+            .unwrap_or(0)
     }
 }

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "Routes OpenAI-API requests to the smallest local model whose context fits")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Routes OpenAI-API requests to the smallest local model whose context fits"
+)]
 struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "SWITCHYARD_LOG_JSON")]
@@ -23,7 +27,12 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 struct ConfigArg {
     /// Configuration file (LiteLLM config.yaml or Switchyard's native YAML).
-    #[arg(long, short, env = "SWITCHYARD_CONFIG", default_value = "switchyard.yaml")]
+    #[arg(
+        long,
+        short,
+        env = "SWITCHYARD_CONFIG",
+        default_value = "switchyard.yaml"
+    )]
     config: String,
 }
 
@@ -64,7 +73,9 @@ enum Command {
 
 fn init_logs(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -95,7 +106,10 @@ async fn shutdown_signal() {
 }
 
 fn announce(service: &str, addr: SocketAddr) {
-    println!("{}", serde_json::json!({"listening": addr.to_string(), "service": service}));
+    println!(
+        "{}",
+        serde_json::json!({"listening": addr.to_string(), "service": service})
+    );
     tracing::info!(%addr, service, "listening");
 }
 
@@ -111,11 +125,21 @@ async fn run(command: Command) -> anyhow::Result<()> {
             announce("serve", bound.addr);
             bound.serve.await?;
         }
-        Command::Gateway { config, listen, router } => {
+        Command::Gateway {
+            config,
+            listen,
+            router,
+        } => {
             let cfg = switchyard::load_config(&config.config)?;
             let listen = listen.unwrap_or(cfg.gateway.listen);
             let router = router.unwrap_or_else(|| cfg.gateway.router_address.clone());
-            let bound = switchyard::gateway(cfg.gateway.max_body_bytes, &router, listen, shutdown_signal()).await?;
+            let bound = switchyard::gateway(
+                cfg.gateway.max_body_bytes,
+                &router,
+                listen,
+                shutdown_signal(),
+            )
+            .await?;
             announce("gateway", bound.addr);
             bound.serve.await?;
         }
@@ -148,7 +172,10 @@ fn main() -> ExitCode {
     if !matches!(command, Command::Check { .. }) {
         init_logs(cli.log_json);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("switchyard: cannot start the runtime: {e}");

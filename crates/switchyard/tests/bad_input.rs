@@ -66,7 +66,11 @@ async fn malformed_and_invalid_requests() {
     assert_openai_error(&v);
 
     // Unknown routes answer in the same shape.
-    let resp = common::client().get(gw.url("/v1/nothing")).send().await.unwrap();
+    let resp = common::client()
+        .get(gw.url("/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     assert_openai_error(&resp.json().await.unwrap());
 
@@ -76,12 +80,27 @@ async fn malformed_and_invalid_requests() {
 #[tokio::test]
 async fn models_health_and_explain() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&common::seed_config_text(&sim.base_url()))).await;
+    let gw = common::serve(common::config_from(&common::seed_config_text(
+        &sim.base_url(),
+    )))
+    .await;
     let http = common::client();
 
-    let v: Value = http.get(gw.url("/v1/models")).send().await.unwrap().json().await.unwrap();
+    let v: Value = http
+        .get(gw.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["local-small", "local-medium", "local-large"]);
     assert_eq!(v["data"][0]["context_window"], 2048);
 
@@ -92,7 +111,11 @@ async fn models_health_and_explain() {
 
     let v: Value = http
         .post(gw.url("/v1/explain"))
-        .json(&common::chat_body("local-small", &common::words(1600), false))
+        .json(&common::chat_body(
+            "local-small",
+            &common::words(1600),
+            false,
+        ))
         .send()
         .await
         .unwrap()

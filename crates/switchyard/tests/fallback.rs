@@ -8,7 +8,10 @@ use serde_json::Value;
 use switchyard_sim::{Fault, FaultRule, SimConfig, SimHandle, SimModel};
 
 fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
 
 /// Two Ollama groups on one simulator: `small` (window 2048) falls back to `big` (8192).
@@ -32,9 +35,12 @@ router_settings:
 async fn sim_with_small_trained_context() -> SimHandle {
     // The model really only holds 1024 tokens (Ollama clamps num_ctx to the trained length),
     // although the config claims 2048.
-    SimHandle::start(SimConfig::ollama(vec![SimModel::new("tiny", 1024), SimModel::new("large", 32768)]))
-        .await
-        .unwrap()
+    SimHandle::start(SimConfig::ollama(vec![
+        SimModel::new("tiny", 1024),
+        SimModel::new("large", 32768),
+    ]))
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -60,7 +66,11 @@ async fn overflow_error_falls_back_to_a_larger_window() {
 async fn silent_truncation_is_detected_and_falls_back() {
     let sim = sim_with_small_trained_context().await;
     // `truncate: true` lets Ollama truncate silently, as servers before 0.12.4 always do.
-    let gw = common::serve(common::config_from(&two_groups(&sim.base_url(), ", truncate: true"))).await;
+    let gw = common::serve(common::config_from(&two_groups(
+        &sim.base_url(),
+        ", truncate: true",
+    )))
+    .await;
     let resp = common::client()
         .post(gw.url("/v1/chat/completions"))
         .json(&common::chat_body("small", &common::words(1200), false))
@@ -70,7 +80,10 @@ async fn silent_truncation_is_detected_and_falls_back() {
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "x-switchyard-model"), "large");
     let reqs = sim.requests();
-    assert!(reqs[0].truncated, "the simulator should have truncated the first attempt");
+    assert!(
+        reqs[0].truncated,
+        "the simulator should have truncated the first attempt"
+    );
     assert!(!reqs[1].truncated);
 }
 
@@ -100,7 +113,12 @@ router_settings:
     let http = common::client();
     let mut attempts = Vec::new();
     for _ in 0..4 {
-        let r = http.post(gw.url("/v1/chat/completions")).json(&common::chat_body("g", "hi", false)).send().await.unwrap();
+        let r = http
+            .post(gw.url("/v1/chat/completions"))
+            .json(&common::chat_body("g", "hi", false))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         attempts.push(header(&r, "x-switchyard-attempts"));
     }
@@ -108,11 +126,29 @@ router_settings:
     assert_eq!(attempts, ["2", "2", "1", "1"]);
 
     // A busy backend (503) moves on; the client's own 4xx does not.
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::Status { code: 400, message: "invalid format".into() }, Some(1)));
-    let r = http.post(gw.url("/v1/chat/completions")).json(&common::chat_body("g", "hi", false)).send().await.unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::Status {
+            code: 400,
+            message: "invalid format".into(),
+        },
+        Some(1),
+    ));
+    let r = http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("g", "hi", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("invalid format"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid format"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -130,27 +166,57 @@ router_settings: {{num_retries: 2, retry_after: 0.01, allowed_fails: 10}}
     let gw = common::serve(common::config_from(&text)).await;
     sim.add_fault(FaultRule::for_model(
         "llama3.2:1b",
-        Fault::Status { code: 503, message: "server busy, please try again.  maximum pending requests exceeded".into() },
+        Fault::Status {
+            code: 503,
+            message: "server busy, please try again.  maximum pending requests exceeded".into(),
+        },
         Some(2),
     ));
-    let r = common::client().post(gw.url("/v1/chat/completions")).json(&common::chat_body("only", "hi", false)).send().await.unwrap();
+    let r = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("only", "hi", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-switchyard-attempts"), "3");
 
     // Every pass failing ends in one clear error listing the attempts.
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::Status { code: 503, message: "busy".into() }, None));
-    let r = common::client().post(gw.url("/v1/chat/completions")).json(&common::chat_body("only", "hi", true)).send().await.unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::Status {
+            code: 503,
+            message: "busy".into(),
+        },
+        None,
+    ));
+    let r = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("only", "hi", true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "upstream_busy");
-    assert!(v["error"]["message"].as_str().unwrap().contains("3 attempt"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 attempt"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
 async fn openai_compatible_backend_overflow_and_stream() {
     // llama.cpp-style servers: a 512-token slot and a 2048-token slot.
-    let small = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-512", 512))).await.unwrap();
-    let large = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-2048", 2048))).await.unwrap();
+    let small = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-512", 512)))
+        .await
+        .unwrap();
+    let large = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-2048", 2048)))
+        .await
+        .unwrap();
     // The config overstates the small server's window, so the overflow is only found by asking.
     let text = format!(
         r#"
@@ -169,7 +235,12 @@ routing: {{reserve_output_tokens: 64}}
     );
     let gw = common::serve(common::config_from(&text)).await;
     let http = common::client();
-    let r = http.post(gw.url("/v1/chat/completions")).json(&common::chat_body("smol", &common::words(700), true)).send().await.unwrap();
+    let r = http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("smol", &common::words(700), true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-switchyard-group"), "smol-large");
     assert_eq!(header(&r, "x-switchyard-attempts"), "2");
@@ -179,12 +250,23 @@ routing: {{reserve_output_tokens: 64}}
     assert!(!common::sse_text(&payloads).is_empty());
     assert_eq!(small.requests().len(), 1);
     assert_eq!(large.requests().len(), 1);
-    assert_eq!(large.requests()[0].body["stream_options"]["include_usage"], true);
+    assert_eq!(
+        large.requests()[0].body["stream_options"]["include_usage"],
+        true
+    );
 
     // include_usage is honoured: exactly one usage chunk with choices: [].
     let mut req = common::chat_body("smol", "short one", true);
     req["stream_options"] = serde_json::json!({"include_usage": true});
-    let body = http.post(gw.url("/v1/chat/completions")).json(&req).send().await.unwrap().text().await.unwrap();
+    let body = http
+        .post(gw.url("/v1/chat/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let usage: Vec<Value> = common::sse_payloads(&body)
         .iter()
         .filter_map(|p| serde_json::from_str::<Value>(p).ok())

@@ -21,10 +21,17 @@ async fn reference_scenario_with_gateway_and_router_as_processes() {
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, common::seed_config_text(&sim.base_url())).unwrap();
     let path = path.to_str().unwrap();
-    let router = common::spawn_switchyard(&["router", "--config", path, "--listen", "127.0.0.1:0"]).await;
+    let router =
+        common::spawn_switchyard(&["router", "--config", path, "--listen", "127.0.0.1:0"]).await;
     let router_url = format!("http://{}", router.addr);
     let gateway = common::spawn_switchyard(&[
-        "gateway", "--config", path, "--listen", "127.0.0.1:0", "--router", &router_url,
+        "gateway",
+        "--config",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--router",
+        &router_url,
     ])
     .await;
     scenario::run(&gateway.url(""), &sim).await;

@@ -24,9 +24,9 @@ impl<'de> Deserialize<'de> for Number {
                 Ok(Number(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
-                u64::try_from(v)
-                    .map(Number)
-                    .map_err(|_| E::custom(format!("{v} is negative; expected a whole number >= 0")))
+                u64::try_from(v).map(Number).map_err(|_| {
+                    E::custom(format!("{v} is negative; expected a whole number >= 0"))
+                })
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
                 if v >= 0.0 && v.fract() == 0.0 && v <= u64::MAX as f64 {
@@ -78,7 +78,9 @@ impl<'de> Deserialize<'de> for Seconds {
         impl de::Visitor<'_> for V {
             type Value = Seconds;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration: seconds as a number, or a string like \"500ms\", \"5s\", \"2m\"")
+                f.write_str(
+                    "a duration: seconds as a number, or a string like \"500ms\", \"5s\", \"2m\"",
+                )
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
                 Ok(Seconds(Duration::from_secs(v)))
@@ -94,9 +96,11 @@ impl<'de> Deserialize<'de> for Seconds {
                     .map_err(|_| E::custom(format!("{v} is not a valid duration in seconds")))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
-                parse_duration(v)
-                    .map(Seconds)
-                    .ok_or_else(|| E::custom(format!("\"{v}\" is not a duration like \"500ms\", \"5s\" or \"2m\"")))
+                parse_duration(v).map(Seconds).ok_or_else(|| {
+                    E::custom(format!(
+                        "\"{v}\" is not a duration like \"500ms\", \"5s\" or \"2m\""
+                    ))
+                })
             }
         }
         d.deserialize_any(V)

@@ -71,7 +71,11 @@ pub fn read_tree(
 }
 
 /// Replaces every string `os.environ/NAME` with the value of `NAME` (LiteLLM's convention).
-fn resolve_env_refs(value: &mut Value, key: String, env: &dyn EnvSource) -> Result<(), ConfigError> {
+fn resolve_env_refs(
+    value: &mut Value,
+    key: String,
+    env: &dyn EnvSource,
+) -> Result<(), ConfigError> {
     match value {
         Value::String(s) => {
             if let Some(var) = s.strip_prefix("os.environ/") {
@@ -109,7 +113,11 @@ pub fn parse_raw(tree: Value) -> Result<(RawConfig, Vec<String>), ConfigError> {
     let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let key = if path == "." { "(top level)".to_string() } else { path };
+        let key = if path == "." {
+            "(top level)".to_string()
+        } else {
+            path
+        };
         ConfigError::invalid(key, e.into_inner().to_string())
     })?;
     Ok((raw, ignored))

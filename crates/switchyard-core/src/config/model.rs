@@ -100,7 +100,9 @@ impl Strategy {
             "simple-shuffle" => Strategy::SimpleShuffle,
             "least-busy" => Strategy::LeastBusy,
             "latency-based-routing" | "latency-based" => Strategy::LatencyBased,
-            "usage-based-routing" | "usage-based-routing-v2" | "usage-based" => Strategy::UsageBased,
+            "usage-based-routing" | "usage-based-routing-v2" | "usage-based" => {
+                Strategy::UsageBased
+            }
             "warm-first" => Strategy::WarmFirst,
             _ => return None,
         })

@@ -7,7 +7,10 @@ use super::*;
 const SEED: &str = include_str!("../../../../fixtures/seed-config.yaml");
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn load(text: &str) -> Result<Config, ConfigError> {
@@ -35,9 +38,8 @@ fn seed_config_loads_unchanged() {
     assert_eq!(c.routing.strategy, Strategy::UsageBased);
     assert_eq!(c.gateway.listen.port(), 4000);
     assert!(
-        c.notes
-            .iter()
-            .any(|n| n.contains("local-small") && n.contains("context window 2048 from litellm_params.max_tokens")),
+        c.notes.iter().any(|n| n.contains("local-small")
+            && n.contains("context window 2048 from litellm_params.max_tokens")),
         "{:#?}",
         c.notes
     );
@@ -58,7 +60,11 @@ router_settings:
   fallbacks: [{"a": ["c", "b"]}]
 "#;
     let c = load(text).unwrap();
-    let (a, b, cc) = (c.group("a").unwrap(), c.group("b").unwrap(), c.group("c").unwrap());
+    let (a, b, cc) = (
+        c.group("a").unwrap(),
+        c.group("b").unwrap(),
+        c.group("c").unwrap(),
+    );
     assert_eq!(c.groups[a].fallbacks, vec![cc, b]);
     assert!(c.groups[b].fallbacks.is_empty());
     assert_eq!(c.deployments[2].api_base, "http://h:2");
@@ -75,7 +81,11 @@ fn errors_name_the_key() {
 
     let bad_type = SEED.replace("max_tokens: 8192", "max_tokens: lots");
     let e = load(&bad_type).unwrap_err();
-    assert_eq!(e.key(), Some("model_list[1].litellm_params.max_tokens"), "{e}");
+    assert_eq!(
+        e.key(),
+        Some("model_list[1].litellm_params.max_tokens"),
+        "{e}"
+    );
 
     let bad_provider = SEED.replace("ollama/mistral:7b", "bedrock/mistral:7b");
     let e = load(&bad_provider).unwrap_err();
@@ -90,7 +100,11 @@ fn errors_name_the_key() {
 fn unknown_keys_are_warnings() {
     let text = format!("{SEED}\nsurprise: 1\n");
     let c = load(&text).unwrap();
-    assert!(c.warnings.iter().any(|w| w.starts_with("surprise")), "{:?}", c.warnings);
+    assert!(
+        c.warnings.iter().any(|w| w.starts_with("surprise")),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]
@@ -123,8 +137,14 @@ gateway: {listen: "127.0.0.1:0"}
 "#;
     let c = load(text).unwrap();
     assert_eq!(c.routing.reserve_output_tokens, 256);
-    assert_eq!(c.routing.cooldown_time, std::time::Duration::from_millis(500));
-    assert_eq!(c.deployments[1].timeouts.first_byte, std::time::Duration::from_secs(3));
+    assert_eq!(
+        c.routing.cooldown_time,
+        std::time::Duration::from_millis(500)
+    );
+    assert_eq!(
+        c.deployments[1].timeouts.first_byte,
+        std::time::Duration::from_secs(3)
+    );
     assert_eq!(c.groups[0].fallbacks, vec![1]);
 }
 

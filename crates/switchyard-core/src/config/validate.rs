@@ -32,7 +32,10 @@ fn to_u32(n: Number, key: &str) -> Result<u32, ConfigError> {
 
 fn parse_addr(text: &str, key: &str) -> Result<SocketAddr, ConfigError> {
     text.parse().map_err(|_| {
-        ConfigError::invalid(key, format!("\"{text}\" is not an address like 0.0.0.0:4000"))
+        ConfigError::invalid(
+            key,
+            format!("\"{text}\" is not an address like 0.0.0.0:4000"),
+        )
     })
 }
 
@@ -41,11 +44,16 @@ fn split_model(model: &str, key: &str) -> Result<(Provider, String), ConfigError
     let Some((prefix, name)) = model.split_once('/') else {
         return Err(ConfigError::invalid(
             key,
-            format!("\"{model}\" has no provider prefix; write e.g. ollama/{model} or openai/{model}"),
+            format!(
+                "\"{model}\" has no provider prefix; write e.g. ollama/{model} or openai/{model}"
+            ),
         ));
     };
     if name.is_empty() {
-        return Err(ConfigError::invalid(key, "the model name after the provider prefix is empty"));
+        return Err(ConfigError::invalid(
+            key,
+            "the model name after the provider prefix is empty",
+        ));
     }
     let provider = match prefix {
         "ollama" | "ollama_chat" => Provider::Ollama,
@@ -63,10 +71,18 @@ fn split_model(model: &str, key: &str) -> Result<(Provider, String), ConfigError
     Ok((provider, name.to_string()))
 }
 
-fn normalise_base(base: &str, provider: Provider, key: &str, notes: &mut Vec<String>) -> Result<String, ConfigError> {
+fn normalise_base(
+    base: &str,
+    provider: Provider,
+    key: &str,
+    notes: &mut Vec<String>,
+) -> Result<String, ConfigError> {
     let trimmed = base.trim().trim_end_matches('/');
     if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
-        return Err(ConfigError::invalid(key, format!("\"{base}\" is not an http:// or https:// URL")));
+        return Err(ConfigError::invalid(
+            key,
+            format!("\"{base}\" is not an http:// or https:// URL"),
+        ));
     }
     if let Some(stripped) = trimmed.strip_suffix("/v1") {
         let why = match provider {
@@ -105,10 +121,18 @@ impl<'a> Builder<'a> {
             .unwrap_or(wanted)
     }
 
-    fn litellm_model(&mut self, i: usize, m: RawLiteLlmModel, defaults: &Timeouts) -> Result<(), ConfigError> {
+    fn litellm_model(
+        &mut self,
+        i: usize,
+        m: RawLiteLlmModel,
+        defaults: &Timeouts,
+    ) -> Result<(), ConfigError> {
         let key = format!("model_list[{i}]");
         if m.model_name.trim().is_empty() {
-            return Err(ConfigError::invalid(format!("{key}.model_name"), "must not be empty"));
+            return Err(ConfigError::invalid(
+                format!("{key}.model_name"),
+                "must not be empty",
+            ));
         }
         let p = m.litellm_params;
         let (provider, model) = split_model(&p.model, &format!("{key}.litellm_params.model"))?;
@@ -116,12 +140,20 @@ impl<'a> Builder<'a> {
         let api_base = match (&p.api_base, provider) {
             (Some(b), _) => normalise_base(b, provider, &base_key, &mut self.notes)?,
             (None, Provider::Ollama) => {
-                let b = self.env.get("OLLAMA_API_BASE").unwrap_or_else(|| DEFAULT_OLLAMA_BASE.to_string());
-                self.notes.push(format!("{base_key}: not set; using {b} (OLLAMA_API_BASE or Ollama's default)"));
+                let b = self
+                    .env
+                    .get("OLLAMA_API_BASE")
+                    .unwrap_or_else(|| DEFAULT_OLLAMA_BASE.to_string());
+                self.notes.push(format!(
+                    "{base_key}: not set; using {b} (OLLAMA_API_BASE or Ollama's default)"
+                ));
                 normalise_base(&b, provider, &base_key, &mut self.notes)?
             }
             (None, Provider::OpenAi) => {
-                return Err(ConfigError::invalid(base_key, "required for an OpenAI-compatible deployment"));
+                return Err(ConfigError::invalid(
+                    base_key,
+                    "required for an OpenAI-compatible deployment",
+                ));
             }
         };
         if p.model.starts_with("ollama/") {
@@ -131,16 +163,31 @@ impl<'a> Builder<'a> {
             ));
         }
         let info = m.model_info;
-        let label = format!("{} ({} via {} at {})", m.model_name, model, provider.as_str(), api_base);
+        let label = format!(
+            "{} ({} via {} at {})",
+            m.model_name,
+            model,
+            provider.as_str(),
+            api_base
+        );
         let (window, source) = if let Some(n) = info.as_ref().and_then(|i| i.max_input_tokens) {
             let k = format!("{key}.model_info.max_input_tokens");
-            (Some(to_u32(n, &k)?), WindowSource::Config("model_info.max_input_tokens".into()))
+            (
+                Some(to_u32(n, &k)?),
+                WindowSource::Config("model_info.max_input_tokens".into()),
+            )
         } else if let Some(n) = p.num_ctx {
             let k = format!("{key}.litellm_params.num_ctx");
-            (Some(to_u32(n, &k)?), WindowSource::Config("litellm_params.num_ctx".into()))
+            (
+                Some(to_u32(n, &k)?),
+                WindowSource::Config("litellm_params.num_ctx".into()),
+            )
         } else if let (Some(n), Provider::Ollama) = (p.max_tokens, provider) {
             let k = format!("{key}.litellm_params.max_tokens");
-            (Some(to_u32(n, &k)?), WindowSource::Config("litellm_params.max_tokens".into()))
+            (
+                Some(to_u32(n, &k)?),
+                WindowSource::Config("litellm_params.max_tokens".into()),
+            )
         } else {
             (None, WindowSource::Unknown)
         };
@@ -160,7 +207,10 @@ impl<'a> Builder<'a> {
                 "{label}: context window not configured; read from the backend when it answers, until then requests are not filtered by fit for it"
             )),
         }
-        if provider == Provider::OpenAi && p.max_tokens.is_some() && !matches!(&source, WindowSource::Config(s) if s == "litellm_params.max_tokens") {
+        if provider == Provider::OpenAi
+            && p.max_tokens.is_some()
+            && !matches!(&source, WindowSource::Config(s) if s == "litellm_params.max_tokens")
+        {
             self.warnings.push(format!(
                 "{key}.litellm_params.max_tokens: on an OpenAI-compatible deployment this is an output limit; not used as the context window (set model_info.max_input_tokens)"
             ));
@@ -179,15 +229,21 @@ impl<'a> Builder<'a> {
                 silent_truncation = v.as_bool().unwrap_or(false);
                 self.notes.push(format!("{key}.litellm_params.truncate: sent as Ollama's top-level truncate={silent_truncation}"));
             } else if provider == Provider::Ollama {
-                self.notes.push(format!("{key}.litellm_params.{k}: passed to Ollama as options.{k}"));
+                self.notes.push(format!(
+                    "{key}.litellm_params.{k}: passed to Ollama as options.{k}"
+                ));
                 options.insert(k, v);
             } else {
-                self.warnings.push(format!("{key}.litellm_params.{k}: not used for OpenAI-compatible deployments"));
+                self.warnings.push(format!(
+                    "{key}.litellm_params.{k}: not used for OpenAI-compatible deployments"
+                ));
             }
         }
         for (name, v) in [("rpm", p.rpm), ("tpm", p.tpm), ("weight", p.weight)] {
             if v.is_some() {
-                self.warnings.push(format!("{key}.litellm_params.{name}: accepted, not used by the ordered strategy"));
+                self.warnings.push(format!(
+                    "{key}.litellm_params.{name}: accepted, not used by the ordered strategy"
+                ));
             }
         }
         let api_key = p.api_key;
@@ -221,10 +277,18 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    fn native_deployment(&mut self, i: usize, d: RawDeployment, defaults: &Timeouts) -> Result<(), ConfigError> {
+    fn native_deployment(
+        &mut self,
+        i: usize,
+        d: RawDeployment,
+        defaults: &Timeouts,
+    ) -> Result<(), ConfigError> {
         let key = format!("deployments[{i}]");
         if d.group.trim().is_empty() {
-            return Err(ConfigError::invalid(format!("{key}.group"), "must not be empty"));
+            return Err(ConfigError::invalid(
+                format!("{key}.group"),
+                "must not be empty",
+            ));
         }
         let provider = match d.provider.as_str() {
             "ollama" => Provider::Ollama,
@@ -240,17 +304,34 @@ impl<'a> Builder<'a> {
         let api_base = match d.api_base {
             Some(b) => normalise_base(&b, provider, &base_key, &mut self.notes)?,
             None if provider == Provider::Ollama => DEFAULT_OLLAMA_BASE.to_string(),
-            None => return Err(ConfigError::invalid(base_key, "required for an OpenAI-compatible deployment")),
+            None => {
+                return Err(ConfigError::invalid(
+                    base_key,
+                    "required for an OpenAI-compatible deployment",
+                ));
+            }
         };
-        let window = d.context_window.map(|n| to_u32(n, &format!("{key}.context_window"))).transpose()?;
-        let label = format!("{} ({} via {} at {})", d.group, d.model, provider.as_str(), api_base);
+        let window = d
+            .context_window
+            .map(|n| to_u32(n, &format!("{key}.context_window")))
+            .transpose()?;
+        let label = format!(
+            "{} ({} via {} at {})",
+            d.group,
+            d.model,
+            provider.as_str(),
+            api_base
+        );
         let source = match window {
             Some(w) => {
-                self.notes.push(format!("{label}: context window {w} from context_window"));
+                self.notes
+                    .push(format!("{label}: context window {w} from context_window"));
                 WindowSource::Config("context_window".into())
             }
             None => {
-                self.notes.push(format!("{label}: context window not configured; read from the backend"));
+                self.notes.push(format!(
+                    "{label}: context window not configured; read from the backend"
+                ));
                 WindowSource::Unknown
             }
         };
@@ -272,7 +353,10 @@ impl<'a> Builder<'a> {
             context_window: window,
             window_source: source,
             keep_alive: d.keep_alive,
-            options: d.options.map(|o| o.into_iter().collect()).unwrap_or_default(),
+            options: d
+                .options
+                .map(|o| o.into_iter().collect())
+                .unwrap_or_default(),
             silent_truncation: d.silent_truncation.unwrap_or(false),
             order,
             timeouts: defaults.clone(),
@@ -283,38 +367,55 @@ impl<'a> Builder<'a> {
     fn resolve_group(&self, name: &str, key: &str) -> Result<GroupIx, ConfigError> {
         self.group_ix.get(name).copied().ok_or_else(|| {
             let known: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
-            ConfigError::invalid(key, format!("unknown model group \"{name}\" (groups: {})", known.join(", ")))
+            ConfigError::invalid(
+                key,
+                format!(
+                    "unknown model group \"{name}\" (groups: {})",
+                    known.join(", ")
+                ),
+            )
         })
     }
 
     /// Applies one `fallbacks`-style setting; returns `(group, chain)` pairs.
-    fn fallback_pairs(&self, raw: RawFallbacks, key: &str) -> Result<Vec<(GroupIx, Vec<GroupIx>)>, ConfigError> {
+    fn fallback_pairs(
+        &self,
+        raw: RawFallbacks,
+        key: &str,
+    ) -> Result<Vec<(GroupIx, Vec<GroupIx>)>, ConfigError> {
         let mut pairs = Vec::new();
-        let mut add_map = |map: BTreeMap<String, Vec<String>>, key: String| -> Result<(), ConfigError> {
-            for (from, to) in map {
-                let g = self.resolve_group(&from, &key)?;
-                let mut chain = Vec::new();
-                for (j, t) in to.iter().enumerate() {
-                    let tk = format!("{key}.{from}[{j}]");
-                    let tg = self.resolve_group(t, &tk)?;
-                    if tg == g {
-                        return Err(ConfigError::invalid(tk, format!("\"{from}\" cannot fall back to itself")));
+        let mut add_map =
+            |map: BTreeMap<String, Vec<String>>, key: String| -> Result<(), ConfigError> {
+                for (from, to) in map {
+                    let g = self.resolve_group(&from, &key)?;
+                    let mut chain = Vec::new();
+                    for (j, t) in to.iter().enumerate() {
+                        let tk = format!("{key}.{from}[{j}]");
+                        let tg = self.resolve_group(t, &tk)?;
+                        if tg == g {
+                            return Err(ConfigError::invalid(
+                                tk,
+                                format!("\"{from}\" cannot fall back to itself"),
+                            ));
+                        }
+                        if !chain.contains(&tg) {
+                            chain.push(tg);
+                        }
                     }
-                    if !chain.contains(&tg) {
-                        chain.push(tg);
-                    }
+                    pairs.push((g, chain));
                 }
-                pairs.push((g, chain));
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         match raw {
             RawFallbacks::Chain(list) => {
                 let mut resolved = Vec::new();
                 for (i, name) in list.iter().enumerate() {
                     let g = self.resolve_group(name, &format!("{key}[{i}]"))?;
                     if resolved.contains(&g) {
-                        return Err(ConfigError::invalid(format!("{key}[{i}]"), format!("\"{name}\" appears twice in the chain")));
+                        return Err(ConfigError::invalid(
+                            format!("{key}[{i}]"),
+                            format!("\"{name}\" appears twice in the chain"),
+                        ));
                     }
                     resolved.push(g);
                 }
@@ -335,17 +436,28 @@ impl<'a> Builder<'a> {
 
 fn fallbacks_description(raw: &RawFallbacks) -> &'static str {
     match raw {
-        RawFallbacks::Chain(_) => "a plain list, read as one ordered chain: each group falls back to every group after it",
-        RawFallbacks::Maps(_) | RawFallbacks::Map(_) => "LiteLLM's list of maps: each group falls back to its listed groups, in order",
+        RawFallbacks::Chain(_) => {
+            "a plain list, read as one ordered chain: each group falls back to every group after it"
+        }
+        RawFallbacks::Maps(_) | RawFallbacks::Map(_) => {
+            "LiteLLM's list of maps: each group falls back to its listed groups, in order"
+        }
     }
 }
 
 /// Turns a raw file into a validated configuration.
-pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Result<Config, ConfigError> {
+pub fn validate(
+    raw: RawConfig,
+    ignored: Vec<String>,
+    env: &dyn EnvSource,
+) -> Result<Config, ConfigError> {
     let mut b = Builder {
         env,
         notes: Vec::new(),
-        warnings: ignored.into_iter().map(|k| format!("{k}: unknown key, ignored")).collect(),
+        warnings: ignored
+            .into_iter()
+            .map(|k| format!("{k}: unknown key, ignored"))
+            .collect(),
         groups: Vec::new(),
         group_ix: HashMap::new(),
         deployments: Vec::new(),
@@ -360,15 +472,27 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
     };
     let timeouts = Timeouts {
         connect: dur(routing_raw.connect_timeout, None, Duration::from_secs(2)),
-        first_byte: dur(routing_raw.first_byte_timeout, rs.stream_timeout, Duration::from_secs(120)),
+        first_byte: dur(
+            routing_raw.first_byte_timeout,
+            rs.stream_timeout,
+            Duration::from_secs(120),
+        ),
         idle: dur(routing_raw.idle_timeout, None, Duration::from_secs(60)),
-        total: dur(routing_raw.total_timeout, rs.timeout.or(ls.request_timeout), Duration::from_secs(600)),
+        total: dur(
+            routing_raw.total_timeout,
+            rs.timeout.or(ls.request_timeout),
+            Duration::from_secs(600),
+        ),
     };
     let strategy_name = routing_raw
         .strategy
         .clone()
         .map(|s| (s, "routing.strategy"))
-        .or_else(|| rs.routing_strategy.clone().map(|s| (s, "router_settings.routing_strategy")));
+        .or_else(|| {
+            rs.routing_strategy
+                .clone()
+                .map(|s| (s, "router_settings.routing_strategy"))
+        });
     let strategy = match &strategy_name {
         Some((name, key)) => {
             let s = Strategy::parse(name).ok_or_else(|| {
@@ -378,7 +502,9 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
                 )
             })?;
             if s == Strategy::Ordered {
-                b.notes.push(format!("{key}: {name}: candidates are tried in fallback-chain order"));
+                b.notes.push(format!(
+                    "{key}: {name}: candidates are tried in fallback-chain order"
+                ));
             } else {
                 b.notes.push(format!(
                     "{key}: {name} accepted; in this version candidates are tried in fallback-chain order after the fit and health filters"
@@ -387,34 +513,75 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
             s
         }
         None => {
-            b.notes.push("routing strategy: ordered (default): candidates are tried in fallback-chain order".into());
+            b.notes.push(
+                "routing strategy: ordered (default): candidates are tried in fallback-chain order"
+                    .into(),
+            );
             Strategy::Ordered
         }
     };
-    let num = |ours: Option<Number>, theirs: Option<Number>, key: &str, default: u32| -> Result<u32, ConfigError> {
+    let num = |ours: Option<Number>,
+               theirs: Option<Number>,
+               key: &str,
+               default: u32|
+     -> Result<u32, ConfigError> {
         match ours.or(theirs) {
             Some(n) => to_u32(n, key),
             None => Ok(default),
         }
     };
-    let num_retries = num(routing_raw.num_retries, rs.num_retries.or(ls.num_retries), "router_settings.num_retries", 2)?;
-    let allowed_fails = num(routing_raw.allowed_fails, rs.allowed_fails, "router_settings.allowed_fails", 3)?;
-    let reserve = num(routing_raw.reserve_output_tokens, None, "routing.reserve_output_tokens", 512)?;
-    let margin_tokens = num(routing_raw.safety_margin_tokens, None, "routing.safety_margin_tokens", 16)?;
+    let num_retries = num(
+        routing_raw.num_retries,
+        rs.num_retries.or(ls.num_retries),
+        "router_settings.num_retries",
+        2,
+    )?;
+    let allowed_fails = num(
+        routing_raw.allowed_fails,
+        rs.allowed_fails,
+        "router_settings.allowed_fails",
+        3,
+    )?;
+    let reserve = num(
+        routing_raw.reserve_output_tokens,
+        None,
+        "routing.reserve_output_tokens",
+        512,
+    )?;
+    let margin_tokens = num(
+        routing_raw.safety_margin_tokens,
+        None,
+        "routing.safety_margin_tokens",
+        16,
+    )?;
     let margin_ratio = routing_raw.safety_margin_ratio.unwrap_or(0.02);
     if !(0.0..=1.0).contains(&margin_ratio) {
-        return Err(ConfigError::invalid("routing.safety_margin_ratio", "must be between 0 and 1"));
+        return Err(ConfigError::invalid(
+            "routing.safety_margin_ratio",
+            "must be between 0 and 1",
+        ));
     }
     let truncation_ratio = routing_raw.truncation_ratio.unwrap_or(0.5);
     if !(0.0..=1.0).contains(&truncation_ratio) {
-        return Err(ConfigError::invalid("routing.truncation_ratio", "must be between 0 and 1"));
+        return Err(ConfigError::invalid(
+            "routing.truncation_ratio",
+            "must be between 0 and 1",
+        ));
     }
     let routing = RoutingSettings {
         strategy,
         num_retries,
-        retry_backoff: dur(routing_raw.retry_backoff, rs.retry_after, Duration::from_millis(50)),
+        retry_backoff: dur(
+            routing_raw.retry_backoff,
+            rs.retry_after,
+            Duration::from_millis(50),
+        ),
         allowed_fails,
-        cooldown_time: dur(routing_raw.cooldown_time, rs.cooldown_time, Duration::from_secs(5)),
+        cooldown_time: dur(
+            routing_raw.cooldown_time,
+            rs.cooldown_time,
+            Duration::from_secs(5),
+        ),
         reserve_output_tokens: reserve,
         safety_margin_ratio: margin_ratio as f32,
         safety_margin_tokens: margin_tokens,
@@ -437,7 +604,10 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
     let litellm = raw.model_list.unwrap_or_default();
     let native = raw.deployments.unwrap_or_default();
     if litellm.is_empty() && native.is_empty() {
-        return Err(ConfigError::invalid("model_list", "no deployments: add model_list (LiteLLM) or deployments entries"));
+        return Err(ConfigError::invalid(
+            "model_list",
+            "no deployments: add model_list (LiteLLM) or deployments entries",
+        ));
     }
     for (i, m) in litellm.into_iter().enumerate() {
         b.litellm_model(i, m, &timeouts)?;
@@ -454,14 +624,18 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
     // --- fallbacks ---
     let fallbacks = match (raw.fallbacks, rs.fallbacks) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::invalid("fallbacks", "set either fallbacks or router_settings.fallbacks, not both"));
+            return Err(ConfigError::invalid(
+                "fallbacks",
+                "set either fallbacks or router_settings.fallbacks, not both",
+            ));
         }
         (Some(f), None) => Some((f, "fallbacks")),
         (None, Some(f)) => Some((f, "router_settings.fallbacks")),
         (None, None) => None,
     };
     if let Some((f, key)) = fallbacks {
-        b.notes.push(format!("{key}: {}", fallbacks_description(&f)));
+        b.notes
+            .push(format!("{key}: {}", fallbacks_description(&f)));
         for (g, chain) in b.fallback_pairs(f, key)? {
             b.groups[g].fallbacks = chain;
         }
@@ -469,7 +643,8 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
     if let Some(defaults) = rs.default_fallbacks {
         let mut resolved = Vec::new();
         for (i, name) in defaults.iter().enumerate() {
-            resolved.push(b.resolve_group(name, &format!("router_settings.default_fallbacks[{i}]"))?);
+            resolved
+                .push(b.resolve_group(name, &format!("router_settings.default_fallbacks[{i}]"))?);
         }
         for (gi, g) in b.groups.iter_mut().enumerate() {
             if g.fallbacks.is_empty() {
@@ -488,7 +663,11 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
         }
     }
     for g in &b.groups {
-        let chain: Vec<&str> = g.fallbacks.iter().map(|&f| b.groups[f].name.as_str()).collect();
+        let chain: Vec<&str> = g
+            .fallbacks
+            .iter()
+            .map(|&f| b.groups[f].name.as_str())
+            .collect();
         let window = g
             .deployments
             .iter()
@@ -504,7 +683,9 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
         ));
     }
     if let Some(Number(n)) = rs.max_fallbacks {
-        b.notes.push(format!("router_settings.max_fallbacks: {n} accepted (every group in the chain is tried)"));
+        b.notes.push(format!(
+            "router_settings.max_fallbacks: {n} accepted (every group in the chain is tried)"
+        ));
     }
     if rs.enable_pre_call_checks.is_some() {
         b.notes.push("router_settings.enable_pre_call_checks: always on in Switchyard (prompt + output reserve must fit)".into());
@@ -514,21 +695,43 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
     for (key, present) in [
         ("router_settings.redis_host", rs.redis_host.is_some()),
         ("router_settings.redis_url", rs.redis_url.is_some()),
-        ("general_settings.master_key", raw.general_settings.as_ref().is_some_and(|g| g.master_key.is_some())),
-        ("general_settings.database_url", raw.general_settings.as_ref().is_some_and(|g| g.database_url.is_some())),
+        (
+            "general_settings.master_key",
+            raw.general_settings
+                .as_ref()
+                .is_some_and(|g| g.master_key.is_some()),
+        ),
+        (
+            "general_settings.database_url",
+            raw.general_settings
+                .as_ref()
+                .is_some_and(|g| g.database_url.is_some()),
+        ),
         ("litellm_settings.callbacks", ls.callbacks.is_some()),
     ] {
         if present {
-            b.warnings.push(format!("{key}: accepted, not used by this version"));
+            b.warnings
+                .push(format!("{key}: accepted, not used by this version"));
         }
     }
 
     // --- services ---
     let gw = raw.gateway.unwrap_or_default();
-    let listen = parse_addr(gw.listen.as_deref().unwrap_or(DEFAULT_LISTEN), "gateway.listen")?;
+    let listen = parse_addr(
+        gw.listen.as_deref().unwrap_or(DEFAULT_LISTEN),
+        "gateway.listen",
+    )?;
     let router_raw = raw.router.unwrap_or_default();
-    let router_listen = parse_addr(router_raw.listen.as_deref().unwrap_or(DEFAULT_ROUTER_LISTEN), "router.listen")?;
-    let router_address = gw.router_address.unwrap_or_else(|| format!("http://{router_listen}"));
+    let router_listen = parse_addr(
+        router_raw
+            .listen
+            .as_deref()
+            .unwrap_or(DEFAULT_ROUTER_LISTEN),
+        "router.listen",
+    )?;
+    let router_address = gw
+        .router_address
+        .unwrap_or_else(|| format!("http://{router_listen}"));
     let max_body = gw.max_body_bytes.map(|n| n.0).unwrap_or(DEFAULT_MAX_BODY);
     let max_body_bytes = usize::try_from(max_body)
         .map_err(|_| ConfigError::invalid("gateway.max_body_bytes", "too large"))?;
@@ -540,7 +743,9 @@ pub fn validate(raw: RawConfig, ignored: Vec<String>, env: &dyn EnvSource) -> Re
 
     Ok(Config::new(
         gateway,
-        RouterServiceSettings { listen: router_listen },
+        RouterServiceSettings {
+            listen: router_listen,
+        },
         routing,
         b.groups,
         b.deployments,

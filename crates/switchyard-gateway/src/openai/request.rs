@@ -191,14 +191,23 @@ impl ChatCompletionRequest {
             return Err(ApiError::invalid("model must not be empty", Some("model")));
         }
         if self.messages.is_empty() {
-            return Err(ApiError::invalid("messages must contain at least one message", Some("messages")));
+            return Err(ApiError::invalid(
+                "messages must contain at least one message",
+                Some("messages"),
+            ));
         }
         if self.n.is_some_and(|n| n != 1) {
             return Err(ApiError::invalid("only n=1 is supported", Some("n")));
         }
-        for (name, v) in [("max_tokens", self.max_tokens), ("max_completion_tokens", self.max_completion_tokens)] {
+        for (name, v) in [
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+        ] {
             if v == Some(0) {
-                return Err(ApiError::invalid(format!("{name} must be at least 1"), Some(name)));
+                return Err(ApiError::invalid(
+                    format!("{name} must be at least 1"),
+                    Some(name),
+                ));
             }
         }
         check_range(self.temperature, 0.0, 2.0, "temperature")?;
@@ -277,7 +286,9 @@ fn convert_message(m: ChatMessage, i: usize) -> Result<pb::Message, ApiError> {
                     "text" | "input_text" => {
                         let Some(t) = &p.text else {
                             return Err(ApiError::invalid(
-                                format!("messages[{i}].content[{j}]: a text part needs a \"text\" string"),
+                                format!(
+                                    "messages[{i}].content[{j}]: a text part needs a \"text\" string"
+                                ),
                                 Some("messages"),
                             ));
                         };
@@ -296,7 +307,10 @@ fn convert_message(m: ChatMessage, i: usize) -> Result<pb::Message, ApiError> {
     };
     if content.is_none() && m.role != Role::Assistant {
         return Err(ApiError::invalid(
-            format!("messages[{i}].content is required for role {}", m.role.as_str()),
+            format!(
+                "messages[{i}].content is required for role {}",
+                m.role.as_str()
+            ),
             Some("messages"),
         ));
     }

@@ -175,7 +175,13 @@ impl ChunkWriter {
         }
     }
 
-    fn chunk(&self, delta: DeltaOut<'_>, finish: Option<&str>, usage: Option<Usage>, no_choices: bool) -> Bytes {
+    fn chunk(
+        &self,
+        delta: DeltaOut<'_>,
+        finish: Option<&str>,
+        usage: Option<Usage>,
+        no_choices: bool,
+    ) -> Bytes {
         let choices = if no_choices {
             Vec::new()
         } else {
@@ -215,7 +221,11 @@ impl ChunkWriter {
         self.chunk(
             DeltaOut {
                 role: None,
-                content: if d.content.is_empty() { None } else { Some(&d.content) },
+                content: if d.content.is_empty() {
+                    None
+                } else {
+                    Some(&d.content)
+                },
                 reasoning_content: d.reasoning.as_deref(),
                 tool_calls: tool_calls(&d.tool_calls),
             },

@@ -29,7 +29,10 @@ fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &str) {
     h.insert("x-switchyard-deployment", header_value(&r.deployment));
     h.insert("x-switchyard-model", header_value(&r.backend_model));
     h.insert("x-switchyard-attempts", HeaderValue::from(r.attempts));
-    h.insert("x-switchyard-prompt-tokens", HeaderValue::from(r.prompt_tokens));
+    h.insert(
+        "x-switchyard-prompt-tokens",
+        HeaderValue::from(r.prompt_tokens),
+    );
     h.insert("x-request-id", header_value(request_id));
 }
 
@@ -67,10 +70,20 @@ pub async fn chat_completions(
     let route = match next_event(&mut events).await? {
         Some(Event::Route(r)) => r,
         Some(Event::Error(e)) => return Ok(error_response(&e, &request_id)),
-        _ => return Err(ApiError::router_unavailable("the router ended the stream without an answer")),
+        _ => {
+            return Err(ApiError::router_unavailable(
+                "the router ended the stream without an answer",
+            ));
+        }
     };
     if stream {
-        Ok(sse_response(route, model, include_usage, events, &request_id))
+        Ok(sse_response(
+            route,
+            model,
+            include_usage,
+            events,
+            &request_id,
+        ))
     } else {
         whole_response(route, model, events, &request_id).await
     }
@@ -102,7 +115,12 @@ async fn whole_response(
     }
     let body = completion_json(&route, &model, &delta, &finish, &usage)
         .map_err(|e| ApiError::router_unavailable(format!("cannot encode the response: {e}")))?;
-    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
     route_headers(resp.headers_mut(), &route, request_id);
     Ok(resp)
 }
@@ -145,7 +163,10 @@ fn sse_response(
     };
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     route_headers(h, &route, request_id);
     resp

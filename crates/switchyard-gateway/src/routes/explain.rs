@@ -37,7 +37,10 @@ pub async fn explain(
             })
         })
         .collect();
-    let error = plan.error.as_ref().map(|e| ApiError::from_route(e).body()["error"].clone());
+    let error = plan
+        .error
+        .as_ref()
+        .map(|e| ApiError::from_route(e).body()["error"].clone());
     Ok(Json(json!({
         "model": plan.group,
         "output_reserve": plan.output_reserve,

@@ -17,7 +17,11 @@ pub async fn liveness() -> Json<Value> {
 
 pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let mut client = state.router.clone();
-    let probe = tokio::time::timeout(Duration::from_secs(2), client.list_models(pb::ListModelsRequest {})).await;
+    let probe = tokio::time::timeout(
+        Duration::from_secs(2),
+        client.list_models(pb::ListModelsRequest {}),
+    )
+    .await;
     match probe {
         Ok(Ok(r)) => (
             StatusCode::OK,

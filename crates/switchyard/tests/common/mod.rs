@@ -21,7 +21,8 @@ pub fn seed_config_text(base_url: &str) -> String {
 }
 
 pub fn config_from(text: &str) -> Config {
-    switchyard_core::config::load_str("test.yaml", text, None, &HashMap::<String, String>::new()).unwrap()
+    switchyard_core::config::load_str("test.yaml", text, None, &HashMap::<String, String>::new())
+        .unwrap()
 }
 
 /// An Ollama simulator with the reference models (trained contexts larger than the windows).
@@ -56,7 +57,10 @@ pub async fn serve(config: Config) -> Serve {
     .await
     .unwrap();
     tokio::spawn(bound.serve);
-    Serve { addr: bound.addr, _stop: tx }
+    Serve {
+        addr: bound.addr,
+        _stop: tx,
+    }
 }
 
 /// A child process of the `switchyard` binary; killed when dropped.
@@ -84,7 +88,11 @@ pub async fn spawn_switchyard(args: &[&str]) -> Proc {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let line = lines.next_line().await.unwrap().expect("switchyard exited before listening");
+    let line = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("switchyard exited before listening");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr = v["listening"].as_str().unwrap().parse().unwrap();
     Proc { addr, child }
@@ -118,7 +126,11 @@ pub fn client() -> reqwest::Client {
 /// Reads an SSE body into its `data:` payloads.
 pub fn sse_payloads(body: &str) -> Vec<String> {
     body.split("\n\n")
-        .filter_map(|ev| ev.trim().strip_prefix("data:").map(|d| d.trim().to_string()))
+        .filter_map(|ev| {
+            ev.trim()
+                .strip_prefix("data:")
+                .map(|d| d.trim().to_string())
+        })
         .collect()
 }
 
@@ -128,6 +140,10 @@ pub fn sse_text(payloads: &[String]) -> String {
         .iter()
         .filter(|p| p.as_str() != "[DONE]")
         .filter_map(|p| serde_json::from_str::<serde_json::Value>(p).ok())
-        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect()
 }

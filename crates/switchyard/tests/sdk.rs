@@ -1,0 +1,33 @@
+//! The official `openai` Python SDK against Switchyard (serve mode + simulator on ephemeral
+//! ports). The interpreter comes from `SWITCHYARD_PYTHON` (set by `make test`, which creates the
+//! venv); without it the test says it was skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+#[tokio::test]
+async fn openai_python_sdk_works_against_the_gateway() {
+    let Ok(python) = std::env::var("SWITCHYARD_PYTHON") else {
+        eprintln!("skipped: SWITCHYARD_PYTHON is not set (make test sets it up)");
+        return;
+    };
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&common::seed_config_text(
+        &sim.base_url(),
+    )))
+    .await;
+    let tests = format!(
+        "{}/../../tests/sdk/test_openai_sdk.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = tokio::process::Command::new(python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", &tests])
+        .env("SWITCHYARD_URL", format!("http://{}", gw.addr))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pytest failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("5 passed"), "{stdout}");
+}
