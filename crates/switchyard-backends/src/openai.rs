@@ -8,6 +8,9 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchyard_core::FailureClass;
+use switchyard_core::config::Continuation;
+use switchyard_core::template::render_continuation;
+use switchyard_core::tokens::TemplateFamily;
 use switchyard_proto as pb;
 
 use crate::pool::LineStream;
@@ -39,8 +42,78 @@ fn message_json(m: &pb::Message) -> Value {
     Value::Object(o)
 }
 
+/// Sampling fields shared by chat and text completions.
+fn put_sampling(body: &mut Map<String, Value>, attempt: &Attempt<'_>) {
+    if let Some(n) = attempt.max_tokens {
+        body.insert("max_tokens".into(), n.into());
+    }
+    let Some(s) = &attempt.request.sampling else {
+        return;
+    };
+    let mut put = |k: &str, v: Option<f64>| {
+        if let Some(v) = v {
+            body.insert(k.into(), v.into());
+        }
+    };
+    put("temperature", s.temperature);
+    put("top_p", s.top_p);
+    put("presence_penalty", s.presence_penalty);
+    put("frequency_penalty", s.frequency_penalty);
+    put("min_p", s.min_p);
+    put("repeat_penalty", s.repeat_penalty);
+    if let Some(k) = s.top_k {
+        body.insert("top_k".into(), k.into());
+    }
+    if let Some(seed) = s.seed {
+        body.insert("seed".into(), seed.into());
+    }
+    if !s.stop.is_empty() {
+        body.insert("stop".into(), s.stop.clone().into());
+    }
+}
+
+/// A `/v1/completions` call continuing `prefix` after the conversation rendered with the model
+/// family's chat template (see `switchyard_core::template`).
+fn continuation_request(
+    attempt: &Attempt<'_>,
+    prefix: &str,
+) -> Result<(String, Vec<u8>), BackendError> {
+    let family = TemplateFamily::from_model_name(&attempt.deployment.model);
+    let messages = attempt
+        .request
+        .messages
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_deref().unwrap_or("")));
+    let prompt = render_continuation(family, messages, prefix);
+    let mut body = Map::new();
+    body.insert(
+        "model".into(),
+        Value::String(attempt.deployment.model.clone()),
+    );
+    body.insert("prompt".into(), Value::String(prompt));
+    body.insert("stream".into(), Value::Bool(true));
+    body.insert("stream_options".into(), json!({"include_usage": true}));
+    put_sampling(&mut body, attempt);
+    let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {
+        BackendError::new(
+            FailureClass::Protocol,
+            format!("cannot encode request: {e}"),
+        )
+    })?;
+    Ok((
+        format!("{}/v1/completions", attempt.deployment.api_base),
+        bytes,
+    ))
+}
+
 /// Builds the URL and body of a `/v1/chat/completions` call.
 pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), BackendError> {
+    if let (Some(prefix), Continuation::Completions) = (
+        attempt.extra_assistant_prefix,
+        attempt.deployment.continuation,
+    ) {
+        return continuation_request(attempt, prefix);
+    }
     let req = attempt.request;
     let mut body: Map<String, Value> = if req.extra_json.is_empty() {
         Map::new()
@@ -92,31 +165,7 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
     if let Some(u) = &req.user {
         body.insert("user".into(), Value::String(u.clone()));
     }
-    if let Some(n) = attempt.max_tokens {
-        body.insert("max_tokens".into(), n.into());
-    }
-    if let Some(s) = &req.sampling {
-        let mut put = |k: &str, v: Option<f64>| {
-            if let Some(v) = v {
-                body.insert(k.into(), v.into());
-            }
-        };
-        put("temperature", s.temperature);
-        put("top_p", s.top_p);
-        put("presence_penalty", s.presence_penalty);
-        put("frequency_penalty", s.frequency_penalty);
-        put("min_p", s.min_p);
-        put("repeat_penalty", s.repeat_penalty);
-        if let Some(k) = s.top_k {
-            body.insert("top_k".into(), k.into());
-        }
-        if let Some(seed) = s.seed {
-            body.insert("seed".into(), seed.into());
-        }
-        if !s.stop.is_empty() {
-            body.insert("stop".into(), s.stop.clone().into());
-        }
-    }
+    put_sampling(&mut body, attempt);
     let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {
         BackendError::new(
             FailureClass::Protocol,
@@ -145,6 +194,9 @@ struct Chunk {
 struct Choice {
     #[serde(default)]
     delta: Option<DeltaJson>,
+    /// Text completions (`/v1/completions`) carry their text here instead of in a delta.
+    #[serde(default)]
+    text: Option<String>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
@@ -245,6 +297,9 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                 completion_tokens = t.predicted_n.or(completion_tokens);
             }
             for choice in chunk.choices {
+                if let Some(text) = choice.text.filter(|t| !t.is_empty()) {
+                    yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: None, tool_calls: Vec::new() }));
+                }
                 if let Some(d) = choice.delta {
                     let tool_calls: Vec<pb::ToolCallDelta> = d.tool_calls.into_iter().map(|c| {
                         let f = c.function.unwrap_or(FunctionJson { name: None, arguments: None });

@@ -9,6 +9,7 @@ pub mod config;
 pub mod cooldown;
 pub mod failure;
 pub mod plan;
+pub mod template;
 pub mod tokens;
 
 pub use failure::FailureClass;

@@ -64,18 +64,29 @@ where
     BoxCloneSyncService::new(server.map_err(|e: Infallible| -> ChannelError { match e {} }))
 }
 
+/// The gateway's own settings.
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayOptions {
+    /// Larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// Longest silence on an SSE stream before a keep-alive comment is sent.
+    pub sse_keepalive: std::time::Duration,
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub router: RouterClient<RouterChannel>,
+    pub options: GatewayOptions,
 }
 
 impl AppState {
-    pub fn new(channel: RouterChannel) -> Self {
+    pub fn new(channel: RouterChannel, options: GatewayOptions) -> Self {
         AppState {
             router: RouterClient::new(channel)
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024),
+            options,
         }
     }
 }
@@ -85,7 +96,8 @@ async fn not_found() -> ApiError {
 }
 
 /// The gateway's HTTP application.
-pub fn app(state: AppState, max_body_bytes: usize) -> Router {
+pub fn app(state: AppState) -> Router {
+    let max_body_bytes = state.options.max_body_bytes;
     Router::new()
         .route("/v1/chat/completions", post(routes::chat::chat_completions))
         .route("/chat/completions", post(routes::chat::chat_completions))

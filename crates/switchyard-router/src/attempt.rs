@@ -27,8 +27,24 @@ pub(crate) enum Outcome {
     ClientGone,
     /// Failed before the commit point: the loop may try another candidate.
     Failed(BackendError),
-    /// Failed after the caller had part of the answer: reported to the caller, loop ends.
-    BrokenAfterCommit(BackendError),
+    /// Failed after the caller had part of the answer. `text` is what this attempt added to it;
+    /// the loop may continue the answer elsewhere unless tool calls were streamed.
+    Interrupted {
+        error: BackendError,
+        text: String,
+        streamed_tool_calls: bool,
+    },
+}
+
+/// What earlier attempts of the same request already produced (a continuation carries it on).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Carry {
+    /// The answer so far, as the client has received it.
+    pub text: String,
+    /// Prompt tokens of the interrupted attempts (our count).
+    pub prompt_tokens: u32,
+    /// Completion tokens of the interrupted attempts (our count).
+    pub completion_tokens: u32,
 }
 
 /// Everything one attempt needs from the request's loop.
@@ -43,6 +59,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub created: i64,
     pub failed: &'a [pb::AttemptRecord],
     pub max_tokens: Option<u32>,
+    /// Set when this attempt continues an answer the client is already receiving.
+    pub carry: Option<&'a Carry>,
 }
 
 impl AttemptCtx<'_> {
@@ -77,16 +95,24 @@ impl AttemptCtx<'_> {
         reported.is_some_and(|r| (r as f32) < predicted as f32 * ratio)
     }
 
+    /// Usage of this attempt plus whatever interrupted attempts before it produced.
     fn usage(&self, c: &Completion, output_text: &str) -> pb::ChatEvent {
-        let estimated = c.prompt_tokens.is_none() || c.completion_tokens.is_none();
+        let estimated =
+            c.prompt_tokens.is_none() || c.completion_tokens.is_none() || self.carry.is_some();
+        let (carried_prompt, carried_completion) = self
+            .carry
+            .map(|k| (k.prompt_tokens, k.completion_tokens))
+            .unwrap_or((0, 0));
+        let prompt = c
+            .prompt_tokens
+            .unwrap_or_else(|| self.estimate.content + self.estimate.template);
+        let completion = c.completion_tokens.unwrap_or_else(|| {
+            self.estimator
+                .count_output(self.candidate.deployment, output_text)
+        });
         event(pb::chat_event::Event::Usage(pb::Usage {
-            prompt_tokens: c
-                .prompt_tokens
-                .unwrap_or_else(|| self.estimate.content + self.estimate.template),
-            completion_tokens: c.completion_tokens.unwrap_or_else(|| {
-                self.estimator
-                    .count_output(self.candidate.deployment, output_text)
-            }),
+            prompt_tokens: prompt.saturating_add(carried_prompt),
+            completion_tokens: completion.saturating_add(carried_completion),
             estimated,
         }))
     }
@@ -107,7 +133,7 @@ pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
     let attempt = Attempt {
         deployment,
         request: ctx.request,
-        extra_assistant_prefix: None,
+        extra_assistant_prefix: ctx.carry.map(|c| c.text.as_str()),
         max_tokens: ctx.max_tokens,
     };
     let started = tokio::select! {
@@ -116,6 +142,13 @@ pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
     };
     let stream = match started {
         Ok(s) => s,
+        Err(e) if ctx.carry.is_some() => {
+            return Outcome::Interrupted {
+                error: e,
+                text: String::new(),
+                streamed_tool_calls: false,
+            };
+        }
         Err(e) => return Outcome::Failed(e),
     };
     if ctx.request.stream {
@@ -129,10 +162,12 @@ async fn send(ctx: &AttemptCtx<'_>, ev: pb::ChatEvent) -> bool {
     ctx.tx.send(Ok(ev)).await.is_ok()
 }
 
-/// Streaming: commit at the first delta, then forward every event as it comes.
+/// Streaming: commit at the first delta, then forward every event as it comes. A continuation is
+/// committed from the start: the client already has the beginning of the answer.
 async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
-    let mut committed = false;
+    let mut committed = ctx.carry.is_some();
     let mut text = String::new();
+    let mut streamed_tool_calls = false;
     loop {
         let item = tokio::select! {
             i = stream.next() => i,
@@ -147,6 +182,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     }
                 }
                 text.push_str(&d.content);
+                streamed_tool_calls |= !d.tool_calls.is_empty();
                 if !send(ctx, event(pb::chat_event::Event::Delta(d))).await {
                     return Outcome::ClientGone;
                 }
@@ -177,7 +213,13 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 return Outcome::Served;
             }
             Some(Err(e)) if !committed => return Outcome::Failed(e),
-            Some(Err(e)) => return Outcome::BrokenAfterCommit(e),
+            Some(Err(error)) => {
+                return Outcome::Interrupted {
+                    error,
+                    text,
+                    streamed_tool_calls,
+                };
+            }
             None if !committed => {
                 return Outcome::Failed(BackendError::new(
                     FailureClass::StreamBroken,
@@ -185,10 +227,12 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 ));
             }
             None => {
-                return Outcome::BrokenAfterCommit(BackendError::new(
-                    FailureClass::StreamBroken,
-                    "stream ended early",
-                ));
+                let error = BackendError::new(FailureClass::StreamBroken, "stream ended early");
+                return Outcome::Interrupted {
+                    error,
+                    text,
+                    streamed_tool_calls,
+                };
             }
         }
     }

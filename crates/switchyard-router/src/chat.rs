@@ -13,7 +13,7 @@ use switchyard_core::plan::{PlanError, plan};
 use switchyard_core::tokens::PromptEstimate;
 use switchyard_proto as pb;
 
-use crate::attempt::{self, AttemptCtx, EventTx, Outcome, event};
+use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
 use crate::route_error;
 use crate::state::{Estimator, RouterState};
 
@@ -88,6 +88,9 @@ async fn drive(
     let mut failed: Vec<pb::AttemptRecord> = Vec::new();
     let mut overflow_floor: Option<u32> = None;
     let mut last_error: Option<BackendError> = None;
+    // Set once the client has part of the answer: later attempts continue it.
+    let mut carry: Option<Carry> = None;
+    let continuable = !is_json_mode(req);
 
     for round in 0..=cfg.routing.num_retries {
         if round > 0 {
@@ -109,12 +112,30 @@ async fn drive(
                     continue;
                 }
             }
-            tried = true;
             let estimate = estimates
                 .iter()
                 .find(|(d, _)| *d == candidate.deployment)
                 .map(|(_, e)| *e)
                 .unwrap_or_default();
+            let produced = carry.as_ref().map_or(0, |c| c.completion_tokens);
+            let max_tokens = requested_max.map(|m| m.saturating_sub(produced));
+            if max_tokens == Some(0) {
+                // The interrupted attempts already produced everything that was asked for.
+                finish_without_backend(tx, carry.as_ref()).await;
+                return Ok(());
+            }
+            if carry.is_some() {
+                // The continuation's prompt has grown by the partial answer.
+                let remaining = max_tokens.unwrap_or(reserve);
+                let needed = estimate
+                    .total()
+                    .saturating_add(produced)
+                    .saturating_add(remaining);
+                if candidate.window.is_some_and(|w| needed > w) {
+                    continue;
+                }
+            }
+            tried = true;
             let ctx = AttemptCtx {
                 state,
                 request: req,
@@ -125,7 +146,8 @@ async fn drive(
                 response_id: &response_id,
                 created,
                 failed: &failed,
-                max_tokens: requested_max,
+                max_tokens,
+                carry: carry.as_ref(),
             };
             let d = candidate.deployment;
             match attempt::run(&ctx).await {
@@ -134,15 +156,27 @@ async fn drive(
                     return Ok(());
                 }
                 Outcome::ClientGone => return Ok(()),
-                Outcome::BrokenAfterCommit(e) => {
+                Outcome::Interrupted {
+                    error,
+                    text,
+                    streamed_tool_calls,
+                } => {
+                    tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
                     state.cooldowns.record_failure(d, Instant::now());
-                    failed.push(record(state, d, &e));
-                    let _ = tx
-                        .send(Ok(event(pb::chat_event::Event::Error(
-                            route_error::mid_stream(&e, failed),
-                        ))))
-                        .await;
-                    return Ok(());
+                    failed.push(record(state, d, &error));
+                    if streamed_tool_calls || !continuable {
+                        // A half-sent tool call or JSON document cannot be continued faithfully.
+                        return Err(route_error::mid_stream(&error, failed));
+                    }
+                    let c = carry.get_or_insert_with(Carry::default);
+                    c.completion_tokens = c
+                        .completion_tokens
+                        .saturating_add(estimator.count_output(d, &text));
+                    c.prompt_tokens = c
+                        .prompt_tokens
+                        .saturating_add(estimate.content + estimate.template);
+                    c.text.push_str(&text);
+                    last_error = Some(error);
                 }
                 Outcome::Failed(e) => {
                     tracing::debug!(deployment = d, class = %e.class, error = %e.message, "attempt failed");
@@ -165,6 +199,9 @@ async fn drive(
             break;
         }
     }
+    if let (Some(_), Some(e)) = (&carry, &last_error) {
+        return Err(route_error::mid_stream(e, failed));
+    }
     let last = last_error.unwrap_or_else(|| {
         BackendError::new(
             FailureClass::Overflow,
@@ -172,4 +209,28 @@ async fn drive(
         )
     });
     Err(route_error::exhausted(&last, failed))
+}
+
+/// JSON-mode answers are not continued: a spliced document could be invalid.
+fn is_json_mode(req: &pb::ChatRequest) -> bool {
+    req.response_format_json
+        .as_deref()
+        .is_some_and(|f| f.contains("json_object") || f.contains("json_schema"))
+}
+
+/// Ends a continued stream whose output budget was used up by the interrupted attempts.
+async fn finish_without_backend(tx: &EventTx, carry: Option<&Carry>) {
+    let usage = pb::Usage {
+        prompt_tokens: carry.map_or(0, |c| c.prompt_tokens),
+        completion_tokens: carry.map_or(0, |c| c.completion_tokens),
+        estimated: true,
+    };
+    let _ = tx
+        .send(Ok(event(pb::chat_event::Event::Finish(pb::Finish {
+            reason: "length".into(),
+        }))))
+        .await;
+    let _ = tx
+        .send(Ok(event(pb::chat_event::Event::Usage(usage))))
+        .await;
 }

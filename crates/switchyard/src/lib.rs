@@ -5,8 +5,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use switchyard_core::config::{Config, ProcessEnv};
-use switchyard_gateway::{AppState, app, local_router, remote_router};
+use switchyard_core::config::{Config, GatewaySettings, ProcessEnv};
+use switchyard_gateway::{AppState, GatewayOptions, app, local_router, remote_router};
 use switchyard_router::RouterService;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -14,6 +14,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 /// Loads and validates a configuration file from the process environment.
 pub fn load_config(path: &str) -> anyhow::Result<Config> {
     switchyard_core::config::load_file(path, &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
+    GatewayOptions {
+        max_body_bytes: g.max_body_bytes,
+        sse_keepalive: g.sse_keepalive,
+    }
 }
 
 /// A service bound to its socket, not yet serving.
@@ -35,12 +42,12 @@ pub async fn serve(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
-    let max_body = config.gateway.max_body_bytes;
+    let options = gateway_options(&config.gateway);
     let router = RouterService::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = AppState::new(local_router(router.into_server()));
+    let state = AppState::new(local_router(router.into_server()), options);
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener, app(state, max_body)).with_graceful_shutdown(shutdown);
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
     Ok(Bound {
         addr,
         serve: async move { serve.await },
@@ -49,17 +56,17 @@ pub async fn serve(
 
 /// `switchyard gateway`: the HTTP API, calling a router at `router_address` over gRPC.
 pub async fn gateway(
-    max_body: usize,
+    settings: &GatewaySettings,
     router_address: &str,
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
     let channel = remote_router(router_address)
         .with_context(|| format!("invalid router address {router_address}"))?;
-    let state = AppState::new(channel);
+    let state = AppState::new(channel, gateway_options(settings));
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener, app(state, max_body)).with_graceful_shutdown(shutdown);
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
     Ok(Bound {
         addr,
         serve: async move { serve.await },

@@ -133,13 +133,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let cfg = switchyard::load_config(&config.config)?;
             let listen = listen.unwrap_or(cfg.gateway.listen);
             let router = router.unwrap_or_else(|| cfg.gateway.router_address.clone());
-            let bound = switchyard::gateway(
-                cfg.gateway.max_body_bytes,
-                &router,
-                listen,
-                shutdown_signal(),
-            )
-            .await?;
+            let bound =
+                switchyard::gateway(&cfg.gateway, &router, listen, shutdown_signal()).await?;
             announce("gateway", bound.addr);
             bound.serve.await?;
         }

@@ -75,6 +75,9 @@ pub struct GatewaySettings {
     /// Where `switchyard gateway` finds the router (`http://host:port`).
     pub router_address: String,
     pub max_body_bytes: usize,
+    /// A stream with no event for this long gets an SSE comment, so proxies and clients do not
+    /// time out while a long prompt is processed.
+    pub sse_keepalive: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -195,9 +198,31 @@ pub struct Deployment {
     /// Ollama only: let the server truncate an over-long prompt silently (its default) instead of
     /// sending `"truncate": false`, which makes it answer with an error Switchyard falls back on.
     pub silent_truncation: bool,
+    /// How a partial answer is continued on this deployment after another one failed mid-stream.
+    pub continuation: Continuation,
     /// Lower is tried first within the group (LiteLLM `order`).
     pub order: u32,
     pub timeouts: Timeouts,
+}
+
+/// How to ask a deployment to continue a partial answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continuation {
+    /// Send the partial answer as a trailing assistant message (Ollama, current llama-server).
+    Prefill,
+    /// Render the chat template up to the open assistant turn and request a text completion
+    /// (`/v1/completions`), for servers that close a trailing assistant message.
+    Completions,
+}
+
+impl Continuation {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "prefill" => Some(Continuation::Prefill),
+            "completions" => Some(Continuation::Completions),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

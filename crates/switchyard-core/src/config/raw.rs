@@ -127,6 +127,7 @@ pub struct RawDeployment {
     pub keep_alive: Option<serde_json::Value>,
     pub options: Option<BTreeMap<String, serde_json::Value>>,
     pub silent_truncation: Option<bool>,
+    pub continuation: Option<String>,
     pub order: Option<Number>,
 }
 
@@ -152,6 +153,7 @@ pub struct RawGateway {
     pub listen: Option<String>,
     pub router_address: Option<String>,
     pub max_body_bytes: Option<Number>,
+    pub sse_keepalive: Option<Seconds>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -224,8 +224,14 @@ impl<'a> Builder<'a> {
         }
         let mut options = serde_json::Map::new();
         let mut silent_truncation = false;
+        let mut continuation = Continuation::Prefill;
         for (k, v) in p.extra {
-            if k == "truncate" && provider == Provider::Ollama {
+            if k == "continuation" {
+                let ck = format!("{key}.litellm_params.continuation");
+                continuation = v.as_str().and_then(Continuation::parse).ok_or_else(|| {
+                    ConfigError::invalid(ck, "expected \"prefill\" or \"completions\"")
+                })?;
+            } else if k == "truncate" && provider == Provider::Ollama {
                 silent_truncation = v.as_bool().unwrap_or(false);
                 self.notes.push(format!("{key}.litellm_params.truncate: sent as Ollama's top-level truncate={silent_truncation}"));
             } else if provider == Provider::Ollama {
@@ -271,6 +277,7 @@ impl<'a> Builder<'a> {
             keep_alive: p.keep_alive,
             options,
             silent_truncation,
+            continuation,
             order,
             timeouts,
         });
@@ -339,6 +346,15 @@ impl<'a> Builder<'a> {
             Some(n) => to_u32(n, &format!("{key}.order"))?,
             None => u32::MAX,
         };
+        let continuation = match d.continuation.as_deref() {
+            None => Continuation::Prefill,
+            Some(c) => Continuation::parse(c).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.continuation"),
+                    "expected \"prefill\" or \"completions\"",
+                )
+            })?,
+        };
         let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
         let group = self.group(&d.group);
         let ix = self.deployments.len();
@@ -358,6 +374,7 @@ impl<'a> Builder<'a> {
                 .map(|o| o.into_iter().collect())
                 .unwrap_or_default(),
             silent_truncation: d.silent_truncation.unwrap_or(false),
+            continuation,
             order,
             timeouts: defaults.clone(),
         });
@@ -735,10 +752,21 @@ pub fn validate(
     let max_body = gw.max_body_bytes.map(|n| n.0).unwrap_or(DEFAULT_MAX_BODY);
     let max_body_bytes = usize::try_from(max_body)
         .map_err(|_| ConfigError::invalid("gateway.max_body_bytes", "too large"))?;
+    let sse_keepalive = gw
+        .sse_keepalive
+        .map(|s| s.0)
+        .unwrap_or(Duration::from_secs(10));
+    if sse_keepalive.is_zero() {
+        return Err(ConfigError::invalid(
+            "gateway.sse_keepalive",
+            "must be greater than zero",
+        ));
+    }
     let gateway = GatewaySettings {
         listen,
         router_address,
         max_body_bytes,
+        sse_keepalive,
     };
 
     Ok(Config::new(

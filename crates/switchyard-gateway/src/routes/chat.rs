@@ -67,7 +67,25 @@ pub async fn chat_completions(
         .await
         .map_err(|s| ApiError::router_unavailable(s.message()))?
         .into_inner();
-    let route = match next_event(&mut events).await? {
+    let first = if stream {
+        // A long prompt can take a while to reach its first token; past the keep-alive interval
+        // the stream is opened anyway (without route headers) so it can carry keep-alive comments.
+        match tokio::time::timeout(state.options.sse_keepalive, next_event(&mut events)).await {
+            Ok(ev) => ev?,
+            Err(_) => {
+                let sse = Sse {
+                    route: None,
+                    model,
+                    include_usage,
+                    keepalive: state.options.sse_keepalive,
+                };
+                return Ok(sse.response(events, &request_id));
+            }
+        }
+    } else {
+        next_event(&mut events).await?
+    };
+    let route = match first {
         Some(Event::Route(r)) => r,
         Some(Event::Error(e)) => return Ok(error_response(&e, &request_id)),
         _ => {
@@ -77,13 +95,13 @@ pub async fn chat_completions(
         }
     };
     if stream {
-        Ok(sse_response(
-            route,
+        let sse = Sse {
+            route: Some(route),
             model,
             include_usage,
-            events,
-            &request_id,
-        ))
+            keepalive: state.options.sse_keepalive,
+        };
+        Ok(sse.response(events, &request_id))
     } else {
         whole_response(route, model, events, &request_id).await
     }
@@ -125,49 +143,93 @@ async fn whole_response(
     Ok(resp)
 }
 
-fn sse_response(
-    route: pb::RouteInfo,
+/// An SSE response in the making.
+struct Sse {
+    /// The committed route, or `None` when the stream was opened before the first token.
+    route: Option<pb::RouteInfo>,
     model: String,
     include_usage: bool,
-    mut events: Streaming<pb::ChatEvent>,
-    request_id: &str,
-) -> Response {
-    let writer = ChunkWriter::new(&route, &model);
-    let body = async_stream::stream! {
-        yield Ok::<_, std::convert::Infallible>(writer.role());
-        loop {
-            match events.message().await {
-                Ok(Some(pb::ChatEvent { event: Some(ev) })) => match ev {
-                    Event::Delta(d) => yield Ok(writer.delta(&d)),
-                    Event::Finish(f) => yield Ok(writer.finish(&f.reason)),
-                    Event::Usage(u) => {
-                        if include_usage {
-                            yield Ok(writer.usage(&u));
-                        }
-                    }
-                    Event::Error(e) => {
-                        yield Ok(ChunkWriter::error(&ApiError::from_route(&e).body()));
-                        break;
-                    }
-                    Event::Route(_) => {}
-                },
-                Ok(Some(pb::ChatEvent { event: None })) => {}
-                Ok(None) => break,
-                Err(status) => {
-                    yield Ok(ChunkWriter::error(&ApiError::router_unavailable(status.message()).body()));
-                    break;
-                }
+    keepalive: std::time::Duration,
+}
+
+const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+impl Sse {
+    fn response(self, mut events: Streaming<pb::ChatEvent>, request_id: &str) -> Response {
+        let Sse {
+            route,
+            model,
+            include_usage,
+            keepalive,
+        } = self;
+        let fallback_route = pb::RouteInfo {
+            response_id: format!("chatcmpl-{request_id}"),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+            ..Default::default()
+        };
+        let writer = ChunkWriter::new(route.as_ref().unwrap_or(&fallback_route), &model);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        match &route {
+            Some(r) => route_headers(&mut headers, r, request_id),
+            None => {
+                headers.insert("x-request-id", header_value(request_id));
             }
         }
-        yield Ok(ChunkWriter::done());
-    };
-    let mut resp = Response::new(Body::from_stream(body));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    route_headers(h, &route, request_id);
-    resp
+        let body = async_stream::stream! {
+            let mut role_sent = false;
+            if route.is_some() {
+                role_sent = true;
+                yield Ok::<_, std::convert::Infallible>(writer.role());
+            }
+            loop {
+                let next = match tokio::time::timeout(keepalive, events.message()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        yield Ok(bytes::Bytes::from_static(KEEPALIVE_COMMENT));
+                        continue;
+                    }
+                };
+                match next {
+                    Ok(Some(pb::ChatEvent { event: Some(ev) })) => {
+                        if !role_sent && matches!(ev, Event::Route(_) | Event::Delta(_)) {
+                            role_sent = true;
+                            yield Ok(writer.role());
+                        }
+                        match ev {
+                            Event::Delta(d) => yield Ok(writer.delta(&d)),
+                            Event::Finish(f) => yield Ok(writer.finish(&f.reason)),
+                            Event::Usage(u) => {
+                                if include_usage {
+                                    yield Ok(writer.usage(&u));
+                                }
+                            }
+                            Event::Error(e) => {
+                                yield Ok(ChunkWriter::error(&ApiError::from_route(&e).body()));
+                                break;
+                            }
+                            Event::Route(_) => {}
+                        }
+                    }
+                    Ok(Some(pb::ChatEvent { event: None })) => {}
+                    Ok(None) => break,
+                    Err(status) => {
+                        yield Ok(ChunkWriter::error(&ApiError::router_unavailable(status.message()).body()));
+                        break;
+                    }
+                }
+            }
+            yield Ok(ChunkWriter::done());
+        };
+        let mut resp = Response::new(Body::from_stream(body));
+        *resp.headers_mut() = headers;
+        resp
+    }
 }
