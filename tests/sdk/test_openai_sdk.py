@@ -98,3 +98,34 @@ def test_tool_call_round_trip(client):
         tools=tools,
     )
     assert r2.choices[0].message.content
+
+
+def _stream_text(client, content):
+    stream = client.chat.completions.create(
+        model="local-small", messages=[{"role": "user", "content": content}], stream=True
+    )
+    text, finishes = [], []
+    for chunk in stream:
+        for choice in chunk.choices:
+            if choice.delta.content:
+                text.append(choice.delta.content)
+            if choice.finish_reason:
+                finishes.append(choice.finish_reason)
+    return "".join(text), finishes
+
+
+@pytest.mark.skipif(not os.environ.get("SIM_URL"), reason="SIM_URL not set")
+def test_stream_continues_after_backend_dies_mid_answer(client):
+    import json
+    import urllib.request
+
+    whole, _ = _stream_text(client, "a long answer [[tokens=16]]")
+    rule = {"model": "llama3.2:1b", "fault": {"kind": "cut_after", "chunks": 5}, "times": 1}
+    req = urllib.request.Request(
+        os.environ["SIM_URL"] + "/_sim/faults", data=json.dumps(rule).encode(),
+        headers={"content-type": "application/json"}, method="POST",
+    )
+    urllib.request.urlopen(req).read()
+    text, finishes = _stream_text(client, "a long answer [[tokens=16]]")
+    assert text == whole
+    assert finishes == ["stop"]

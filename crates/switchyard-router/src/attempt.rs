@@ -15,7 +15,7 @@ use switchyard_proto as pb;
 use tokio::sync::mpsc;
 use tonic::Status;
 
-use crate::state::{Estimator, RouterState};
+use crate::state::RouterState;
 
 pub(crate) type EventTx = mpsc::Sender<Result<pb::ChatEvent, Status>>;
 
@@ -32,6 +32,9 @@ pub(crate) enum Outcome {
     Interrupted {
         error: BackendError,
         text: String,
+        /// Content deltas received: backends stream one token per chunk, so this is the best
+        /// count of the tokens produced when no usage report arrives.
+        chunks: u32,
         streamed_tool_calls: bool,
     },
 }
@@ -54,7 +57,6 @@ pub(crate) struct AttemptCtx<'a> {
     pub tx: &'a EventTx,
     pub candidate: &'a Candidate,
     pub estimate: PromptEstimate,
-    pub estimator: &'a Estimator<'a>,
     pub response_id: &'a str,
     pub created: i64,
     pub failed: &'a [pb::AttemptRecord],
@@ -96,7 +98,7 @@ impl AttemptCtx<'_> {
     }
 
     /// Usage of this attempt plus whatever interrupted attempts before it produced.
-    fn usage(&self, c: &Completion, output_text: &str) -> pb::ChatEvent {
+    fn usage(&self, c: &Completion, chunks: u32) -> pb::ChatEvent {
         let estimated =
             c.prompt_tokens.is_none() || c.completion_tokens.is_none() || self.carry.is_some();
         let (carried_prompt, carried_completion) = self
@@ -106,10 +108,8 @@ impl AttemptCtx<'_> {
         let prompt = c
             .prompt_tokens
             .unwrap_or_else(|| self.estimate.content + self.estimate.template);
-        let completion = c.completion_tokens.unwrap_or_else(|| {
-            self.estimator
-                .count_output(self.candidate.deployment, output_text)
-        });
+        // Backends stream one token per chunk: the best count when none is reported.
+        let completion = c.completion_tokens.unwrap_or(chunks);
         event(pb::chat_event::Event::Usage(pb::Usage {
             prompt_tokens: prompt.saturating_add(carried_prompt),
             completion_tokens: completion.saturating_add(carried_completion),
@@ -146,6 +146,7 @@ pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
             return Outcome::Interrupted {
                 error: e,
                 text: String::new(),
+                chunks: 0,
                 streamed_tool_calls: false,
             };
         }
@@ -168,6 +169,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
     let mut committed = ctx.carry.is_some();
     let mut text = String::new();
     let mut streamed_tool_calls = false;
+    let mut chunks = 0u32;
     loop {
         let item = tokio::select! {
             i = stream.next() => i,
@@ -182,6 +184,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     }
                 }
                 text.push_str(&d.content);
+                chunks += 1;
                 streamed_tool_calls |= !d.tool_calls.is_empty();
                 if !send(ctx, event(pb::chat_event::Event::Delta(d))).await {
                     return Outcome::ClientGone;
@@ -206,7 +209,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 let finish = event(pb::chat_event::Event::Finish(pb::Finish {
                     reason: c.finish_reason.clone(),
                 }));
-                let usage = ctx.usage(&c, &text);
+                let usage = ctx.usage(&c, chunks);
                 if !send(ctx, finish).await || !send(ctx, usage).await {
                     return Outcome::ClientGone;
                 }
@@ -217,6 +220,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 return Outcome::Interrupted {
                     error,
                     text,
+                    chunks,
                     streamed_tool_calls,
                 };
             }
@@ -231,6 +235,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 return Outcome::Interrupted {
                     error,
                     text,
+                    chunks,
                     streamed_tool_calls,
                 };
             }
@@ -255,6 +260,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
     let mut content = String::new();
     let mut reasoning: Option<String> = None;
     let mut tool_calls: Vec<pb::ToolCallDelta> = Vec::new();
+    let mut chunks = 0u32;
     loop {
         let item = tokio::select! {
             i = stream.next() => i,
@@ -262,6 +268,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
         };
         match item {
             Some(Ok(BackendEvent::Delta(d))) => {
+                chunks += 1;
                 content.push_str(&d.content);
                 if let Some(r) = d.reasoning {
                     reasoning.get_or_insert_with(String::new).push_str(&r);
@@ -272,7 +279,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 if ctx.truncated(c.prompt_tokens) {
                     return Outcome::Failed(truncation_error(ctx, &c));
                 }
-                let usage = ctx.usage(&c, &content);
+                let usage = ctx.usage(&c, chunks);
                 let events = [
                     ctx.route_info(),
                     event(pb::chat_event::Event::Delta(pb::Delta {

@@ -142,7 +142,6 @@ async fn drive(
                 tx,
                 candidate,
                 estimate,
-                estimator: &estimator,
                 response_id: &response_id,
                 created,
                 failed: &failed,
@@ -159,6 +158,7 @@ async fn drive(
                 Outcome::Interrupted {
                     error,
                     text,
+                    chunks,
                     streamed_tool_calls,
                 } => {
                     tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
@@ -169,9 +169,7 @@ async fn drive(
                         return Err(route_error::mid_stream(&error, failed));
                     }
                     let c = carry.get_or_insert_with(Carry::default);
-                    c.completion_tokens = c
-                        .completion_tokens
-                        .saturating_add(estimator.count_output(d, &text));
+                    c.completion_tokens = c.completion_tokens.saturating_add(chunks);
                     c.prompt_tokens = c
                         .prompt_tokens
                         .saturating_add(estimate.content + estimate.template);

@@ -144,13 +144,4 @@ impl<'a> Estimator<'a> {
             self.state.margin(),
         )
     }
-
-    /// Counts generated text with deployment `d`'s tokenizer (when a backend reports no usage).
-    pub fn count_output(&self, d: DeploymentIx, text: &str) -> u32 {
-        self.state
-            .tokens
-            .get(d)
-            .map(|t| t.counter.count(text))
-            .unwrap_or(0)
-    }
 }

@@ -23,11 +23,12 @@ async fn openai_python_sdk_works_against_the_gateway() {
     let out = tokio::process::Command::new(python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", &tests])
         .env("SWITCHYARD_URL", format!("http://{}", gw.addr))
+        .env("SIM_URL", sim.base_url())
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pytest failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("5 passed"), "{stdout}");
+    assert!(stdout.contains("6 passed"), "{stdout}");
 }
