@@ -50,6 +50,11 @@ impl RouterService {
     pub fn state(&self) -> &RouterState {
         &self.state
     }
+
+    /// The dry-run plan for a request (what `Explain` answers), without a gRPC round trip.
+    pub fn explain_local(&self, req: &pb::ChatRequest) -> pb::ExplainResponse {
+        explain::explain(&self.state, req)
+    }
 }
 
 type ChatStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;

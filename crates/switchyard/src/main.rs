@@ -69,6 +69,23 @@ enum Command {
         /// The configuration file.
         file: String,
     },
+    /// Dry run: show where a prompt would be routed and why, without calling any model.
+    Explain {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The model group to ask for.
+        #[arg(long)]
+        model: String,
+        /// The user message (or use --prompt-file).
+        #[arg(long, conflicts_with = "prompt_file")]
+        prompt: Option<String>,
+        /// A file whose text is the user message.
+        #[arg(long)]
+        prompt_file: Option<String>,
+        /// Requested output tokens (max_tokens).
+        #[arg(long)]
+        max_tokens: Option<u32>,
+    },
 }
 
 fn init_logs(json: bool) {
@@ -152,6 +169,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let cfg = switchyard::load_config(&file)?;
             print!("{}", switchyard::describe(&cfg));
         }
+        Command::Explain { config, model, prompt, prompt_file, max_tokens } => {
+            let cfg = switchyard::load_config(&config.config)?;
+            let text = match (prompt, prompt_file) {
+                (Some(p), _) => p,
+                (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {f}: {e}"))?,
+                (None, None) => anyhow::bail!("give --prompt or --prompt-file"),
+            };
+            print!("{}", switchyard::explain(cfg, &model, text, max_tokens)?);
+        }
     }
     Ok(())
 }
@@ -164,7 +190,7 @@ fn main() -> ExitCode {
         },
         listen: None,
     });
-    if !matches!(command, Command::Check { .. }) {
+    if !matches!(command, Command::Check { .. } | Command::Explain { .. }) {
         init_logs(cli.log_json);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
