@@ -145,22 +145,47 @@ impl TemplateFamily {
 }
 
 /// The pieces of a prompt estimate, kept apart so a route can be explained.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PromptEstimate {
     /// Tokens of the message contents and tool definitions.
     pub content: u32,
     /// Chat-template tokens.
     pub template: u32,
+    /// Calibration factors learned from the backend's reports (1.0 for exact counters).
+    pub content_scale: f32,
+    pub template_scale: f32,
     /// Safety margin for what an estimate cannot see (zero for exact counters).
     pub margin: u32,
 }
 
+impl Default for PromptEstimate {
+    fn default() -> Self {
+        PromptEstimate {
+            content: 0,
+            template: 0,
+            content_scale: 1.0,
+            template_scale: 1.0,
+            margin: 0,
+        }
+    }
+}
+
 impl PromptEstimate {
+    /// Uncalibrated count: contents plus template.
+    pub fn raw(&self) -> u32 {
+        self.content.saturating_add(self.template)
+    }
+
+    /// The prompt size the backend is expected to report.
+    pub fn predicted(&self) -> u32 {
+        (self.content as f32 * self.content_scale + self.template as f32 * self.template_scale)
+            .round()
+            .max(0.0) as u32
+    }
+
     /// The number routing compares against a window (before the output reserve).
     pub fn total(&self) -> u32 {
-        self.content
-            .saturating_add(self.template)
-            .saturating_add(self.margin)
+        self.predicted().saturating_add(self.margin)
     }
 }
 
@@ -190,17 +215,29 @@ pub struct MessageText<'a> {
 impl PromptEstimate {
     /// Puts an estimate together: the margin applies only to estimated (not exact) counts.
     pub fn assemble(content: u32, template: u32, exact: bool, margin: SafetyMargin) -> Self {
-        let margin = if exact {
-            0
-        } else {
-            let base = content.saturating_add(template) as f32;
-            ((base * margin.ratio).ceil() as u32).saturating_add(margin.tokens)
-        };
-        PromptEstimate {
+        Self::calibrated(content, template, exact, (1.0, 1.0), margin)
+    }
+
+    /// Like [`PromptEstimate::assemble`], with a learned calibration factor applied first.
+    pub fn calibrated(
+        content: u32,
+        template: u32,
+        exact: bool,
+        (content_scale, template_scale): (f32, f32),
+        margin: SafetyMargin,
+    ) -> Self {
+        let (content_scale, template_scale) = if exact { (1.0, 1.0) } else { (content_scale, template_scale) };
+        let mut e = PromptEstimate {
             content,
             template,
-            margin,
+            content_scale,
+            template_scale,
+            margin: 0,
+        };
+        if !exact {
+            e.margin = ((e.predicted() as f32 * margin.ratio).ceil() as u32).saturating_add(margin.tokens);
         }
+        e
     }
 }
 

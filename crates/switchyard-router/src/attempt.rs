@@ -81,7 +81,7 @@ impl AttemptCtx<'_> {
             deployment: d.map(|d| d.id.clone()).unwrap_or_default(),
             backend_model: d.map(|d| d.model.clone()).unwrap_or_default(),
             attempts: self.failed.len() as u32 + 1,
-            prompt_tokens: self.estimate.total(),
+            prompt_tokens: self.estimate.predicted(),
             response_id: self.response_id.to_string(),
             created: self.created,
             failed_attempts: self.failed.to_vec(),
@@ -92,9 +92,20 @@ impl AttemptCtx<'_> {
     /// Whether the backend evaluated noticeably fewer prompt tokens than the request has: the
     /// signature of Ollama's silent truncation (backends.md §3.2).
     fn truncated(&self, reported: Option<u32>) -> bool {
-        let predicted = self.estimate.content.saturating_add(self.estimate.template);
         let ratio = self.state.config.routing.truncation_ratio;
-        reported.is_some_and(|r| (r as f32) < predicted as f32 * ratio)
+        reported.is_some_and(|r| (r as f32) < self.estimate.predicted() as f32 * ratio)
+    }
+
+    /// Feeds an intact answer's reported prompt size back into the deployment's calibration.
+    fn learn(&self, c: &Completion) {
+        if self.carry.is_some() {
+            return; // the prompt carried a partial answer: not comparable
+        }
+        let d = self.candidate.deployment;
+        let exact = self.state.tokens.get(d).is_some_and(|t| t.counter.is_exact());
+        if let (Some(reported), Some(cal), false) = (c.prompt_tokens, self.state.calibration.get(d), exact) {
+            cal.observe(self.estimate.content, self.estimate.template, reported);
+        }
     }
 
     /// Usage of this attempt plus whatever interrupted attempts before it produced.
@@ -107,7 +118,7 @@ impl AttemptCtx<'_> {
             .unwrap_or((0, 0));
         let prompt = c
             .prompt_tokens
-            .unwrap_or_else(|| self.estimate.content + self.estimate.template);
+            .unwrap_or_else(|| self.estimate.predicted());
         // Backends stream one token per chunk: the best count when none is reported.
         let completion = c.completion_tokens.unwrap_or(chunks);
         event(pb::chat_event::Event::Usage(pb::Usage {
@@ -195,6 +206,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     if ctx.truncated(c.prompt_tokens) {
                         return Outcome::Failed(truncation_error(ctx, &c));
                     }
+                    ctx.learn(&c);
                     if !send(ctx, ctx.route_info()).await {
                         return Outcome::ClientGone;
                     }
@@ -202,9 +214,11 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     tracing::warn!(
                         deployment = %ctx.deployment().map(|d| d.id.as_str()).unwrap_or(""),
                         reported = ?c.prompt_tokens,
-                        predicted = ctx.estimate.content + ctx.estimate.template,
+                        predicted = ctx.estimate.predicted(),
                         "backend reported fewer prompt tokens than sent: the streamed answer was made from a truncated prompt"
                     );
+                } else {
+                    ctx.learn(&c);
                 }
                 let finish = event(pb::chat_event::Event::Finish(pb::Finish {
                     reason: c.finish_reason.clone(),
@@ -249,7 +263,7 @@ fn truncation_error(ctx: &AttemptCtx<'_>, c: &Completion) -> BackendError {
         format!(
             "the backend evaluated {} prompt tokens of about {} sent: it truncated the prompt",
             c.prompt_tokens.unwrap_or(0),
-            ctx.estimate.content + ctx.estimate.template
+            ctx.estimate.predicted()
         ),
     )
 }
@@ -279,6 +293,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 if ctx.truncated(c.prompt_tokens) {
                     return Outcome::Failed(truncation_error(ctx, &c));
                 }
+                ctx.learn(&c);
                 let usage = ctx.usage(&c, chunks);
                 let events = [
                     ctx.route_info(),

@@ -172,7 +172,7 @@ async fn drive(
                     c.completion_tokens = c.completion_tokens.saturating_add(chunks);
                     c.prompt_tokens = c
                         .prompt_tokens
-                        .saturating_add(estimate.content + estimate.template);
+                        .saturating_add(estimate.predicted());
                     c.text.push_str(&text);
                     last_error = Some(error);
                 }

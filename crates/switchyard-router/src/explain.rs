@@ -59,14 +59,14 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
     let (_, reserve) = output_reserve(state, req);
     out.output_reserve = reserve;
     let mut estimator = Estimator::new(state, req);
-    let mut tokens: Vec<(usize, u32)> = Vec::new();
+    let mut tokens: Vec<(usize, u32, u32)> = Vec::new();
     let result = plan(
         cfg,
         group,
         &mut |d| {
-            let t = estimator.estimate(d).total();
-            tokens.push((d, t));
-            t
+            let e = estimator.estimate(d);
+            tokens.push((d, e.total(), e.predicted()));
+            e.total()
         },
         reserve,
         &state.cooldowns,
@@ -80,11 +80,8 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
                 .and_then(|x| cfg.groups.get(x.group))
                 .map(|g| g.name.clone())
                 .unwrap_or_default(),
-            prompt_tokens: tokens
-                .iter()
-                .find(|(x, _)| *x == d)
-                .map(|(_, t)| *t)
-                .unwrap_or(0),
+            prompt_tokens: tokens.iter().find(|(x, _, _)| *x == d).map(|(_, t, _)| *t).unwrap_or(0),
+            predicted_tokens: tokens.iter().find(|(x, _, _)| *x == d).map(|(_, _, p)| *p).unwrap_or(0),
             context_window: dep.and_then(|x| x.context_window).unwrap_or(0),
             verdict: verdict.to_string(),
             reason,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use switchyard_backends::Backends;
 use switchyard_core::config::{Config, DeploymentIx};
+use switchyard_core::calibration::Calibration;
 use switchyard_core::cooldown::Cooldowns;
 use switchyard_core::tokens::{
     HeuristicCounter, MessageText, PromptEstimate, SafetyMargin, TemplateFamily, TokenCounter,
@@ -24,6 +25,8 @@ pub struct RouterState {
     pub backends: Backends,
     pub cooldowns: Cooldowns,
     pub tokens: Vec<DeploymentTokens>,
+    /// Per deployment: how estimates compare with what the backend reports.
+    pub calibration: Vec<Calibration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,11 +50,13 @@ impl RouterState {
                 family: TemplateFamily::from_model_name(&d.model),
             })
             .collect();
+        let calibration = config.deployments.iter().map(|_| Calibration::default()).collect();
         Ok(RouterState {
             config,
             backends,
             cooldowns,
             tokens,
+            calibration,
         })
     }
 
@@ -137,11 +142,20 @@ impl<'a> Estimator<'a> {
             }
         };
         let template = tok.family.overhead(self.roles.iter().copied());
-        PromptEstimate::assemble(
-            content,
-            template,
-            tok.counter.is_exact(),
-            self.state.margin(),
-        )
+        let base = self.state.margin();
+        match self.state.calibration.get(d) {
+            Some(cal) if !tok.counter.is_exact() => {
+                let margin = SafetyMargin { ratio: cal.margin_ratio(base.ratio), tokens: base.tokens };
+                let st = cal.state();
+                PromptEstimate::calibrated(
+                    content,
+                    template,
+                    false,
+                    (st.content_factor, st.template_factor),
+                    margin,
+                )
+            }
+            _ => PromptEstimate::assemble(content, template, tok.counter.is_exact(), base),
+        }
     }
 }

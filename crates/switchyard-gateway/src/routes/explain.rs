@@ -32,6 +32,7 @@ pub async fn explain(
                 "verdict": v.verdict,
                 "rank": if v.rank == 0 { Value::Null } else { v.rank.into() },
                 "prompt_tokens": v.prompt_tokens,
+                "predicted_tokens": v.predicted_tokens,
                 "context_window": v.context_window,
                 "reason": v.reason,
             })
