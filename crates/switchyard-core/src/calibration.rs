@@ -160,23 +160,34 @@ impl Calibration {
         // Solve only when the observations tell content and template apart (well conditioned);
         // otherwise one common factor is all the data supports.
         let (a, b) = if det > 1e-6 * s.cc * s.tt && s.cc > 0.0 && s.tt > 0.0 {
-            ((s.cy * s.tt - s.ct * s.ty) / det, (s.cc * s.ty - s.ct * s.cy) / det)
+            (
+                (s.cy * s.tt - s.ct * s.ty) / det,
+                (s.cc * s.ty - s.ct * s.cy) / det,
+            )
         } else {
             let r = s.sum_y / s.sum_x.max(1.0);
             (r, r)
         };
-        let (a, b) = if (MIN_FACTOR..=MAX_FACTOR).contains(&a) && (0.0..=MAX_FACTOR * 4.0).contains(&b) {
-            (a, b)
-        } else {
-            let r = s.sum_y / s.sum_x.max(1.0);
-            (r, r)
-        };
-        self.factors.store(pack2(a as f32, b as f32), Ordering::Relaxed);
+        let (a, b) =
+            if (MIN_FACTOR..=MAX_FACTOR).contains(&a) && (0.0..=MAX_FACTOR * 4.0).contains(&b) {
+                (a, b)
+            } else {
+                let r = s.sum_y / s.sum_x.max(1.0);
+                (r, r)
+            };
+        self.factors
+            .store(pack2(a as f32, b as f32), Ordering::Relaxed);
         let alpha = (1.0 / (before.samples as f32 + 1.0)).max(0.2);
-        let error = if before.samples == 0 { err } else { before.error + alpha * (err - before.error) };
+        let error = if before.samples == 0 {
+            err
+        } else {
+            before.error + alpha * (err - before.error)
+        };
         let samples = before.samples.saturating_add(1);
-        self.quality
-            .store(((error.to_bits() as u64) << 32) | samples as u64, Ordering::Relaxed);
+        self.quality.store(
+            ((error.to_bits() as u64) << 32) | samples as u64,
+            Ordering::Relaxed,
+        );
     }
 }
 

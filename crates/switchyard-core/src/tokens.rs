@@ -226,7 +226,11 @@ impl PromptEstimate {
         (content_scale, template_scale): (f32, f32),
         margin: SafetyMargin,
     ) -> Self {
-        let (content_scale, template_scale) = if exact { (1.0, 1.0) } else { (content_scale, template_scale) };
+        let (content_scale, template_scale) = if exact {
+            (1.0, 1.0)
+        } else {
+            (content_scale, template_scale)
+        };
         let mut e = PromptEstimate {
             content,
             template,
@@ -235,7 +239,8 @@ impl PromptEstimate {
             margin: 0,
         };
         if !exact {
-            e.margin = ((e.predicted() as f32 * margin.ratio).ceil() as u32).saturating_add(margin.tokens);
+            e.margin =
+                ((e.predicted() as f32 * margin.ratio).ceil() as u32).saturating_add(margin.tokens);
         }
         e
     }

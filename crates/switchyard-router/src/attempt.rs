@@ -102,8 +102,14 @@ impl AttemptCtx<'_> {
             return; // the prompt carried a partial answer: not comparable
         }
         let d = self.candidate.deployment;
-        let exact = self.state.tokens.get(d).is_some_and(|t| t.counter.is_exact());
-        if let (Some(reported), Some(cal), false) = (c.prompt_tokens, self.state.calibration.get(d), exact) {
+        let exact = self
+            .state
+            .tokens
+            .get(d)
+            .is_some_and(|t| t.counter.is_exact());
+        if let (Some(reported), Some(cal), false) =
+            (c.prompt_tokens, self.state.calibration.get(d), exact)
+        {
             cal.observe(self.estimate.content, self.estimate.template, reported);
         }
     }
@@ -116,9 +122,7 @@ impl AttemptCtx<'_> {
             .carry
             .map(|k| (k.prompt_tokens, k.completion_tokens))
             .unwrap_or((0, 0));
-        let prompt = c
-            .prompt_tokens
-            .unwrap_or_else(|| self.estimate.predicted());
+        let prompt = c.prompt_tokens.unwrap_or_else(|| self.estimate.predicted());
         // Backends stream one token per chunk: the best count when none is reported.
         let completion = c.completion_tokens.unwrap_or(chunks);
         event(pb::chat_event::Event::Usage(pb::Usage {

@@ -107,10 +107,10 @@ async fn drive(
         }
         let mut tried = false;
         for candidate in &plan.candidates {
-            if let (Some(floor), Some(w)) = (overflow_floor, candidate.window) {
-                if w <= floor {
-                    continue;
-                }
+            if let (Some(floor), Some(w)) = (overflow_floor, candidate.window)
+                && w <= floor
+            {
+                continue;
             }
             let estimate = estimates
                 .iter()
@@ -170,9 +170,7 @@ async fn drive(
                     }
                     let c = carry.get_or_insert_with(Carry::default);
                     c.completion_tokens = c.completion_tokens.saturating_add(chunks);
-                    c.prompt_tokens = c
-                        .prompt_tokens
-                        .saturating_add(estimate.predicted());
+                    c.prompt_tokens = c.prompt_tokens.saturating_add(estimate.predicted());
                     c.text.push_str(&text);
                     last_error = Some(error);
                 }

@@ -80,8 +80,16 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
                 .and_then(|x| cfg.groups.get(x.group))
                 .map(|g| g.name.clone())
                 .unwrap_or_default(),
-            prompt_tokens: tokens.iter().find(|(x, _, _)| *x == d).map(|(_, t, _)| *t).unwrap_or(0),
-            predicted_tokens: tokens.iter().find(|(x, _, _)| *x == d).map(|(_, _, p)| *p).unwrap_or(0),
+            prompt_tokens: tokens
+                .iter()
+                .find(|(x, _, _)| *x == d)
+                .map(|(_, t, _)| *t)
+                .unwrap_or(0),
+            predicted_tokens: tokens
+                .iter()
+                .find(|(x, _, _)| *x == d)
+                .map(|(_, _, p)| *p)
+                .unwrap_or(0),
             context_window: dep.and_then(|x| x.context_window).unwrap_or(0),
             verdict: verdict.to_string(),
             reason,

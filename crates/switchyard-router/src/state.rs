@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use switchyard_backends::Backends;
-use switchyard_core::config::{Config, DeploymentIx};
 use switchyard_core::calibration::Calibration;
+use switchyard_core::config::{Config, DeploymentIx};
 use switchyard_core::cooldown::Cooldowns;
 use switchyard_core::tokens::{
     HeuristicCounter, MessageText, PromptEstimate, SafetyMargin, TemplateFamily, TokenCounter,
@@ -50,7 +50,11 @@ impl RouterState {
                 family: TemplateFamily::from_model_name(&d.model),
             })
             .collect();
-        let calibration = config.deployments.iter().map(|_| Calibration::default()).collect();
+        let calibration = config
+            .deployments
+            .iter()
+            .map(|_| Calibration::default())
+            .collect();
         Ok(RouterState {
             config,
             backends,
@@ -145,7 +149,10 @@ impl<'a> Estimator<'a> {
         let base = self.state.margin();
         match self.state.calibration.get(d) {
             Some(cal) if !tok.counter.is_exact() => {
-                let margin = SafetyMargin { ratio: cal.margin_ratio(base.ratio), tokens: base.tokens };
+                let margin = SafetyMargin {
+                    ratio: cal.margin_ratio(base.ratio),
+                    tokens: base.tokens,
+                };
                 let st = cal.state();
                 PromptEstimate::calibrated(
                     content,

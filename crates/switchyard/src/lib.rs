@@ -90,28 +90,50 @@ pub async fn router(
 }
 
 /// What `switchyard explain` prints: the plan for one user message, in try order.
-pub fn explain(config: Config, model: &str, prompt: String, max_tokens: Option<u32>) -> anyhow::Result<String> {
+pub fn explain(
+    config: Config,
+    model: &str,
+    prompt: String,
+    max_tokens: Option<u32>,
+) -> anyhow::Result<String> {
     use switchyard_proto as pb;
     let service = RouterService::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let req = pb::ChatRequest {
         model: model.to_string(),
-        messages: vec![pb::Message { role: "user".into(), content: Some(prompt), ..Default::default() }],
-        sampling: Some(pb::Sampling { max_tokens, ..Default::default() }),
+        messages: vec![pb::Message {
+            role: "user".into(),
+            content: Some(prompt),
+            ..Default::default()
+        }],
+        sampling: Some(pb::Sampling {
+            max_tokens,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let plan = service.explain_local(&req);
-    let mut out = format!("model {}: output reserve {} tokens\n", plan.group, plan.output_reserve);
+    let mut out = format!(
+        "model {}: output reserve {} tokens\n",
+        plan.group, plan.output_reserve
+    );
     let mut verdicts = plan.verdicts.clone();
     verdicts.sort_by_key(|v| if v.rank == 0 { u32::MAX } else { v.rank });
     for v in &verdicts {
-        let head = if v.rank > 0 { format!("{}.", v.rank) } else { "--".to_string() };
+        let head = if v.rank > 0 {
+            format!("{}.", v.rank)
+        } else {
+            "--".to_string()
+        };
         out.push_str(&format!(
             "  {head} {} [{}] {} tokens, window {}: {} ({})\n",
             v.deployment, v.group, v.prompt_tokens, v.context_window, v.verdict, v.reason
         ));
     }
     if let Some(e) = &plan.error {
-        out.push_str(&format!("  error {} {}: {}\n", e.http_status, e.code, e.message));
+        out.push_str(&format!(
+            "  error {} {}: {}\n",
+            e.http_status, e.code, e.message
+        ));
     }
     Ok(out)
 }

@@ -169,11 +169,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let cfg = switchyard::load_config(&file)?;
             print!("{}", switchyard::describe(&cfg));
         }
-        Command::Explain { config, model, prompt, prompt_file, max_tokens } => {
+        Command::Explain {
+            config,
+            model,
+            prompt,
+            prompt_file,
+            max_tokens,
+        } => {
             let cfg = switchyard::load_config(&config.config)?;
             let text = match (prompt, prompt_file) {
                 (Some(p), _) => p,
-                (None, Some(f)) => std::fs::read_to_string(&f).map_err(|e| anyhow::anyhow!("cannot read {f}: {e}"))?,
+                (None, Some(f)) => std::fs::read_to_string(&f)
+                    .map_err(|e| anyhow::anyhow!("cannot read {f}: {e}"))?,
                 (None, None) => anyhow::bail!("give --prompt or --prompt-file"),
             };
             print!("{}", switchyard::explain(cfg, &model, text, max_tokens)?);

@@ -70,14 +70,31 @@ fn check_names_the_offending_key() {
 fn explain_shows_the_route_without_calling_a_model() {
     let prompt = vec!["cat"; 1600].join(" ");
     let (ok, out, err) = switchyard(&[
-        "explain", "--config", &fixture("seed-config.yaml"), "--model", "local-small", "--prompt", &prompt,
+        "explain",
+        "--config",
+        &fixture("seed-config.yaml"),
+        "--model",
+        "local-small",
+        "--prompt",
+        &prompt,
     ]);
     assert!(ok, "{err}");
-    let first = out.lines().find(|l| l.trim_start().starts_with("1.")).unwrap();
+    let first = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("1."))
+        .unwrap();
     assert!(first.contains("llama3.1:8b"), "{out}");
     assert!(out.contains("excluded (needs"), "{out}");
     let (ok, out, _) = switchyard(&[
-        "explain", "--config", &fixture("seed-config.yaml"), "--model", "local-small", "--prompt", "hi", "--max-tokens", "40000",
+        "explain",
+        "--config",
+        &fixture("seed-config.yaml"),
+        "--model",
+        "local-small",
+        "--prompt",
+        "hi",
+        "--max-tokens",
+        "40000",
     ]);
     assert!(ok);
     assert!(out.contains("context_length_exceeded"), "{out}");

@@ -45,7 +45,15 @@ struct Parsed {
 }
 
 fn parse(body: &str) -> Parsed {
-    let mut p = Parsed { text: String::new(), ids: vec![], finishes: vec![], dones: 0, errors: vec![], usage: None, roles: 0 };
+    let mut p = Parsed {
+        text: String::new(),
+        ids: vec![],
+        finishes: vec![],
+        dones: 0,
+        errors: vec![],
+        usage: None,
+        roles: 0,
+    };
     for payload in common::sse_payloads(body) {
         if payload == "[DONE]" {
             p.dones += 1;
@@ -76,7 +84,12 @@ fn parse(body: &str) -> Parsed {
 }
 
 async fn stream(gw: &common::Serve, body: &Value) -> (reqwest::StatusCode, String) {
-    let r = common::client().post(gw.url("/v1/chat/completions")).json(body).send().await.unwrap();
+    let r = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     (r.status(), r.text().await.unwrap())
 }
 
@@ -90,7 +103,11 @@ async fn cut_streams_continue_without_gap_or_duplicate() {
     assert_eq!(whole.text.split(' ').count(), 12);
 
     for n in [0usize, 1, 2, 5, 11] {
-        sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::CutAfter { chunks: n }, Some(1)));
+        sim.add_fault(FaultRule::for_model(
+            "llama3.2:1b",
+            Fault::CutAfter { chunks: n },
+            Some(1),
+        ));
         let (status, body) = stream(&gw, &request(12)).await;
         assert_eq!(status, 200, "cut after {n}");
         let p = parse(&body);
@@ -101,7 +118,11 @@ async fn cut_streams_continue_without_gap_or_duplicate() {
         assert_eq!(p.roles, 1, "cut after {n}");
         let first = &p.ids[0];
         assert!(p.ids.iter().all(|id| id == first), "one id per stream");
-        assert_eq!(p.usage.as_ref().unwrap()["completion_tokens"], 12, "usage adds up (cut after {n})");
+        assert_eq!(
+            p.usage.as_ref().unwrap()["completion_tokens"],
+            12,
+            "usage adds up (cut after {n})"
+        );
     }
     // The continuation asked the 8B model to continue the partial answer.
     let last = sim.requests().into_iter().last().unwrap();
@@ -117,14 +138,25 @@ async fn stalls_and_error_lines_continue_too() {
     let (_, body) = stream(&gw, &request(10)).await;
     let whole = parse(&body).text;
 
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::StallAfter { chunks: 4, stall: Duration::from_secs(5) }, Some(1)));
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::StallAfter {
+            chunks: 4,
+            stall: Duration::from_secs(5),
+        },
+        Some(1),
+    ));
     let (status, body) = stream(&gw, &request(10)).await;
     assert_eq!(status, 200);
     let p = parse(&body);
     assert_eq!(p.text, whole, "{body}");
     assert_eq!((p.finishes.len(), p.dones, p.errors.len()), (1, 1, 0));
 
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::ErrorLineAfter { chunks: 3 }, Some(1)));
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::ErrorLineAfter { chunks: 3 },
+        Some(1),
+    ));
     let (status, body) = stream(&gw, &request(10)).await;
     assert_eq!(status, 200);
     let p = parse(&body);
@@ -138,7 +170,11 @@ async fn tool_call_streams_end_with_an_error_event_not_a_hang() {
     let gw = common::serve(common::config_from(&config(&sim, ""))).await;
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
     // JSON mode: never continued.
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::CutAfter { chunks: 2 }, Some(1)));
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::CutAfter { chunks: 2 },
+        Some(1),
+    ));
     let mut body = request(10);
     body["response_format"] = json!({"type": "json_object"});
     let (status, text) = stream(&gw, &body).await;
@@ -150,27 +186,43 @@ async fn tool_call_streams_end_with_an_error_event_not_a_hang() {
     assert!(p.finishes.is_empty());
 
     // A tool call that breaks: the tool call was streamed, so no continuation.
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::CutAfter { chunks: 1 }, Some(1)));
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::CutAfter { chunks: 1 },
+        Some(1),
+    ));
     let body = json!({
         "model": "small", "stream": true, "tools": tools,
         "messages": [{"role": "user", "content": "weather? [[tool]]"}],
     });
-    let (status, text) = tokio::time::timeout(Duration::from_secs(20), stream(&gw, &body)).await.unwrap();
+    let (status, text) = tokio::time::timeout(Duration::from_secs(20), stream(&gw, &body))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     let p = parse(&text);
     assert_eq!(p.dones, 1, "{text}");
-    assert!(p.errors.len() == 1 || p.finishes == ["tool_calls"], "{text}");
+    assert!(
+        p.errors.len() == 1 || p.finishes == ["tool_calls"],
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn slow_first_token_gets_keepalives_then_the_answer() {
-    let sim = SimHandle::start(SimConfig::ollama(vec![SimModel::new("llama3.2:1b", 8192), SimModel::new("llama3.1:8b", 8192)]))
-        .await
-        .unwrap();
+    let sim = SimHandle::start(SimConfig::ollama(vec![
+        SimModel::new("llama3.2:1b", 8192),
+        SimModel::new("llama3.1:8b", 8192),
+    ]))
+    .await
+    .unwrap();
     let mut text = config(&sim, ", first_byte_timeout: 10");
     text.push_str("gateway: {sse_keepalive: 0.1}\n");
     let gw = common::serve(common::config_from(&text)).await;
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::SlowFirstByte(Duration::from_millis(450)), Some(1)));
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::SlowFirstByte(Duration::from_millis(450)),
+        Some(1),
+    ));
     let (status, body) = stream(&gw, &request(5)).await;
     assert_eq!(status, 200);
     assert!(body.contains(": keep-alive"), "{body}");
@@ -185,13 +237,29 @@ async fn client_disconnect_cancels_the_backend_request() {
     let gw = common::serve(common::config_from(&config(&sim, ""))).await;
     // The 1B model stalls after its first chunk; had the client stayed, the 300 ms idle timeout
     // would move the answer to the 8B model.
-    sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::StallAfter { chunks: 1, stall: Duration::from_secs(5) }, Some(1)));
-    let mut resp = common::client().post(gw.url("/v1/chat/completions")).json(&request(50)).send().await.unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::StallAfter {
+            chunks: 1,
+            stall: Duration::from_secs(5),
+        },
+        Some(1),
+    ));
+    let mut resp = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&request(50))
+        .send()
+        .await
+        .unwrap();
     let first = resp.chunk().await.unwrap();
     assert!(first.is_some());
     drop(resp);
     // Waiting for an absence needs a bound: well past the idle timeout that would have fired.
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(sim.request_count("llama3.2:1b"), 1);
-    assert_eq!(sim.request_count("llama3.1:8b"), 0, "a disconnected client's request was continued elsewhere");
+    assert_eq!(
+        sim.request_count("llama3.1:8b"),
+        0,
+        "a disconnected client's request was continued elsewhere"
+    );
 }
