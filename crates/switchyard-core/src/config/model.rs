@@ -16,6 +16,9 @@ pub type GroupIx = usize;
 pub struct Config {
     pub gateway: GatewaySettings,
     pub router: RouterServiceSettings,
+    pub state: StateSettings,
+    pub ledger: LedgerSettings,
+    pub prober: ProberSettings,
     pub routing: RoutingSettings,
     pub groups: Vec<Group>,
     pub deployments: Vec<Deployment>,
@@ -27,15 +30,18 @@ pub struct Config {
 }
 
 impl Config {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         gateway: GatewaySettings,
         router: RouterServiceSettings,
+        services: (StateSettings, LedgerSettings, ProberSettings),
         routing: RoutingSettings,
         groups: Vec<Group>,
         deployments: Vec<Deployment>,
         notes: Vec<String>,
         warnings: Vec<String>,
     ) -> Self {
+        let (state, ledger, prober) = services;
         let group_by_name = groups
             .iter()
             .enumerate()
@@ -44,6 +50,9 @@ impl Config {
         Config {
             gateway,
             router,
+            state,
+            ledger,
+            prober,
             routing,
             groups,
             deployments,
@@ -83,6 +92,35 @@ pub struct GatewaySettings {
 #[derive(Clone, Debug)]
 pub struct RouterServiceSettings {
     pub listen: SocketAddr,
+}
+
+/// Where state shared between replicas lives: Redis when a URL is given, else this process.
+#[derive(Clone, Debug)]
+pub struct StateSettings {
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key, so several installations can share one Redis.
+    pub key_prefix: String,
+}
+
+/// The usage ledger: its database, its service address, and the router's local spool.
+#[derive(Clone, Debug)]
+pub struct LedgerSettings {
+    /// `postgres://…` or `sqlite://…`; `None` = SQLite file `switchyard-usage.db` in the data dir.
+    pub database_url: Option<String>,
+    /// Where `switchyard ledger` listens.
+    pub listen: SocketAddr,
+    /// Where a separate router finds the ledger (`http://host:port`); `None` = in process.
+    pub address: Option<String>,
+    /// Records not yet delivered wait here; `None` = `switchyard-spool.log` in the data dir.
+    pub spool_path: Option<String>,
+    pub spool_max_bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProberSettings {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
 }
 
 /// LiteLLM's strategy names are accepted; the ones not implemented yet behave as `Ordered`.

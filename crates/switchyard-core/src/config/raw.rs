@@ -30,6 +30,31 @@ pub struct RawConfig {
     pub routing: Option<RawRouting>,
     pub gateway: Option<RawGateway>,
     pub router: Option<RawRouterService>,
+    pub state: Option<RawState>,
+    pub ledger: Option<RawLedger>,
+    pub prober: Option<RawProber>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawState {
+    pub redis_url: Option<String>,
+    pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLedger {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub address: Option<String>,
+    pub spool_path: Option<String>,
+    pub spool_max_bytes: Option<Number>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawProber {
+    pub interval: Option<Seconds>,
+    pub timeout: Option<Seconds>,
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -710,19 +710,11 @@ pub fn validate(
 
     // --- settings parsed but not used yet ---
     for (key, present) in [
-        ("router_settings.redis_host", rs.redis_host.is_some()),
-        ("router_settings.redis_url", rs.redis_url.is_some()),
         (
             "general_settings.master_key",
             raw.general_settings
                 .as_ref()
                 .is_some_and(|g| g.master_key.is_some()),
-        ),
-        (
-            "general_settings.database_url",
-            raw.general_settings
-                .as_ref()
-                .is_some_and(|g| g.database_url.is_some()),
         ),
         ("litellm_settings.callbacks", ls.callbacks.is_some()),
     ] {
@@ -730,6 +722,79 @@ pub fn validate(
             b.warnings
                 .push(format!("{key}: accepted, not used by this version"));
         }
+    }
+
+    // --- shared state, ledger, prober ---
+    let st = raw.state.unwrap_or_default();
+    let redis_url = match (st.redis_url, rs.redis_url, rs.redis_host) {
+        (Some(u), _, _) => Some((u, "state.redis_url")),
+        (None, Some(u), _) => Some((u, "router_settings.redis_url")),
+        (None, None, Some(host)) => {
+            let port = rs.redis_port.map(|p| p.0).unwrap_or(6379);
+            let auth = rs
+                .redis_password
+                .map(|p| format!(":{p}@"))
+                .unwrap_or_default();
+            Some((
+                format!("redis://{auth}{host}:{port}"),
+                "router_settings.redis_host",
+            ))
+        }
+        _ => None,
+    };
+    if let Some((u, key)) = &redis_url {
+        if !(u.starts_with("redis://") || u.starts_with("rediss://") || u.starts_with("unix://")) {
+            return Err(ConfigError::invalid(*key, "expected a redis:// URL"));
+        }
+        b.notes.push(format!(
+            "{key}: shared state (health, cooldowns, counters) in Redis"
+        ));
+    } else {
+        b.notes.push(
+            "state: no Redis configured; health and counters are kept in this process".into(),
+        );
+    }
+    let state = StateSettings {
+        redis_url: redis_url.map(|(u, _)| u),
+        key_prefix: st.key_prefix.unwrap_or_else(|| "switchyard".into()),
+    };
+    let lr = raw.ledger.unwrap_or_default();
+    let database_url = lr.database_url.or_else(|| {
+        raw.general_settings
+            .as_ref()
+            .and_then(|g| g.database_url.clone())
+    });
+    if let Some(u) = &database_url
+        && !(u.starts_with("postgres://")
+            || u.starts_with("postgresql://")
+            || u.starts_with("sqlite:"))
+    {
+        return Err(ConfigError::invalid(
+            "ledger.database_url",
+            "expected postgres://… or sqlite:…",
+        ));
+    }
+    let ledger = LedgerSettings {
+        database_url,
+        listen: parse_addr(
+            lr.listen.as_deref().unwrap_or("127.0.0.1:4002"),
+            "ledger.listen",
+        )?,
+        address: lr.address,
+        spool_path: lr.spool_path,
+        spool_max_bytes: lr.spool_max_bytes.map(|n| n.0).unwrap_or(256 * 1024 * 1024),
+    };
+    let pr = raw.prober.unwrap_or_default();
+    let prober = ProberSettings {
+        enabled: pr.enabled.unwrap_or(true),
+        interval: pr.interval.map(|s| s.0).unwrap_or(Duration::from_secs(5)),
+        timeout: pr.timeout.map(|s| s.0).unwrap_or(Duration::from_secs(2)),
+    };
+    if prober.interval.is_zero() {
+        return Err(ConfigError::invalid(
+            "prober.interval",
+            "must be greater than zero",
+        ));
     }
 
     // --- services ---
@@ -774,6 +839,7 @@ pub fn validate(
         RouterServiceSettings {
             listen: router_listen,
         },
+        (state, ledger, prober),
         routing,
         b.groups,
         b.deployments,
