@@ -16,13 +16,14 @@ use tokio::sync::mpsc;
 use tonic::Status;
 
 use crate::state::RouterState;
+use crate::usage::Timing;
 
 pub(crate) type EventTx = mpsc::Sender<Result<pb::ChatEvent, Status>>;
 
 /// How an attempt ended.
 pub(crate) enum Outcome {
-    /// The answer reached the caller in full.
-    Served,
+    /// The answer reached the caller in full, with this (summed) usage.
+    Served(pb::Usage),
     /// The caller went away; stop everything.
     ClientGone,
     /// Failed before the commit point: the loop may try another candidate.
@@ -63,6 +64,7 @@ pub(crate) struct AttemptCtx<'a> {
     pub max_tokens: Option<u32>,
     /// Set when this attempt continues an answer the client is already receiving.
     pub carry: Option<&'a Carry>,
+    pub timing: &'a Timing,
 }
 
 impl AttemptCtx<'_> {
@@ -115,7 +117,7 @@ impl AttemptCtx<'_> {
     }
 
     /// Usage of this attempt plus whatever interrupted attempts before it produced.
-    fn usage(&self, c: &Completion, chunks: u32) -> pb::ChatEvent {
+    fn usage(&self, c: &Completion, chunks: u32) -> pb::Usage {
         let estimated =
             c.prompt_tokens.is_none() || c.completion_tokens.is_none() || self.carry.is_some();
         let (carried_prompt, carried_completion) = self
@@ -125,11 +127,11 @@ impl AttemptCtx<'_> {
         let prompt = c.prompt_tokens.unwrap_or_else(|| self.estimate.predicted());
         // Backends stream one token per chunk: the best count when none is reported.
         let completion = c.completion_tokens.unwrap_or(chunks);
-        event(pb::chat_event::Event::Usage(pb::Usage {
+        pb::Usage {
             prompt_tokens: prompt.saturating_add(carried_prompt),
             completion_tokens: completion.saturating_add(carried_completion),
             estimated,
-        }))
+        }
     }
 }
 
@@ -201,6 +203,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 text.push_str(&d.content);
                 chunks += 1;
                 streamed_tool_calls |= !d.tool_calls.is_empty();
+                ctx.timing.first_token();
                 if !send(ctx, event(pb::chat_event::Event::Delta(d))).await {
                     return Outcome::ClientGone;
                 }
@@ -228,10 +231,11 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     reason: c.finish_reason.clone(),
                 }));
                 let usage = ctx.usage(&c, chunks);
-                if !send(ctx, finish).await || !send(ctx, usage).await {
+                let usage_event = event(pb::chat_event::Event::Usage(usage));
+                if !send(ctx, finish).await || !send(ctx, usage_event).await {
                     return Outcome::ClientGone;
                 }
-                return Outcome::Served;
+                return Outcome::Served(usage);
             }
             Some(Err(e)) if !committed => return Outcome::Failed(e),
             Some(Err(error)) => {
@@ -309,14 +313,15 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     event(pb::chat_event::Event::Finish(pb::Finish {
                         reason: c.finish_reason,
                     })),
-                    usage,
+                    event(pb::chat_event::Event::Usage(usage)),
                 ];
+                ctx.timing.first_token();
                 for ev in events {
                     if !send(ctx, ev).await {
                         return Outcome::ClientGone;
                     }
                 }
-                return Outcome::Served;
+                return Outcome::Served(usage);
             }
             Some(Err(e)) => return Outcome::Failed(e),
             None => {

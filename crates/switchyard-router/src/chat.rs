@@ -16,22 +16,72 @@ use switchyard_proto as pb;
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
 use crate::route_error;
 use crate::state::{Estimator, RouterState};
+use crate::usage::{AttemptUsage, RequestRecord, Timing};
 
-/// Runs a chat request, sending its events (or one error) to `tx`.
+/// Runs a chat request, sending its events (or one error) to `tx`, then hands its accounting to
+/// the usage sink.
 pub(crate) async fn run(state: &RouterState, req: pb::ChatRequest, tx: EventTx) {
-    if let Err(e) = drive(state, &req, &tx).await {
+    let timing = Timing::start();
+    let mut attempts = Vec::new();
+    let result = drive(state, &req, &tx, &timing, &mut attempts).await;
+    let mut record = RequestRecord {
+        request_id: req.request_id.clone(),
+        started_unix_ms: timing.started_unix_ms(),
+        api_key_id: req.api_key_id.clone(),
+        requested_group: req.model.clone(),
+        streamed: req.stream,
+        ..RequestRecord::default()
+    };
+    let mut error = None;
+    match result {
+        Ok(Some((d, usage))) => {
+            let dep = state.config.deployments.get(d);
+            record.deployment = dep.map(|x| x.id.clone());
+            record.backend_model = dep.map(|x| x.model.clone());
+            record.served_group = dep
+                .and_then(|x| state.config.groups.get(x.group))
+                .map(|g| g.name.clone());
+            record.prompt_tokens = usage.prompt_tokens;
+            record.completion_tokens = usage.completion_tokens;
+            record.tokens_estimated = usage.estimated;
+            record.status = "ok".into();
+            record.http_status = 200;
+        }
+        Ok(None) => {
+            record.status = "client_disconnected".into();
+            record.http_status = 499;
+        }
+        Err(e) => {
+            record.status = e.code.clone();
+            record.http_status = e.http_status as u16;
+            error = Some(e);
+        }
+    }
+    // Recorded before the last event goes out, so a caller that has its answer can rely on the
+    // record existing.
+    if let Some(sink) = &state.usage_sink {
+        record.latency_ms = timing.elapsed_ms();
+        record.ttft_ms = timing.ttft_ms();
+        record.attempts = attempts;
+        sink.record(record);
+    }
+    if let Some(e) = error {
         let _ = tx.send(Ok(event(pb::chat_event::Event::Error(e)))).await;
     }
 }
 
+fn deployment_id(state: &RouterState, d: usize) -> String {
+    state
+        .config
+        .deployments
+        .get(d)
+        .map(|d| d.id.clone())
+        .unwrap_or_default()
+}
+
 fn record(state: &RouterState, d: usize, e: &BackendError) -> pb::AttemptRecord {
     pb::AttemptRecord {
-        deployment: state
-            .config
-            .deployments
-            .get(d)
-            .map(|d| d.id.clone())
-            .unwrap_or_default(),
+        deployment: deployment_id(state, d),
         failure_class: e.class.as_str().to_string(),
         message: e.message.clone(),
     }
@@ -48,11 +98,15 @@ pub(crate) fn output_reserve(state: &RouterState, req: &pb::ChatRequest) -> (Opt
     )
 }
 
+/// Serves the request; `Ok(Some((deployment, usage)))` when it was answered, `Ok(None)` when the
+/// caller went away. Every attempt is appended to `attempts`.
 async fn drive(
     state: &RouterState,
     req: &pb::ChatRequest,
     tx: &EventTx,
-) -> Result<(), pb::RouteError> {
+    timing: &Timing,
+    attempts: &mut Vec<AttemptUsage>,
+) -> Result<Option<(usize, pb::Usage)>, pb::RouteError> {
     let cfg = &state.config;
     let group = cfg
         .group(&req.model)
@@ -102,7 +156,7 @@ async fn drive(
                 .min(Duration::from_secs(10));
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = tx.closed() => return Ok(()),
+                _ = tx.closed() => return Ok(None),
             }
         }
         let mut tried = false;
@@ -121,8 +175,8 @@ async fn drive(
             let max_tokens = requested_max.map(|m| m.saturating_sub(produced));
             if max_tokens == Some(0) {
                 // The interrupted attempts already produced everything that was asked for.
-                finish_without_backend(tx, carry.as_ref()).await;
-                return Ok(());
+                let usage = finish_without_backend(tx, carry.as_ref()).await;
+                return Ok(Some((candidate.deployment, usage)));
             }
             if carry.is_some() {
                 // The continuation's prompt has grown by the partial answer.
@@ -147,14 +201,26 @@ async fn drive(
                 failed: &failed,
                 max_tokens,
                 carry: carry.as_ref(),
+                timing,
             };
             let d = candidate.deployment;
             match attempt::run(&ctx).await {
-                Outcome::Served => {
+                Outcome::Served(usage) => {
                     state.cooldowns.record_success(d);
-                    return Ok(());
+                    attempts.push(AttemptUsage {
+                        deployment: deployment_id(state, d),
+                        failure_class: None,
+                        message: String::new(),
+                        prompt_tokens: usage
+                            .prompt_tokens
+                            .saturating_sub(carry.as_ref().map_or(0, |c| c.prompt_tokens)),
+                        completion_tokens: usage
+                            .completion_tokens
+                            .saturating_sub(carry.as_ref().map_or(0, |c| c.completion_tokens)),
+                    });
+                    return Ok(Some((d, usage)));
                 }
-                Outcome::ClientGone => return Ok(()),
+                Outcome::ClientGone => return Ok(None),
                 Outcome::Interrupted {
                     error,
                     text,
@@ -164,6 +230,13 @@ async fn drive(
                     tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
                     state.cooldowns.record_failure(d, Instant::now());
                     failed.push(record(state, d, &error));
+                    attempts.push(AttemptUsage {
+                        deployment: deployment_id(state, d),
+                        failure_class: Some(error.class.as_str().to_string()),
+                        message: error.message.clone(),
+                        prompt_tokens: estimate.predicted(),
+                        completion_tokens: chunks,
+                    });
                     if streamed_tool_calls || !continuable {
                         // A half-sent tool call or JSON document cannot be continued faithfully.
                         return Err(route_error::mid_stream(&error, failed));
@@ -180,6 +253,13 @@ async fn drive(
                         state.cooldowns.record_failure(d, Instant::now());
                     }
                     failed.push(record(state, d, &e));
+                    attempts.push(AttemptUsage {
+                        deployment: deployment_id(state, d),
+                        failure_class: Some(e.class.as_str().to_string()),
+                        message: e.message.clone(),
+                        prompt_tokens: 0,
+                        completion_tokens: 0,
+                    });
                     if !e.is_retryable() {
                         return Err(route_error::exhausted(&e, failed));
                     }
@@ -215,7 +295,7 @@ fn is_json_mode(req: &pb::ChatRequest) -> bool {
 }
 
 /// Ends a continued stream whose output budget was used up by the interrupted attempts.
-async fn finish_without_backend(tx: &EventTx, carry: Option<&Carry>) {
+async fn finish_without_backend(tx: &EventTx, carry: Option<&Carry>) -> pb::Usage {
     let usage = pb::Usage {
         prompt_tokens: carry.map_or(0, |c| c.prompt_tokens),
         completion_tokens: carry.map_or(0, |c| c.completion_tokens),
@@ -229,4 +309,5 @@ async fn finish_without_backend(tx: &EventTx, carry: Option<&Carry>) {
     let _ = tx
         .send(Ok(event(pb::chat_event::Event::Usage(usage))))
         .await;
+    usage
 }

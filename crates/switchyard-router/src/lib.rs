@@ -11,6 +11,7 @@ mod chat;
 mod explain;
 mod route_error;
 mod state;
+mod usage;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 pub use state::{RouterState, StateError};
+pub use usage::{AttemptUsage, RequestRecord, UsageSink};
 
 /// Events buffered between a request's task and the caller.
 const EVENT_BUFFER: usize = 32;
@@ -35,8 +37,18 @@ pub struct RouterService {
 
 impl RouterService {
     pub fn new(config: Config) -> Result<Self, StateError> {
+        Self::with_usage_sink(config, None)
+    }
+
+    /// A router whose finished requests are handed to `sink` (the usage ledger's recorder).
+    pub fn with_usage_sink(
+        config: Config,
+        sink: Option<Arc<dyn UsageSink>>,
+    ) -> Result<Self, StateError> {
+        let mut state = RouterState::new(config)?;
+        state.usage_sink = sink;
         Ok(RouterService {
-            state: Arc::new(RouterState::new(config)?),
+            state: Arc::new(state),
         })
     }
 

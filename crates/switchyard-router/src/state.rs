@@ -14,6 +14,8 @@ use switchyard_core::tokens::{
 };
 use switchyard_proto as pb;
 
+use crate::usage::UsageSink;
+
 /// Per-deployment token counting: the tokenizer and the chat-template family.
 pub struct DeploymentTokens {
     pub counter: Arc<dyn TokenCounter>,
@@ -27,6 +29,8 @@ pub struct RouterState {
     pub tokens: Vec<DeploymentTokens>,
     /// Per deployment: how estimates compare with what the backend reports.
     pub calibration: Vec<Calibration>,
+    /// Where finished requests are accounted (the usage ledger); `None` = nowhere.
+    pub usage_sink: Option<Arc<dyn UsageSink>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +65,7 @@ impl RouterState {
             cooldowns,
             tokens,
             calibration,
+            usage_sink: None,
         })
     }
 

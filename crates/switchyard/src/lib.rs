@@ -42,8 +42,19 @@ pub async fn serve(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
+    serve_with_sink(config, listen, None, shutdown).await
+}
+
+/// `serve` with finished requests handed to `sink`.
+pub async fn serve_with_sink(
+    config: Config,
+    listen: SocketAddr,
+    sink: Option<std::sync::Arc<dyn switchyard_router::UsageSink>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
     let options = gateway_options(&config.gateway);
-    let router = RouterService::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let router =
+        RouterService::with_usage_sink(config, sink).map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = AppState::new(local_router(router.into_server()), options);
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;

@@ -1,0 +1,86 @@
+//! The accounting of one request, handed to a [`UsageSink`] when the request ends.
+//!
+//! The router knows everything a usage record needs (route, attempts and why each failed, tokens,
+//! latency, time to first token); where records go — the usage ledger, a test collector — is the
+//! sink's business. `record` must not block: the request path never waits on accounting.
+
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// One attempt of a request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AttemptUsage {
+    pub deployment: String,
+    /// `None` for the attempt that served the request.
+    pub failure_class: Option<String>,
+    pub message: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// One request, as the ledger stores it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RequestRecord {
+    pub request_id: String,
+    pub started_unix_ms: u64,
+    pub api_key_id: String,
+    pub requested_group: String,
+    pub served_group: Option<String>,
+    pub deployment: Option<String>,
+    pub backend_model: Option<String>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    /// True when the counts are ours, not the backend's.
+    pub tokens_estimated: bool,
+    pub latency_ms: u32,
+    pub ttft_ms: Option<u32>,
+    pub streamed: bool,
+    /// `ok`, an error code such as `context_length_exceeded`, or `client_disconnected`.
+    pub status: String,
+    pub http_status: u16,
+    pub attempts: Vec<AttemptUsage>,
+}
+
+/// Where finished requests go.
+pub trait UsageSink: Send + Sync {
+    fn record(&self, record: RequestRecord);
+}
+
+/// Timing of one request, shared by its attempts.
+pub(crate) struct Timing {
+    pub started: Instant,
+    pub started_wall: SystemTime,
+    first_token: OnceLock<Instant>,
+}
+
+impl Timing {
+    pub fn start() -> Self {
+        Timing {
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+            first_token: OnceLock::new(),
+        }
+    }
+
+    /// Marks the first token sent to the caller (later calls are ignored).
+    pub fn first_token(&self) {
+        let _ = self.first_token.set(Instant::now());
+    }
+
+    pub fn ttft_ms(&self) -> Option<u32> {
+        self.first_token
+            .get()
+            .map(|t| t.saturating_duration_since(self.started).as_millis() as u32)
+    }
+
+    pub fn elapsed_ms(&self) -> u32 {
+        self.started.elapsed().as_millis() as u32
+    }
+
+    pub fn started_unix_ms(&self) -> u64 {
+        self.started_wall
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}

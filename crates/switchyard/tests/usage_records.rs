@@ -1,0 +1,112 @@
+//! Every request ends in exactly one usage record with its route, tokens and attempts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use switchyard_router::{RequestRecord, UsageSink};
+use switchyard_sim::{Fault, FaultRule};
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<RequestRecord>>);
+
+impl UsageSink for Collect {
+    fn record(&self, r: RequestRecord) {
+        self.0.lock().unwrap().push(r);
+    }
+}
+
+#[tokio::test]
+async fn records_route_tokens_and_attempts() {
+    let sim = common::reference_ollama().await;
+    let sink = Arc::new(Collect::default());
+    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let bound = switchyard::serve_with_sink(
+        common::config_from(&common::seed_config_text(&sim.base_url())),
+        listen,
+        Some(sink.clone()),
+        async {
+            let _ = rx.await;
+        },
+    )
+    .await
+    .unwrap();
+    tokio::spawn(bound.serve);
+    let url = format!("http://{}/v1/chat/completions", bound.addr);
+    let http = common::client();
+
+    let r = http
+        .post(&url)
+        .json(&common::chat_body(
+            "local-small",
+            "hello [[tokens=7]]",
+            false,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::Status {
+            code: 500,
+            message: "boom".into(),
+        },
+        Some(1),
+    ));
+    let r = http
+        .post(&url)
+        .json(&common::chat_body(
+            "local-small",
+            "again [[tokens=4]]",
+            true,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap();
+    let r = http
+        .post(&url)
+        .json(&common::chat_body(
+            "local-small",
+            &common::words(40_000),
+            false,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let records = sink.0.lock().unwrap().clone();
+    assert_eq!(records.len(), 3, "{records:#?}");
+    let ok = &records[0];
+    assert_eq!((ok.status.as_str(), ok.http_status), ("ok", 200));
+    assert_eq!(ok.backend_model.as_deref(), Some("llama3.2:1b"));
+    assert_eq!(ok.completion_tokens, 7);
+    assert!(!ok.tokens_estimated);
+    assert!(ok.prompt_tokens > 0);
+    assert_eq!(ok.attempts.len(), 1);
+
+    let fb = &records[1];
+    assert!(fb.streamed);
+    assert_eq!(fb.served_group.as_deref(), Some("local-medium"));
+    assert_eq!(fb.completion_tokens, 4);
+    assert!(fb.ttft_ms.is_some());
+    assert_eq!(fb.attempts.len(), 2);
+    assert_eq!(
+        fb.attempts[0].failure_class.as_deref(),
+        Some("server_error")
+    );
+    assert_eq!(fb.attempts[1].failure_class, None);
+
+    let refused = &records[2];
+    assert_eq!(
+        (refused.status.as_str(), refused.http_status),
+        ("context_length_exceeded", 400)
+    );
+    assert!(refused.attempts.is_empty());
+}
