@@ -1,38 +1,63 @@
-//! Calibration: learning how far an estimated token count is from what a backend reports.
+//! Calibration: learning what an estimated prompt really costs on one deployment.
 //!
-//! For a deployment without its own tokenizer the router predicts prompt sizes with a heuristic.
-//! Every answer reports the real prompt size (`prompt_eval_count`, `usage.prompt_tokens`), so the
-//! router learns, per deployment, `reported ≈ a·content + c·template`: a content factor (how the
-//! heuristic compares with the model's tokenizer) and a template factor (how our template
-//! overhead compares with the model's real template). Two factors matter: on short prompts the
-//! template dominates, on long ones the content; a single ratio learned from a short prompt would
-//! misjudge the next long one.
+//! For a deployment without its own tokenizer the router predicts prompt sizes with a heuristic
+//! that prices a few features of the text (words, long-word pieces, digits, symbols, non-ASCII
+//! characters, spacing) plus the chat template. Every answer reports the real prompt size
+//! (`prompt_eval_count`, `usage.prompt_tokens`), so the router learns, per deployment, the real
+//! price of each feature: `reported ≈ Σ wᵢ·featureᵢ + w_t·template`. A single ratio cannot do this:
+//! one model splits every digit, another keeps long words whole, and on short prompts the template
+//! dominates while on long ones the content does.
 //!
-//! The fit is an exponentially weighted least-squares solve over the recent answers (a few
-//! floating-point sums behind a mutex, taken once per answer). Predictions read the solved
-//! factors from one atomic word. The safety margin starts wide (an uncalibrated heuristic can be
-//! off by a quarter) and shrinks to twice the observed error as the estimate proves itself.
+//! The fit is exponentially weighted ridge regression, starting from the heuristic's own prices
+//! as a weak prior, re-solved on each answer (an 8×8 system behind a mutex, microseconds). The
+//! prediction reads the solved weights under a read lock. The safety margin starts wide (an
+//! uncalibrated heuristic can be off by a quarter) and shrinks to twice the observed error as the
+//! estimate proves itself.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+// Matrix arithmetic reads clearer with indices than with zipped iterators.
+#![allow(clippy::needless_range_loop)]
 
-/// Factor bounds: outside them an observation says more about a broken backend than a tokenizer.
-const MIN_FACTOR: f64 = 0.2;
-const MAX_FACTOR: f64 = 5.0;
+use std::sync::{Mutex, RwLock};
+
+use crate::tokens::TextFeatures;
+
+/// Features plus the template column.
+pub const DIMS: usize = TextFeatures::LEN + 1;
+
+/// One observation's inputs: text features, then template tokens.
+pub type Inputs = [f64; DIMS];
+
 /// Observations before the margin starts to shrink.
 const WARM_UP: u32 = 5;
 /// Margin while warming up.
 const COLD_MARGIN: f32 = 0.10;
 /// Weight kept by older observations at each new one (an effective memory of ~50 answers).
 const DECAY: f64 = 0.98;
+/// Strength of the prior (in squared tokens per dimension): as much as a few dozen tokens of
+/// evidence, so one real observation outweighs it where it has information.
+const PRIOR: f64 = 400.0;
+/// A whole prediction outside this ratio of the report is a broken backend, not a tokenizer.
+const PLAUSIBLE: std::ops::RangeInclusive<f64> = 0.2..=5.0;
+
+/// The heuristic's prices, then 1.0 for the template.
+fn prior_weights() -> Inputs {
+    let mut w = [1.0; DIMS];
+    w[..TextFeatures::LEN].copy_from_slice(&TextFeatures::HEURISTIC_WEIGHTS);
+    w
+}
+
+/// Builds the inputs of one prediction.
+pub fn inputs(features: &TextFeatures, template: u32) -> Inputs {
+    let mut x = [0.0; DIMS];
+    x[..TextFeatures::LEN].copy_from_slice(&features.to_array());
+    x[TextFeatures::LEN] = template as f64;
+    x
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CalibrationState {
-    /// Multiply the content estimate by this.
-    pub content_factor: f32,
-    /// Multiply the template estimate by this.
-    pub template_factor: f32,
-    /// Mean absolute relative error of calibrated predictions (exponentially weighted).
+    pub weights: Inputs,
+    /// Mean absolute relative error of calibrated predictions (recent answers weigh more).
     pub error: f32,
     pub samples: u32,
 }
@@ -40,85 +65,105 @@ pub struct CalibrationState {
 impl Default for CalibrationState {
     fn default() -> Self {
         CalibrationState {
-            content_factor: 1.0,
-            template_factor: 1.0,
+            weights: prior_weights(),
             error: 0.0,
             samples: 0,
         }
     }
 }
 
-/// Weighted sums of the least-squares problem.
-struct Sums {
-    cc: f64,
-    ct: f64,
-    tt: f64,
-    cy: f64,
-    ty: f64,
-    sum_x: f64,
-    sum_y: f64,
+/// The normal equations `A·w = b` of the weighted ridge fit.
+struct Normal {
+    a: [[f64; DIMS]; DIMS],
+    b: Inputs,
 }
 
-/// Evidence the fit starts from: one pure-content and one pure-template observation at factor 1
-/// (as if 200 content tokens and 20 template tokens had been reported exactly). It keeps one tiny
-/// prompt from swinging the factors, and fades like any other observation.
-const PRIOR_CONTENT: f64 = 200.0;
-const PRIOR_TEMPLATE: f64 = 20.0;
-
-impl Default for Sums {
+impl Default for Normal {
     fn default() -> Self {
-        Sums {
-            cc: PRIOR_CONTENT * PRIOR_CONTENT,
-            ct: 0.0,
-            tt: PRIOR_TEMPLATE * PRIOR_TEMPLATE,
-            cy: PRIOR_CONTENT * PRIOR_CONTENT,
-            ty: PRIOR_TEMPLATE * PRIOR_TEMPLATE,
-            sum_x: PRIOR_CONTENT + PRIOR_TEMPLATE,
-            sum_y: PRIOR_CONTENT + PRIOR_TEMPLATE,
+        let w0 = prior_weights();
+        let mut a = [[0.0; DIMS]; DIMS];
+        let mut b = [0.0; DIMS];
+        for i in 0..DIMS {
+            a[i][i] = PRIOR;
+            b[i] = PRIOR * w0[i];
         }
+        Normal { a, b }
+    }
+}
+
+impl Normal {
+    fn add(&mut self, x: &Inputs, y: f64) {
+        for i in 0..DIMS {
+            for j in 0..DIMS {
+                self.a[i][j] = self.a[i][j] * DECAY + x[i] * x[j];
+            }
+            self.b[i] = self.b[i] * DECAY + x[i] * y;
+        }
+        // The prior decays with everything else; keep a floor of it so directions the data never
+        // explores (no digits seen yet, say) stay at the heuristic's price.
+        let w0 = prior_weights();
+        for i in 0..DIMS {
+            let floor = PRIOR * 0.1;
+            if self.a[i][i] < floor {
+                self.a[i][i] += floor;
+                self.b[i] += floor * w0[i];
+            }
+        }
+    }
+
+    /// Gaussian elimination with partial pivoting; `None` if the system is singular.
+    fn solve(&self) -> Option<Inputs> {
+        let mut m = self.a;
+        let mut v = self.b;
+        for col in 0..DIMS {
+            let pivot = (col..DIMS).max_by(|&r, &s| m[r][col].abs().total_cmp(&m[s][col].abs()))?;
+            if m[pivot][col].abs() < 1e-9 {
+                return None;
+            }
+            m.swap(col, pivot);
+            v.swap(col, pivot);
+            for row in col + 1..DIMS {
+                let f = m[row][col] / m[col][col];
+                if f != 0.0 {
+                    for k in col..DIMS {
+                        m[row][k] -= f * m[col][k];
+                    }
+                    v[row] -= f * v[col];
+                }
+            }
+        }
+        let mut w = [0.0; DIMS];
+        for row in (0..DIMS).rev() {
+            let mut acc = v[row];
+            for k in row + 1..DIMS {
+                acc -= m[row][k] * w[k];
+            }
+            w[row] = acc / m[row][row];
+        }
+        w.iter().all(|x| x.is_finite()).then_some(w)
     }
 }
 
 /// One deployment's calibration.
 #[derive(Default)]
 pub struct Calibration {
-    /// `content_factor` and `template_factor` as two f32.
-    factors: AtomicU64,
-    /// `error` (f32 bits) and `samples`.
-    quality: AtomicU64,
-    sums: Mutex<Sums>,
+    state: RwLock<CalibrationState>,
+    normal: Mutex<Normal>,
 }
 
-fn pack2(a: f32, b: f32) -> u64 {
-    ((a.to_bits() as u64) << 32) | b.to_bits() as u64
-}
-
-fn unpack2(v: u64) -> (f32, f32) {
-    (f32::from_bits((v >> 32) as u32), f32::from_bits(v as u32))
+fn dot(w: &Inputs, x: &Inputs) -> f64 {
+    w.iter().zip(x).map(|(a, b)| a * b).sum()
 }
 
 impl Calibration {
     pub fn state(&self) -> CalibrationState {
-        let q = self.quality.load(Ordering::Relaxed);
-        let samples = (q & 0xffff_ffff) as u32;
-        if samples == 0 {
-            return CalibrationState::default();
-        }
-        let (content_factor, template_factor) = unpack2(self.factors.load(Ordering::Relaxed));
-        CalibrationState {
-            content_factor,
-            template_factor,
-            error: f32::from_bits((q >> 32) as u32),
-            samples,
-        }
+        *self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The calibrated prediction for a raw estimate split into content and template tokens.
-    pub fn apply(&self, content: u32, template: u32) -> u32 {
-        let s = self.state();
-        (content as f32 * s.content_factor + template as f32 * s.template_factor)
-            .round()
-            .max(0.0) as u32
+    /// The calibrated prediction for these inputs.
+    pub fn predict(&self, x: &Inputs) -> u32 {
+        let w = self.state().weights;
+        dot(&w, x).round().max(0.0) as u32
     }
 
     /// The safety-margin ratio to use now: wide until warmed up, then twice the observed error,
@@ -132,62 +177,32 @@ impl Calibration {
         }
     }
 
-    /// Learns from one answer whose raw estimate was `content + template` tokens and whose
-    /// backend reported `reported`. Implausible observations are ignored.
-    pub fn observe(&self, content: u32, template: u32, reported: u32) {
-        let raw = content.saturating_add(template);
-        if raw == 0 || reported == 0 {
+    /// Learns from one answer: its inputs and the prompt size the backend reported.
+    /// Implausible observations are ignored.
+    pub fn observe(&self, x: &Inputs, reported: u32) {
+        let raw = dot(&prior_weights(), x);
+        if raw <= 0.0 || reported == 0 || !PLAUSIBLE.contains(&(reported as f64 / raw)) {
             return;
         }
-        let ratio = reported as f64 / raw as f64;
-        if !(MIN_FACTOR..=MAX_FACTOR).contains(&ratio) {
-            return;
-        }
+        let y = reported as f64;
         let before = self.state();
-        let predicted = self.apply(content, template) as f64;
-        let err = ((predicted - reported as f64) / reported as f64).abs() as f32;
-
-        let (c, t, y) = (content as f64, template as f64, reported as f64);
-        let mut s = self.sums.lock().unwrap_or_else(|p| p.into_inner());
-        s.cc = s.cc * DECAY + c * c;
-        s.ct = s.ct * DECAY + c * t;
-        s.tt = s.tt * DECAY + t * t;
-        s.cy = s.cy * DECAY + c * y;
-        s.ty = s.ty * DECAY + t * y;
-        s.sum_x = s.sum_x * DECAY + c + t;
-        s.sum_y = s.sum_y * DECAY + y;
-        let det = s.cc * s.tt - s.ct * s.ct;
-        // Solve only when the observations tell content and template apart (well conditioned);
-        // otherwise one common factor is all the data supports.
-        let (a, b) = if det > 1e-6 * s.cc * s.tt && s.cc > 0.0 && s.tt > 0.0 {
-            (
-                (s.cy * s.tt - s.ct * s.ty) / det,
-                (s.cc * s.ty - s.ct * s.cy) / det,
-            )
-        } else {
-            let r = s.sum_y / s.sum_x.max(1.0);
-            (r, r)
+        let err = ((dot(&before.weights, x) - y) / y).abs() as f32;
+        let solved = {
+            let mut n = self.normal.lock().unwrap_or_else(|p| p.into_inner());
+            n.add(x, y);
+            n.solve()
         };
-        let (a, b) =
-            if (MIN_FACTOR..=MAX_FACTOR).contains(&a) && (0.0..=MAX_FACTOR * 4.0).contains(&b) {
-                (a, b)
-            } else {
-                let r = s.sum_y / s.sum_x.max(1.0);
-                (r, r)
-            };
-        self.factors
-            .store(pack2(a as f32, b as f32), Ordering::Relaxed);
         let alpha = (1.0 / (before.samples as f32 + 1.0)).max(0.2);
-        let error = if before.samples == 0 {
+        let mut s = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = solved {
+            s.weights = w;
+        }
+        s.error = if s.samples == 0 {
             err
         } else {
-            before.error + alpha * (err - before.error)
+            s.error + alpha * (err - s.error)
         };
-        let samples = before.samples.saturating_add(1);
-        self.quality.store(
-            ((error.to_bits() as u64) << 32) | samples as u64,
-            Ordering::Relaxed,
-        );
+        s.samples = s.samples.saturating_add(1);
     }
 }
 
@@ -195,42 +210,64 @@ impl Calibration {
 mod tests {
     use super::*;
 
+    fn text_inputs(text: &str, template: u32) -> Inputs {
+        inputs(&TextFeatures::of(text), template)
+    }
+
     #[test]
-    fn learns_content_and_template_factors_apart() {
+    fn learns_feature_prices_and_the_template() {
         let c = Calibration::default();
-        assert_eq!(c.apply(1000, 20), 1020);
         assert!((c.margin_ratio(0.02) - 0.10).abs() < 1e-6);
-        // The backend's tokenizer gives 0.8 per estimated content token; its template is 10
-        // tokens where we assumed 20. Short and long prompts alternate.
-        for i in 0..40u32 {
-            let content = if i % 3 == 0 { 2 + i } else { 800 + 37 * i };
-            let template = 20;
-            let reported = (content as f32 * 0.8).round() as u32 + 10;
-            c.observe(content, template, reported);
+        // A model whose tokenizer counts every word as one token however long, splits every digit
+        // and uses a 10-token template where the heuristic assumed 20.
+        let truth = |t: &str| {
+            let f = TextFeatures::of(t);
+            f.words + f.digits + f.symbols + f.non_ascii + f.spacing + 10
+        };
+        let texts: Vec<String> = (0..60)
+            .map(|i| {
+                let mut s = String::new();
+                for j in 0..(50 + i * 7) {
+                    let w = [
+                        "cat",
+                        "internationalization",
+                        "42017",
+                        "tokenizer",
+                        "a,",
+                        "fits",
+                    ][(i * 3 + j) % 6];
+                    s.push_str(w);
+                    s.push(' ');
+                }
+                s
+            })
+            .collect();
+        for t in &texts[..40] {
+            c.observe(&text_inputs(t, 20), truth(t));
         }
-        let s = c.state();
-        assert!((s.content_factor - 0.8).abs() < 0.01, "{s:?}");
-        assert!((s.template_factor - 0.5).abs() < 0.05, "{s:?}");
-        let predicted = c.apply(2000, 20) as f32;
-        assert!((predicted - 1610.0).abs() / 1610.0 < 0.01, "{predicted}");
-        assert!(c.margin_ratio(0.02) < 0.05, "{s:?}");
+        for t in &texts[40..] {
+            let p = c.predict(&text_inputs(t, 20)) as f64;
+            let y = truth(t) as f64;
+            assert!((p - y).abs() / y < 0.01, "predicted {p}, reported {y}");
+        }
+        assert!(c.margin_ratio(0.02) < 0.05, "{:?}", c.state());
     }
 
     #[test]
     fn a_short_prompt_does_not_mislead_the_next_long_one() {
         let c = Calibration::default();
-        // One tiny prompt: 2 content + 20 template estimated, 12 reported.
-        c.observe(2, 20, 12);
-        // The next long prompt is still predicted near its size, not at half of it.
-        let p = c.apply(1600, 20) as f32;
-        assert!((p - 1615.0).abs() < 20.0, "{p}");
+        c.observe(&text_inputs("hi there", 20), 12);
+        let long = "the cat sat on the mat ".repeat(270);
+        let p = c.predict(&text_inputs(&long, 20)) as f64;
+        let raw = TextFeatures::of(&long).heuristic_tokens() as f64 + 20.0;
+        assert!((p - raw).abs() / raw < 0.05, "{p} vs {raw}");
     }
 
     #[test]
     fn implausible_observations_are_ignored() {
         let c = Calibration::default();
-        c.observe(1000, 20, 10);
-        c.observe(0, 0, 10);
+        c.observe(&text_inputs(&"word ".repeat(1000), 20), 10);
+        c.observe(&[0.0; DIMS], 10);
         assert_eq!(c.state().samples, 0);
     }
 }

@@ -11,6 +11,137 @@ pub trait TokenCounter: Send + Sync {
     fn count(&self, text: &str) -> u32;
     /// Whether counts are exact (the model's own vocabulary) or an estimate.
     fn is_exact(&self) -> bool;
+    /// For estimating counters: the features behind the count, which calibration re-weights.
+    fn features(&self, _text: &str) -> Option<TextFeatures> {
+        None
+    }
+}
+
+/// What the heuristic sees in a text: the counts it prices, kept apart so calibration can learn
+/// each one's real price for a given model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextFeatures {
+    /// Runs of ASCII letters (words).
+    pub words: u32,
+    /// Extra pieces of long words: one per six letters beyond the first six.
+    pub long_word_extra: u32,
+    /// Digit groups of up to three.
+    pub digit_groups: u32,
+    /// Single digits (some tokenizers split every digit).
+    pub digits: u32,
+    /// ASCII punctuation and symbols.
+    pub symbols: u32,
+    /// Non-ASCII characters, weighted by UTF-8 length (half a token per byte).
+    pub non_ascii: u32,
+    /// Whitespace the tokenizer cannot fold into the next word: runs, newlines, tabs.
+    pub spacing: u32,
+}
+
+impl TextFeatures {
+    /// Number of features.
+    pub const LEN: usize = 7;
+
+    /// One pass over `text`.
+    pub fn of(text: &str) -> Self {
+        let mut f = TextFeatures::default();
+        let mut letters: u32 = 0;
+        let mut digits: u32 = 0;
+        let mut spaces: u32 = 0;
+        for ch in text.chars() {
+            if ch.is_ascii_alphabetic() || ch.is_ascii_digit() {
+                // A run of several spaces keeps one for the next word and costs a token.
+                if spaces > 1 {
+                    f.spacing += 1;
+                }
+                spaces = 0;
+            }
+            if ch.is_ascii_alphabetic() {
+                f.flush_digits(&mut digits);
+                letters += 1;
+                continue;
+            }
+            f.flush_letters(&mut letters);
+            if ch.is_ascii_digit() {
+                digits += 1;
+                continue;
+            }
+            f.flush_digits(&mut digits);
+            if ch == ' ' {
+                spaces += 1;
+                continue;
+            }
+            if spaces > 0 {
+                f.spacing += 1;
+                spaces = 0;
+            }
+            if ch.is_ascii() {
+                f.symbols += 1;
+            } else {
+                // CJK and most other scripts: one to two tokens per character; emoji more.
+                f.non_ascii += (ch.len_utf8() as u32).div_ceil(2).max(1);
+            }
+        }
+        f.flush_letters(&mut letters);
+        f.flush_digits(&mut digits);
+        if spaces > 0 {
+            f.spacing += 1;
+        }
+        f
+    }
+
+    fn flush_letters(&mut self, letters: &mut u32) {
+        if *letters > 0 {
+            self.words += 1;
+            self.long_word_extra += letters.div_ceil(6) - 1;
+            *letters = 0;
+        }
+    }
+
+    fn flush_digits(&mut self, digits: &mut u32) {
+        if *digits > 0 {
+            self.digit_groups += digits.div_ceil(3);
+            self.digits += *digits;
+            *digits = 0;
+        }
+    }
+
+    /// Adds another text's features.
+    pub fn add(&mut self, o: &TextFeatures) {
+        self.words = self.words.saturating_add(o.words);
+        self.long_word_extra = self.long_word_extra.saturating_add(o.long_word_extra);
+        self.digit_groups = self.digit_groups.saturating_add(o.digit_groups);
+        self.digits = self.digits.saturating_add(o.digits);
+        self.symbols = self.symbols.saturating_add(o.symbols);
+        self.non_ascii = self.non_ascii.saturating_add(o.non_ascii);
+        self.spacing = self.spacing.saturating_add(o.spacing);
+    }
+
+    /// The heuristic's own price: every feature at one token, single digits free (their groups
+    /// are priced).
+    pub fn heuristic_tokens(&self) -> u32 {
+        self.words
+            .saturating_add(self.long_word_extra)
+            .saturating_add(self.digit_groups)
+            .saturating_add(self.symbols)
+            .saturating_add(self.non_ascii)
+            .saturating_add(self.spacing)
+    }
+
+    /// The features as numbers, in a fixed order.
+    pub fn to_array(&self) -> [f64; Self::LEN] {
+        [
+            self.words as f64,
+            self.long_word_extra as f64,
+            self.digit_groups as f64,
+            self.digits as f64,
+            self.symbols as f64,
+            self.non_ascii as f64,
+            self.spacing as f64,
+        ]
+    }
+
+    /// The heuristic's prices in [`TextFeatures::to_array`] order.
+    pub const HEURISTIC_WEIGHTS: [f64; Self::LEN] = [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0];
 }
 
 /// A tokenizer-free estimate shaped like byte-level BPE vocabularies (Llama 3, Qwen, SmolLM2):
@@ -18,70 +149,22 @@ pub trait TokenCounter: Send + Sync {
 /// go in groups of up to three, punctuation and non-ASCII characters cost about one token each.
 ///
 /// It deliberately errs high on English (about +15–25 %), which keeps routing on the safe side of
-/// a window; the exact tokenizers of a later step remove the error.
+/// a window until calibration (see [`crate::calibration`]) has learned each feature's real price
+/// for the model.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HeuristicCounter;
 
 impl TokenCounter for HeuristicCounter {
     fn count(&self, text: &str) -> u32 {
-        let mut tokens: u32 = 0;
-        let mut letters: u32 = 0;
-        let mut digits: u32 = 0;
-        let mut spaces: u32 = 0;
-        let flush_letters = |letters: &mut u32, tokens: &mut u32| {
-            if *letters > 0 {
-                *tokens = tokens.saturating_add(letters.div_ceil(6));
-                *letters = 0;
-            }
-        };
-        let flush_digits = |digits: &mut u32, tokens: &mut u32| {
-            if *digits > 0 {
-                *tokens = tokens.saturating_add(digits.div_ceil(3));
-                *digits = 0;
-            }
-        };
-        for ch in text.chars() {
-            if ch.is_ascii_alphabetic() {
-                flush_digits(&mut digits, &mut tokens);
-                if spaces > 1 {
-                    // A run of several spaces keeps one for the word and costs a token.
-                    tokens = tokens.saturating_add(1);
-                }
-                spaces = 0;
-                letters += 1;
-                continue;
-            }
-            flush_letters(&mut letters, &mut tokens);
-            if ch.is_ascii_digit() {
-                digits += 1;
-                continue;
-            }
-            flush_digits(&mut digits, &mut tokens);
-            if ch == ' ' {
-                spaces += 1;
-                continue;
-            }
-            if spaces > 0 {
-                tokens = tokens.saturating_add(1);
-                spaces = 0;
-            }
-            tokens = tokens.saturating_add(if ch.is_ascii() {
-                1
-            } else {
-                // CJK and most other scripts: one to two tokens per character; emoji more.
-                (ch.len_utf8() as u32).div_ceil(2).max(1)
-            });
-        }
-        flush_letters(&mut letters, &mut tokens);
-        flush_digits(&mut digits, &mut tokens);
-        if spaces > 0 {
-            tokens = tokens.saturating_add(1);
-        }
-        tokens
+        TextFeatures::of(text).heuristic_tokens()
     }
 
     fn is_exact(&self) -> bool {
         false
+    }
+
+    fn features(&self, text: &str) -> Option<TextFeatures> {
+        Some(TextFeatures::of(text))
     }
 }
 
@@ -145,29 +228,17 @@ impl TemplateFamily {
 }
 
 /// The pieces of a prompt estimate, kept apart so a route can be explained.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PromptEstimate {
-    /// Tokens of the message contents and tool definitions.
+    /// Tokens of the message contents and tool definitions (the counter's own count).
     pub content: u32,
     /// Chat-template tokens.
     pub template: u32,
-    /// Calibration factors learned from the backend's reports (1.0 for exact counters).
-    pub content_scale: f32,
-    pub template_scale: f32,
+    /// The prompt size the backend is expected to report: `content + template`, or the
+    /// calibrated prediction for estimating counters.
+    pub predicted: u32,
     /// Safety margin for what an estimate cannot see (zero for exact counters).
     pub margin: u32,
-}
-
-impl Default for PromptEstimate {
-    fn default() -> Self {
-        PromptEstimate {
-            content: 0,
-            template: 0,
-            content_scale: 1.0,
-            template_scale: 1.0,
-            margin: 0,
-        }
-    }
 }
 
 impl PromptEstimate {
@@ -178,14 +249,12 @@ impl PromptEstimate {
 
     /// The prompt size the backend is expected to report.
     pub fn predicted(&self) -> u32 {
-        (self.content as f32 * self.content_scale + self.template as f32 * self.template_scale)
-            .round()
-            .max(0.0) as u32
+        self.predicted
     }
 
     /// The number routing compares against a window (before the output reserve).
     pub fn total(&self) -> u32 {
-        self.predicted().saturating_add(self.margin)
+        self.predicted.saturating_add(self.margin)
     }
 }
 
@@ -215,34 +284,34 @@ pub struct MessageText<'a> {
 impl PromptEstimate {
     /// Puts an estimate together: the margin applies only to estimated (not exact) counts.
     pub fn assemble(content: u32, template: u32, exact: bool, margin: SafetyMargin) -> Self {
-        Self::calibrated(content, template, exact, (1.0, 1.0), margin)
+        let raw = content.saturating_add(template);
+        Self::calibrated(content, template, exact, raw, margin)
     }
 
-    /// Like [`PromptEstimate::assemble`], with a learned calibration factor applied first.
+    /// Like [`PromptEstimate::assemble`], with a calibrated prediction in place of the raw count.
     pub fn calibrated(
         content: u32,
         template: u32,
         exact: bool,
-        (content_scale, template_scale): (f32, f32),
+        predicted: u32,
         margin: SafetyMargin,
     ) -> Self {
-        let (content_scale, template_scale) = if exact {
-            (1.0, 1.0)
+        let predicted = if exact {
+            content.saturating_add(template)
         } else {
-            (content_scale, template_scale)
+            predicted
         };
-        let mut e = PromptEstimate {
+        let margin = if exact {
+            0
+        } else {
+            ((predicted as f32 * margin.ratio).ceil() as u32).saturating_add(margin.tokens)
+        };
+        PromptEstimate {
             content,
             template,
-            content_scale,
-            template_scale,
-            margin: 0,
-        };
-        if !exact {
-            e.margin =
-                ((e.predicted() as f32 * margin.ratio).ceil() as u32).saturating_add(margin.tokens);
+            predicted,
+            margin,
         }
-        e
     }
 }
 

@@ -15,6 +15,8 @@ use switchyard_proto as pb;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use switchyard_core::calibration::Inputs;
+
 use crate::state::RouterState;
 use crate::usage::Timing;
 
@@ -65,6 +67,8 @@ pub(crate) struct AttemptCtx<'a> {
     /// Set when this attempt continues an answer the client is already receiving.
     pub carry: Option<&'a Carry>,
     pub timing: &'a Timing,
+    /// What the estimate was computed from, for calibration (estimating counters only).
+    pub inputs: Option<Inputs>,
 }
 
 impl AttemptCtx<'_> {
@@ -109,10 +113,13 @@ impl AttemptCtx<'_> {
             .tokens
             .get(d)
             .is_some_and(|t| t.counter.is_exact());
-        if let (Some(reported), Some(cal), false) =
-            (c.prompt_tokens, self.state.calibration.get(d), exact)
-        {
-            cal.observe(self.estimate.content, self.estimate.template, reported);
+        if let (Some(reported), Some(cal), Some(x), false) = (
+            c.prompt_tokens,
+            self.state.calibration.get(d),
+            &self.inputs,
+            exact,
+        ) {
+            cal.observe(x, reported);
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use switchyard_backends::BackendError;
 use switchyard_core::FailureClass;
+use switchyard_core::calibration::Inputs;
 use switchyard_core::plan::{PlanError, plan};
 use switchyard_core::tokens::PromptEstimate;
 use switchyard_proto as pb;
@@ -119,13 +120,13 @@ async fn drive(
     }
     let (requested_max, reserve) = output_reserve(state, req);
     let mut estimator = Estimator::new(state, req);
-    let mut estimates: Vec<(usize, PromptEstimate)> = Vec::with_capacity(4);
+    let mut estimates: Vec<(usize, PromptEstimate, Option<Inputs>)> = Vec::with_capacity(4);
     let plan = plan(
         cfg,
         group,
         &mut |d| {
-            let e = estimator.estimate(d);
-            estimates.push((d, e));
+            let (e, x) = estimator.estimate_with_inputs(d);
+            estimates.push((d, e, x));
             e.total()
         },
         reserve,
@@ -166,10 +167,10 @@ async fn drive(
             {
                 continue;
             }
-            let estimate = estimates
+            let (estimate, inputs) = estimates
                 .iter()
-                .find(|(d, _)| *d == candidate.deployment)
-                .map(|(_, e)| *e)
+                .find(|(d, _, _)| *d == candidate.deployment)
+                .map(|(_, e, x)| (*e, *x))
                 .unwrap_or_default();
             let produced = carry.as_ref().map_or(0, |c| c.completion_tokens);
             let max_tokens = requested_max.map(|m| m.saturating_sub(produced));
@@ -202,6 +203,7 @@ async fn drive(
                 max_tokens,
                 carry: carry.as_ref(),
                 timing,
+                inputs,
             };
             let d = candidate.deployment;
             match attempt::run(&ctx).await {

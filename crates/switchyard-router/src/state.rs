@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use switchyard_backends::Backends;
 use switchyard_core::calibration::Calibration;
+use switchyard_core::calibration::{Inputs, inputs};
 use switchyard_core::config::{Config, DeploymentIx};
 use switchyard_core::cooldown::Cooldowns;
 use switchyard_core::tokens::{
-    HeuristicCounter, MessageText, PromptEstimate, SafetyMargin, TemplateFamily, TokenCounter,
-    count_content,
+    HeuristicCounter, PromptEstimate, SafetyMargin, TemplateFamily, TextFeatures, TokenCounter,
 };
 use switchyard_proto as pb;
 
@@ -84,7 +84,7 @@ pub struct Estimator<'a> {
     roles: Vec<&'a str>,
     tools_text: Option<String>,
     /// Content count per distinct counter (by pointer), computed on first use.
-    content_cache: Vec<(usize, u32)>,
+    content_cache: Vec<(usize, u32, Option<TextFeatures>)>,
 }
 
 impl<'a> Estimator<'a> {
@@ -129,45 +129,71 @@ impl<'a> Estimator<'a> {
         }
     }
 
-    /// The estimate for deployment `d`.
-    pub fn estimate(&mut self, d: DeploymentIx) -> PromptEstimate {
-        let Some(tok) = self.state.tokens.get(d) else {
-            return PromptEstimate::default();
-        };
-        // Deployments sharing a tokenizer share the content count.
-        let key = Arc::as_ptr(&tok.counter) as *const () as usize;
-        let content = match self.content_cache.iter().find(|(k, _)| *k == key) {
-            Some(&(_, c)) => c,
-            None => {
-                let messages: Vec<MessageText<'_>> = self
-                    .roles
-                    .iter()
-                    .zip(&self.texts)
-                    .map(|(role, texts)| MessageText { role, texts })
-                    .collect();
-                let c = count_content(tok.counter.as_ref(), &messages, self.tools_text.as_deref());
-                self.content_cache.push((key, c));
-                c
+    /// Content count (and, for estimating counters, the text features) with one counter;
+    /// deployments sharing a tokenizer share the work.
+    fn content(&mut self, counter: &Arc<dyn TokenCounter>) -> (u32, Option<TextFeatures>) {
+        let key = Arc::as_ptr(counter) as *const () as usize;
+        if let Some(&(_, c, f)) = self.content_cache.iter().find(|(k, _, _)| *k == key) {
+            return (c, f);
+        }
+        let mut all_texts = self
+            .texts
+            .iter()
+            .flatten()
+            .copied()
+            .chain(self.tools_text.as_deref());
+        let (content, features) = if counter.is_exact() {
+            let c = all_texts
+                .map(|t| counter.count(t))
+                .fold(0u32, u32::saturating_add);
+            (c, None)
+        } else {
+            let mut f = TextFeatures::default();
+            let mut c = 0u32;
+            for t in &mut all_texts {
+                match counter.features(t) {
+                    Some(tf) => {
+                        c = c.saturating_add(tf.heuristic_tokens());
+                        f.add(&tf);
+                    }
+                    None => c = c.saturating_add(counter.count(t)),
+                }
             }
+            (c, Some(f))
         };
+        self.content_cache.push((key, content, features));
+        (content, features)
+    }
+
+    /// The estimate for deployment `d`, with the calibration inputs it was computed from.
+    pub fn estimate_with_inputs(&mut self, d: DeploymentIx) -> (PromptEstimate, Option<Inputs>) {
+        let Some(tok) = self.state.tokens.get(d) else {
+            return (PromptEstimate::default(), None);
+        };
+        let counter = tok.counter.clone();
+        let (content, features) = self.content(&counter);
         let template = tok.family.overhead(self.roles.iter().copied());
         let base = self.state.margin();
-        match self.state.calibration.get(d) {
-            Some(cal) if !tok.counter.is_exact() => {
+        match (self.state.calibration.get(d), features) {
+            (Some(cal), Some(f)) => {
+                let x = inputs(&f, template);
                 let margin = SafetyMargin {
                     ratio: cal.margin_ratio(base.ratio),
                     tokens: base.tokens,
                 };
-                let st = cal.state();
-                PromptEstimate::calibrated(
-                    content,
-                    template,
-                    false,
-                    (st.content_factor, st.template_factor),
-                    margin,
-                )
+                let e =
+                    PromptEstimate::calibrated(content, template, false, cal.predict(&x), margin);
+                (e, Some(x))
             }
-            _ => PromptEstimate::assemble(content, template, tok.counter.is_exact(), base),
+            _ => (
+                PromptEstimate::assemble(content, template, counter.is_exact(), base),
+                None,
+            ),
         }
+    }
+
+    /// The estimate for deployment `d`.
+    pub fn estimate(&mut self, d: DeploymentIx) -> PromptEstimate {
+        self.estimate_with_inputs(d).0
     }
 }
