@@ -1,0 +1,88 @@
+//! The `switchyard.ledger.v1.Ledger` gRPC service over a [`UsageStore`], and a helper that
+//! serves it on a listener until a shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+use crate::error::ServeError;
+use crate::proto::ledger_server::{Ledger, LedgerServer};
+use crate::proto::{RecordAck, RecordBatch, UsageQuery, UsageQueryResponse};
+use crate::store::UsageStore;
+
+/// Most records accepted in one `Record` call.
+pub const MAX_BATCH: usize = 10_000;
+/// Largest request accepted (tonic's default of 4 MiB could refuse a legitimate batch
+/// forever, since the recorder would keep resending it).
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Implements the ledger's gRPC API by delegating to a store.
+#[derive(Clone)]
+pub struct LedgerService {
+    store: Arc<dyn UsageStore>,
+}
+
+impl LedgerService {
+    /// Serves `store`.
+    pub fn new(store: Arc<dyn UsageStore>) -> Self {
+        Self { store }
+    }
+
+    /// The tonic service, ready for `Server::add_service`.
+    pub fn into_server(self) -> LedgerServer<Self> {
+        LedgerServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+#[tonic::async_trait]
+impl Ledger for LedgerService {
+    async fn record(&self, request: Request<RecordBatch>) -> Result<Response<RecordAck>, Status> {
+        let batch = request.into_inner();
+        if batch.records.len() > MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "batch of {} records is above the maximum of {MAX_BATCH}",
+                batch.records.len()
+            )));
+        }
+        let outcome = self.store.insert_batch(&batch.records).await.map_err(|e| {
+            tracing::warn!(error = %e, records = batch.records.len(), "ledger insert failed");
+            Status::from(e)
+        })?;
+        if !outcome.rejected.is_empty() {
+            tracing::warn!(
+                rejected = outcome.rejected.len(),
+                "ledger refused invalid records"
+            );
+        }
+        Ok(Response::new(RecordAck {
+            inserted: outcome.inserted,
+            duplicates: outcome.duplicates,
+            rejected: outcome.rejected,
+        }))
+    }
+
+    async fn query(
+        &self,
+        request: Request<UsageQuery>,
+    ) -> Result<Response<UsageQueryResponse>, Status> {
+        let query = request.into_inner();
+        let response = self.store.query(&query).await.map_err(Status::from)?;
+        Ok(Response::new(response))
+    }
+}
+
+/// Serves the ledger on `listener` until `shutdown` completes, then drains in-flight calls.
+pub async fn serve_ledger(
+    store: Arc<dyn UsageStore>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    tonic::transport::Server::builder()
+        .add_service(LedgerService::new(store).into_server())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
