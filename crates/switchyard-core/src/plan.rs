@@ -11,6 +11,27 @@ use std::time::Instant;
 use crate::config::{Config, DeploymentIx, GroupIx};
 use crate::cooldown::Cooldowns;
 
+/// What the planner needs to know about deployments beyond the config: cooldowns, health, and
+/// windows learned from the backends.
+pub trait Availability {
+    /// Skipped after repeated failures (see [`Cooldowns`]).
+    fn is_cooling(&self, d: DeploymentIx, now: Instant) -> bool;
+    /// Known to be down (the health prober or a passive report said so).
+    fn is_down(&self, _d: DeploymentIx) -> bool {
+        false
+    }
+    /// The context window to plan with: the configured one, else one the backend reported.
+    fn window(&self, _d: DeploymentIx, configured: Option<u32>) -> Option<u32> {
+        configured
+    }
+}
+
+impl Availability for Cooldowns {
+    fn is_cooling(&self, d: DeploymentIx, now: Instant) -> bool {
+        Cooldowns::is_cooling(self, d, now)
+    }
+}
+
 /// A deployment the router will try, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
@@ -28,6 +49,7 @@ pub struct Candidate {
 pub enum Exclusion {
     TooSmall { needed: u32, window: u32 },
     CoolingDown,
+    Down,
 }
 
 impl Exclusion {
@@ -37,6 +59,7 @@ impl Exclusion {
                 format!("needs {needed} tokens, window {window}")
             }
             Exclusion::CoolingDown => "cooling down after repeated failures".to_string(),
+            Exclusion::Down => "down (health probe or failed requests)".to_string(),
         }
     }
 }
@@ -86,14 +109,15 @@ pub fn plan(
     group: GroupIx,
     prompt_tokens: &mut dyn FnMut(DeploymentIx) -> u32,
     output_reserve: u32,
-    cooldowns: &Cooldowns,
+    availability: &dyn Availability,
     now: Instant,
 ) -> Result<Plan, PlanError> {
     let mut plan = Plan {
         output_reserve,
         ..Plan::default()
     };
-    let mut cooling = Vec::new();
+    // Deployments that fit but are cooling down or down: the last resort.
+    let mut cooling: Vec<(Candidate, Exclusion)> = Vec::new();
     let mut largest: Option<(u32, u32)> = None; // (window, prompt tokens on it)
     let context_only = config
         .groups
@@ -111,11 +135,12 @@ pub fn plan(
         };
         for &d in &grp.deployments {
             if plan.candidates.iter().any(|c| c.deployment == d)
-                || cooling.iter().any(|c: &Candidate| c.deployment == d)
+                || cooling.iter().any(|(c, _)| c.deployment == d)
             {
                 continue;
             }
-            let window = config.deployments.get(d).and_then(|dep| dep.context_window);
+            let configured = config.deployments.get(d).and_then(|dep| dep.context_window);
+            let window = availability.window(d, configured);
             let prompt = prompt_tokens(d);
             let needed = prompt.saturating_add(output_reserve);
             if let Some(w) = window {
@@ -138,25 +163,24 @@ pub fn plan(
                 window,
                 cooling: false,
             };
-            if cooldowns.is_cooling(d, now) {
-                cooling.push(candidate);
+            if availability.is_down(d) {
+                cooling.push((candidate, Exclusion::Down));
+            } else if availability.is_cooling(d, now) {
+                cooling.push((candidate, Exclusion::CoolingDown));
             } else {
                 plan.candidates.push(candidate);
             }
         }
     }
     if plan.candidates.is_empty() && !cooling.is_empty() {
-        // Everything that fits is cooling down: try them anyway rather than refuse outright.
+        // Everything that fits is cooling down or down: try them anyway rather than refuse.
         plan.candidates = cooling
             .into_iter()
-            .map(|c| Candidate { cooling: true, ..c })
+            .map(|(c, _)| Candidate { cooling: true, ..c })
             .collect();
     } else {
-        plan.excluded.extend(
-            cooling
-                .into_iter()
-                .map(|c| (c.deployment, Exclusion::CoolingDown)),
-        );
+        plan.excluded
+            .extend(cooling.into_iter().map(|(c, why)| (c.deployment, why)));
     }
     if plan.candidates.is_empty() {
         let (largest, prompt) = largest.unwrap_or((0, 0));

@@ -10,13 +10,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use switchyard_backends::BackendError;
 use switchyard_core::FailureClass;
 use switchyard_core::calibration::Inputs;
+use switchyard_core::config::Strategy;
 use switchyard_core::plan::{PlanError, plan};
 use switchyard_core::tokens::PromptEstimate;
 use switchyard_proto as pb;
 
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
 use crate::route_error;
+use crate::shared::RouterAvailability;
 use crate::state::{Estimator, RouterState};
+use crate::strategy;
 use crate::usage::{AttemptUsage, RequestRecord, Timing};
 
 /// Runs a chat request, sending its events (or one error) to `tx`, then hands its accounting to
@@ -121,7 +124,7 @@ async fn drive(
     let (requested_max, reserve) = output_reserve(state, req);
     let mut estimator = Estimator::new(state, req);
     let mut estimates: Vec<(usize, PromptEstimate, Option<Inputs>)> = Vec::with_capacity(4);
-    let plan = plan(
+    let mut plan = plan(
         cfg,
         group,
         &mut |d| {
@@ -130,10 +133,11 @@ async fn drive(
             e.total()
         },
         reserve,
-        &state.cooldowns,
+        &RouterAvailability(state),
         Instant::now(),
     )
     .map_err(|e| route_error::from_plan(&e))?;
+    strategy::order(state, &mut plan.candidates).await;
 
     let response_id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = SystemTime::now()
@@ -206,9 +210,24 @@ async fn drive(
                 inputs,
             };
             let d = candidate.deployment;
-            match attempt::run(&ctx).await {
+            let id = deployment_id(state, d);
+            let strategy = cfg.routing.strategy;
+            if strategy == Strategy::LeastBusy {
+                let _ = state.shared.inflight.incr(&id).await;
+            }
+            let outcome = attempt::run(&ctx).await;
+            if strategy == Strategy::LeastBusy {
+                let _ = state.shared.inflight.decr(&id).await;
+            }
+            match outcome {
                 Outcome::Served(usage) => {
                     state.cooldowns.record_success(d);
+                    state.shared.report_success(&id).await;
+                    if strategy == Strategy::UsageBased {
+                        let tokens =
+                            u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
+                        let _ = state.shared.usage.add(&id, tokens).await;
+                    }
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
                         failure_class: None,
@@ -231,6 +250,7 @@ async fn drive(
                 } => {
                     tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
                     state.cooldowns.record_failure(d, Instant::now());
+                    state.shared.report_failure(&id, error.class).await;
                     failed.push(record(state, d, &error));
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
@@ -253,6 +273,7 @@ async fn drive(
                     tracing::debug!(deployment = d, class = %e.class, error = %e.message, "attempt failed");
                     if e.class.counts_against_health() {
                         state.cooldowns.record_failure(d, Instant::now());
+                        state.shared.report_failure(&id, e.class).await;
                     }
                     failed.push(record(state, d, &e));
                     attempts.push(AttemptUsage {

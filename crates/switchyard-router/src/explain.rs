@@ -8,6 +8,7 @@ use switchyard_proto as pb;
 
 use crate::chat::output_reserve;
 use crate::route_error;
+use crate::shared::RouterAvailability;
 use crate::state::{Estimator, RouterState};
 
 pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
@@ -69,7 +70,7 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
             e.total()
         },
         reserve,
-        &state.cooldowns,
+        &RouterAvailability(state),
         Instant::now(),
     );
     let verdict = |d: usize, verdict: &str, reason: String, rank: u32| {

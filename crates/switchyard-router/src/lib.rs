@@ -10,7 +10,9 @@ mod attempt;
 mod chat;
 mod explain;
 mod route_error;
+mod shared;
 mod state;
+mod strategy;
 mod usage;
 
 use std::pin::Pin;
@@ -23,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+pub use shared::Shared;
 pub use state::{RouterState, StateError};
 pub use usage::{AttemptUsage, RequestRecord, UsageSink};
 

@@ -14,6 +14,7 @@ use switchyard_core::tokens::{
 };
 use switchyard_proto as pb;
 
+use crate::shared::Shared;
 use crate::usage::UsageSink;
 
 /// Per-deployment token counting: the tokenizer and the chat-template family.
@@ -31,6 +32,8 @@ pub struct RouterState {
     pub calibration: Vec<Calibration>,
     /// Where finished requests are accounted (the usage ledger); `None` = nowhere.
     pub usage_sink: Option<Arc<dyn UsageSink>>,
+    /// Health, in-flight counts and usage shared with the prober and other replicas.
+    pub shared: Shared,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,7 @@ impl RouterState {
                 family: TemplateFamily::from_model_name(&d.model),
             })
             .collect();
+        let shared = Shared::from_settings(&config.state).map_err(|e| StateError(e.to_string()))?;
         let calibration = config
             .deployments
             .iter()
@@ -66,6 +70,7 @@ impl RouterState {
             tokens,
             calibration,
             usage_sink: None,
+            shared,
         })
     }
 

@@ -122,8 +122,9 @@ router_settings:
         assert_eq!(r.status(), 200);
         attempts.push(header(&r, "x-switchyard-attempts"));
     }
-    // Two connection failures cool the dead host down; after that it is not tried at all.
-    assert_eq!(attempts, ["2", "2", "1", "1"]);
+    // A refused connection marks the host down at once (passive health): after the first
+    // failure it is not tried at all.
+    assert_eq!(attempts, ["2", "1", "1", "1"]);
 
     // A busy backend (503) moves on; the client's own 4xx does not.
     sim.add_fault(FaultRule::for_model(
