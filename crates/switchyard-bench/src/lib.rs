@@ -1,1 +1,15 @@
-//! placeholder
+//! Switchyard's benchmark tooling, as a library so the `switchyard-loadgen` binary stays a thin
+//! command line and the pieces (target address checks, response scanning, histogram summaries,
+//! `/proc` readings, the Markdown report) can be unit-tested without a server.
+//!
+//! The load generator measures what a client of the gateway sees: per-request latency, time to
+//! first content for streams, throughput and errors, and beside them the CPU time and memory of
+//! the server processes under test, read from `/proc`.
+
+pub mod load;
+pub mod procfs;
+pub mod prompt;
+pub mod report;
+pub mod scan;
+pub mod summary;
+pub mod target;

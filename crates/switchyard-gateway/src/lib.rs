@@ -73,11 +73,21 @@ pub struct GatewayOptions {
     pub sse_keepalive: std::time::Duration,
 }
 
+/// Answers usage queries: the ledger's store in process, or the ledger service.
+pub trait UsageQuerier: Send + Sync {
+    fn query(
+        &self,
+        q: switchyard_ledger::UsageQuery,
+    ) -> futures::future::BoxFuture<'_, Result<switchyard_ledger::UsageQueryResponse, String>>;
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub router: RouterClient<RouterChannel>,
     pub options: GatewayOptions,
+    /// The usage ledger, for `/v1/usage`; `None` when this gateway has none.
+    pub usage: Option<std::sync::Arc<dyn UsageQuerier>>,
 }
 
 impl AppState {
@@ -87,7 +97,14 @@ impl AppState {
                 .max_decoding_message_size(64 * 1024 * 1024)
                 .max_encoding_message_size(64 * 1024 * 1024),
             options,
+            usage: None,
         }
+    }
+
+    /// Adds the usage ledger for `/v1/usage`.
+    pub fn with_usage(mut self, usage: std::sync::Arc<dyn UsageQuerier>) -> Self {
+        self.usage = Some(usage);
+        self
     }
 }
 
@@ -105,6 +122,8 @@ pub fn app(state: AppState) -> Router {
         .route("/models", get(routes::models::list))
         .route("/v1/models/{id}", get(routes::models::get))
         .route("/v1/explain", post(routes::explain::explain))
+        .route("/v1/usage", get(routes::usage::usage))
+        .route("/v1/usage/summary", get(routes::usage::summary))
         .route("/health/liveness", get(routes::health::liveness))
         .route("/health/liveliness", get(routes::health::liveness))
         .route("/health/readiness", get(routes::health::readiness))

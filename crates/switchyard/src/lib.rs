@@ -4,12 +4,21 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use anyhow::Context;
 use switchyard_core::config::{Config, GatewaySettings, ProcessEnv};
-use switchyard_gateway::{AppState, GatewayOptions, app, local_router, remote_router};
-use switchyard_router::RouterService;
+use switchyard_gateway::{
+    AppState, GatewayOptions, UsageQuerier, app, local_router, remote_router,
+};
+use switchyard_health::{HealthStore, ProbeTarget, Prober, ProberSettings, RedisConn, RedisStore};
+use switchyard_router::{RouterService, UsageSink};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
+
+pub mod usage;
 
 /// Loads and validates a configuration file from the process environment.
 pub fn load_config(path: &str) -> anyhow::Result<Config> {
@@ -35,46 +44,135 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// `switchyard serve`: gateway and router in one process, the router called in process through
-/// its gRPC service.
-pub async fn serve(
-    config: Config,
-    listen: SocketAddr,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
-    serve_with_sink(config, listen, None, shutdown).await
+/// How a router process keeps its books and its health.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Where the SQLite ledger and the spool live (`--data-dir`, by default beside the config).
+    /// `None`, with no `ledger.database_url` or `ledger.address` configured: no ledger.
+    pub data_dir: Option<PathBuf>,
+    /// Replaces the ledger with this sink (tests).
+    pub usage_sink: Option<Arc<dyn UsageSink>>,
+    /// Run the health prober in this process (default: when `prober.enabled`).
+    pub embedded_prober: Option<bool>,
 }
 
-/// `serve` with finished requests handed to `sink`.
-pub async fn serve_with_sink(
+/// Fans one shutdown signal out to every part of a process.
+fn shutdown_fanout(shutdown: impl Future<Output = ()> + Send + 'static) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+type QuerierRef = Arc<dyn UsageQuerier>;
+
+/// The router with its usage recorder and prober, as `serve` and `router` run it.
+struct RouterParts {
+    service: RouterService,
+    recorder: Option<switchyard_ledger::Recorder>,
+    querier: Option<QuerierRef>,
+}
+
+async fn router_parts(
     config: Config,
-    listen: SocketAddr,
-    sink: Option<std::sync::Arc<dyn switchyard_router::UsageSink>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
-    let options = gateway_options(&config.gateway);
-    let router =
+    opts: ServeOptions,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<RouterParts> {
+    let ledger_configured = config.ledger.address.is_some() || config.ledger.database_url.is_some();
+    let (sink, recorder, querier): (Option<Arc<dyn UsageSink>>, _, Option<QuerierRef>) =
+        match (opts.usage_sink, &opts.data_dir) {
+            (Some(sink), _) => (Some(sink), None, None),
+            (None, dir) if dir.is_some() || ledger_configured => {
+                let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
+                let u = usage::start(&config, &dir).await?;
+                let sink: Arc<dyn UsageSink> = Arc::new(usage::RecorderSink(u.recorder.clone()));
+                (Some(sink), Some(u.recorder), Some(u.querier as QuerierRef))
+            }
+            (None, _) => (None, None, None),
+        };
+    let embedded_prober = opts.embedded_prober.unwrap_or(config.prober.enabled);
+    let targets = ProbeTarget::from_config(&config);
+    let prober_settings = ProberSettings {
+        interval: config.prober.interval,
+        timeout: config.prober.timeout,
+        ..ProberSettings::default()
+    };
+    let service =
         RouterService::with_usage_sink(config, sink).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let state = AppState::new(local_router(router.into_server()), options);
-    let listener = bind(listen).await?;
-    let addr = listener.local_addr()?;
-    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
-    Ok(Bound {
-        addr,
-        serve: async move { serve.await },
+    if embedded_prober {
+        let prober = Prober::new(
+            targets,
+            service.state().shared.store.clone(),
+            prober_settings,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
+        let stop = stop.clone();
+        tokio::spawn(async move { prober.run(stopped(stop)).await });
+    }
+    Ok(RouterParts {
+        service,
+        recorder,
+        querier,
     })
 }
 
-/// `switchyard gateway`: the HTTP API, calling a router at `router_address` over gRPC.
+/// `switchyard serve`: gateway and router (with its prober and usage ledger) in one process, the
+/// router called in process through its gRPC service.
+pub async fn serve(
+    config: Config,
+    listen: SocketAddr,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
+    let stop = shutdown_fanout(shutdown);
+    let options = gateway_options(&config.gateway);
+    let parts = router_parts(config, opts, &stop).await?;
+    let mut state = AppState::new(local_router(parts.service.into_server()), options);
+    if let Some(q) = parts.querier {
+        state = state.with_usage(q);
+    }
+    let listener = bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(stopped(stop));
+    let recorder = parts.recorder;
+    Ok(Bound {
+        addr,
+        serve: async move {
+            serve.await?;
+            if let Some(r) = recorder {
+                let out = r.close().await;
+                if !out.delivered_all {
+                    tracing::warn!(
+                        spooled = out.spool_records,
+                        "usage records left in the spool for the next start"
+                    );
+                }
+            }
+            Ok(())
+        },
+    })
+}
+
+/// `switchyard gateway`: the HTTP API, calling a router at `router_address` over gRPC, and the
+/// ledger at `ledger.address` (if any) for `/v1/usage`.
 pub async fn gateway(
-    settings: &GatewaySettings,
+    config: &Config,
     router_address: &str,
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
     let channel = remote_router(router_address)
         .with_context(|| format!("invalid router address {router_address}"))?;
-    let state = AppState::new(channel, gateway_options(settings));
+    let mut state = AppState::new(channel, gateway_options(&config.gateway));
+    if let Some(addr) = &config.ledger.address {
+        state = state.with_usage(usage::remote_querier(addr)?);
+    }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
     let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
@@ -88,16 +186,75 @@ pub async fn gateway(
 pub async fn router(
     config: Config,
     listen: SocketAddr,
+    opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<Bound<impl Future<Output = Result<(), tonic::transport::Error>>>> {
-    let service = RouterService::new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
+    let stop = shutdown_fanout(shutdown);
+    let parts = router_parts(config, opts, &stop).await?;
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
     let serve = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .add_service(service.into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown);
-    Ok(Bound { addr, serve })
+        .add_service(parts.service.into_server())
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop));
+    let recorder = parts.recorder;
+    Ok(Bound {
+        addr,
+        serve: async move {
+            serve.await?;
+            if let Some(r) = recorder {
+                r.close().await;
+            }
+            Ok(())
+        },
+    })
+}
+
+/// `switchyard ledger`: the usage ledger service over gRPC.
+pub async fn ledger(
+    config: &Config,
+    data_dir: &Path,
+    listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let url = usage::store_url(config, data_dir);
+    let store = switchyard_ledger::open_store(&url)
+        .await
+        .with_context(|| format!("cannot open the usage ledger at {url}"))?;
+    let listener = bind(listen).await?;
+    let addr = listener.local_addr()?;
+    Ok(Bound {
+        addr,
+        serve: async move {
+            switchyard_ledger::serve_ledger(store, listener, shutdown).await?;
+            Ok(())
+        },
+    })
+}
+
+/// `switchyard prober`: the health prober alone, writing to Redis (`state.redis_url`).
+pub async fn prober(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Some(url) = &config.state.redis_url else {
+        anyhow::bail!(
+            "the prober service needs state.redis_url (or router_settings.redis_host): without Redis, run the prober inside `serve` or `router`"
+        );
+    };
+    let conn = RedisConn::new(url, &config.state.key_prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store: HealthStore = RedisStore::from_conn(conn).into();
+    let settings = ProberSettings {
+        interval: config.prober.interval,
+        timeout: config.prober.timeout,
+        ..ProberSettings::default()
+    };
+    let prober = Prober::new(ProbeTarget::from_config(config), store, settings)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    prober.run(shutdown).await;
+    Ok(())
 }
 
 /// What `switchyard explain` prints: the plan for one user message, in try order.

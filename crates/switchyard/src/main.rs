@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -38,13 +39,16 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Gateway and router in one process (the default).
+    /// Gateway, router, prober and usage ledger in one process (the default).
     Serve {
         #[command(flatten)]
         config: ConfigArg,
         /// Address for the HTTP API (default: gateway.listen, else 0.0.0.0:4000).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Directory for the SQLite usage ledger and the spool (default: beside the config).
+        #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// The HTTP API alone, calling a router over gRPC.
     Gateway {
@@ -63,6 +67,28 @@ enum Command {
         /// Address for the gRPC service (default: router.listen, else 127.0.0.1:4001).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Directory for the spool (and the SQLite ledger when no ledger service is configured).
+        #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Do not probe backends in this process (a separate `switchyard prober` does).
+        #[arg(long)]
+        no_prober: bool,
+    },
+    /// The usage ledger service alone (gRPC).
+    Ledger {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Address for the gRPC service (default: ledger.listen, else 127.0.0.1:4002).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Directory for the SQLite database when no ledger.database_url is set.
+        #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// The health prober alone, writing to Redis.
+    Prober {
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Validate a configuration and print how every value was interpreted.
     Check {
@@ -122,6 +148,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The directory of the config file: the default home of the ledger and spool.
+fn beside(config: &str) -> PathBuf {
+    std::path::Path::new(config)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
 fn announce(service: &str, addr: SocketAddr) {
     println!(
         "{}",
@@ -132,13 +167,21 @@ fn announce(service: &str, addr: SocketAddr) {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { config, listen } => {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => {
             let cfg = switchyard::load_config(&config.config)?;
             for w in &cfg.warnings {
                 tracing::warn!("config: {w}");
             }
             let listen = listen.unwrap_or(cfg.gateway.listen);
-            let bound = switchyard::serve(cfg, listen, shutdown_signal()).await?;
+            let opts = switchyard::ServeOptions {
+                data_dir: Some(data_dir.unwrap_or_else(|| beside(&config.config))),
+                ..Default::default()
+            };
+            let bound = switchyard::serve(cfg, listen, opts, shutdown_signal()).await?;
             announce("serve", bound.addr);
             bound.serve.await?;
         }
@@ -150,20 +193,49 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let cfg = switchyard::load_config(&config.config)?;
             let listen = listen.unwrap_or(cfg.gateway.listen);
             let router = router.unwrap_or_else(|| cfg.gateway.router_address.clone());
-            let bound =
-                switchyard::gateway(&cfg.gateway, &router, listen, shutdown_signal()).await?;
+            let bound = switchyard::gateway(&cfg, &router, listen, shutdown_signal()).await?;
             announce("gateway", bound.addr);
             bound.serve.await?;
         }
-        Command::Router { config, listen } => {
+        Command::Router {
+            config,
+            listen,
+            data_dir,
+            no_prober,
+        } => {
             let cfg = switchyard::load_config(&config.config)?;
             for w in &cfg.warnings {
                 tracing::warn!("config: {w}");
             }
             let listen = listen.unwrap_or(cfg.router.listen);
-            let bound = switchyard::router(cfg, listen, shutdown_signal()).await?;
+            let opts = switchyard::ServeOptions {
+                data_dir: Some(data_dir.unwrap_or_else(|| beside(&config.config))),
+                embedded_prober: no_prober.then_some(false),
+                ..Default::default()
+            };
+            let bound = switchyard::router(cfg, listen, opts, shutdown_signal()).await?;
             announce("router", bound.addr);
             bound.serve.await?;
+        }
+        Command::Ledger {
+            config,
+            listen,
+            data_dir,
+        } => {
+            let cfg = switchyard::load_config(&config.config)?;
+            let listen = listen.unwrap_or(cfg.ledger.listen);
+            let dir = data_dir.unwrap_or_else(|| beside(&config.config));
+            let bound = switchyard::ledger(&cfg, &dir, listen, shutdown_signal()).await?;
+            announce("ledger", bound.addr);
+            bound.serve.await?;
+        }
+        Command::Prober { config } => {
+            let cfg = switchyard::load_config(&config.config)?;
+            println!(
+                "{}",
+                serde_json::json!({"service": "prober", "targets": cfg.deployments.len()})
+            );
+            switchyard::prober(&cfg, shutdown_signal()).await?;
         }
         Command::Check { file } => {
             let cfg = switchyard::load_config(&file)?;
@@ -196,6 +268,7 @@ fn main() -> ExitCode {
             config: std::env::var("SWITCHYARD_CONFIG").unwrap_or_else(|_| "switchyard.yaml".into()),
         },
         listen: None,
+        data_dir: std::env::var_os("SWITCHYARD_DATA_DIR").map(PathBuf::from),
     });
     if !matches!(command, Command::Check { .. } | Command::Explain { .. }) {
         init_logs(cli.log_json);

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use switchyard_router::{RequestRecord, UsageSink};
@@ -22,20 +21,16 @@ impl UsageSink for Collect {
 async fn records_route_tokens_and_attempts() {
     let sim = common::reference_ollama().await;
     let sink = Arc::new(Collect::default());
-    let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let bound = switchyard::serve_with_sink(
+    let gw = common::serve_with(
         common::config_from(&common::seed_config_text(&sim.base_url())),
-        listen,
-        Some(sink.clone()),
-        async {
-            let _ = rx.await;
+        switchyard::ServeOptions {
+            usage_sink: Some(sink.clone()),
+            embedded_prober: Some(false),
+            ..Default::default()
         },
     )
-    .await
-    .unwrap();
-    tokio::spawn(bound.serve);
-    let url = format!("http://{}/v1/chat/completions", bound.addr);
+    .await;
+    let url = gw.url("/v1/chat/completions");
     let http = common::client();
 
     let r = http

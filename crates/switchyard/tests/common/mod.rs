@@ -48,10 +48,23 @@ impl Serve {
     }
 }
 
+/// `serve` without the embedded prober (tests that want one use [`serve_with`]), so what a test
+/// observes does not depend on when a probe round happens to run.
 pub async fn serve(config: Config) -> Serve {
+    serve_with(
+        config,
+        switchyard::ServeOptions {
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+pub async fn serve_with(config: Config, opts: switchyard::ServeOptions) -> Serve {
     let (tx, rx) = oneshot::channel::<()>();
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let bound = switchyard::serve(config, listen, async {
+    let bound = switchyard::serve(config, listen, opts, async {
         let _ = rx.await;
     })
     .await
