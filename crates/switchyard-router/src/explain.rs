@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use switchyard_core::config::WindowSource;
 use switchyard_core::plan::{PlanError, plan};
+use switchyard_health::Status;
 use switchyard_proto as pb;
 
 use crate::chat::output_reserve;
@@ -24,7 +25,16 @@ pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
                 .deployments
                 .iter()
                 .filter_map(|&d| cfg.deployments.get(d))
-                .map(|d| pb::DeploymentInfo {
+                .map(|d| (d, state.shared.view.get(&d.id)))
+                .map(|(d, h)| pb::DeploymentInfo {
+                    health: match h.status {
+                        Status::Up => "up",
+                        Status::Down => "down",
+                        Status::Unknown => "unknown",
+                    }
+                    .to_string(),
+                    loaded: h.loaded,
+                    reported_context: h.loaded_context,
                     id: d.id.clone(),
                     provider: d.provider.as_str().to_string(),
                     backend_model: d.model.clone(),
@@ -42,7 +52,10 @@ pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
                 .collect(),
         })
         .collect();
-    pb::ListModelsResponse { groups }
+    pb::ListModelsResponse {
+        groups,
+        state_degraded: state.shared.is_degraded(),
+    }
 }
 
 pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::ExplainResponse {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
@@ -20,6 +20,18 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/_sim/faults", post(add_fault).delete(clear_faults))
         .route("/_sim/requests", get(requests))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/models/{name}/stop", post(stop_model))
+        .route("/_sim/models/{name}/start", post(start_model))
+}
+
+async fn stop_model(State(sim): Sim, Path(name): Path<String>) -> StatusCode {
+    sim.set_stopped(&name, true);
+    StatusCode::NO_CONTENT
+}
+
+async fn start_model(State(sim): Sim, Path(name): Path<String>) -> StatusCode {
+    sim.set_stopped(&name, false);
+    StatusCode::NO_CONTENT
 }
 
 async fn add_fault(State(sim): Sim, Json(rule): Json<FaultRule>) -> StatusCode {

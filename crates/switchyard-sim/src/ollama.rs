@@ -73,9 +73,8 @@ pub(crate) fn details(m: &SimModel) -> Value {
 async fn tags(State(sim): Sim) -> Json<Value> {
     let modified = util::now_rfc3339();
     let models: Vec<Value> = sim
-        .config
-        .models
-        .iter()
+        .served_models()
+        .into_iter()
         .map(|m| {
             let name = normalize(&m.name);
             json!({

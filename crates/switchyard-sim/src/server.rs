@@ -80,6 +80,17 @@ impl SimHandle {
         self.state.clear_faults();
     }
 
+    /// Stops serving `model` (Ollama: it leaves `/api/tags` and requests for it get 404), as if
+    /// it had been removed from the server.
+    pub fn stop_model(&self, model: &str) {
+        self.state.set_stopped(model, true);
+    }
+
+    /// Serves a stopped model again.
+    pub fn start_model(&self, model: &str) {
+        self.state.set_stopped(model, false);
+    }
+
     /// Generation requests (chat / generate / completions), in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests()

@@ -47,6 +47,8 @@ struct Inner {
     requests: Vec<RecordedRequest>,
     loaded: Vec<Loaded>,
     reloads: HashMap<String, u32>,
+    /// Models taken away (`ollama rm` / a model that stopped being served).
+    stopped: Vec<String>,
 }
 
 /// State shared by all connections of one simulator.
@@ -90,12 +92,40 @@ impl SimState {
         self.ids.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Ollama: the configured model a request names.
+    /// Ollama: the configured model a request names (none once it was stopped).
     pub(crate) fn find_model(&self, name: &str) -> Option<&SimModel> {
+        if self.is_stopped(name) {
+            return None;
+        }
         self.config
             .models
             .iter()
             .find(|m| same_model(&m.name, name))
+    }
+
+    /// The configured models that are still served.
+    pub(crate) fn served_models(&self) -> Vec<&SimModel> {
+        self.config
+            .models
+            .iter()
+            .filter(|m| !self.is_stopped(&m.name))
+            .collect()
+    }
+
+    pub(crate) fn is_stopped(&self, name: &str) -> bool {
+        self.lock().stopped.iter().any(|s| same_model(s, name))
+    }
+
+    /// Stops serving `name` (it leaves `/api/tags`; requests get 404), or serves it again.
+    pub(crate) fn set_stopped(&self, name: &str, stopped: bool) {
+        let mut inner = self.lock();
+        inner.stopped.retain(|s| !same_model(s, name));
+        inner
+            .loaded
+            .retain(|l| !stopped || !same_model(&l.name, name));
+        if stopped {
+            inner.stopped.push(name.to_owned());
+        }
     }
 
     /// llama.cpp: the single model.

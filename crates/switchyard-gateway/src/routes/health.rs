@@ -23,10 +23,26 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     )
     .await;
     match probe {
-        Ok(Ok(r)) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "router": "ok", "groups": r.into_inner().groups.len()})),
-        ),
+        Ok(Ok(r)) => {
+            let r = r.into_inner();
+            // Degraded still serves: routing falls back to this replica's own state.
+            let status = if r.state_degraded {
+                "degraded"
+            } else {
+                "ready"
+            };
+            let state = if r.state_degraded {
+                "unreachable (using local state)"
+            } else {
+                "ok"
+            };
+            (
+                StatusCode::OK,
+                Json(
+                    json!({"status": status, "router": "ok", "shared_state": state, "groups": r.groups.len()}),
+                ),
+            )
+        }
         Ok(Err(s)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "not_ready", "router": s.message()})),

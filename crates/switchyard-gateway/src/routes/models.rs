@@ -22,6 +22,9 @@ fn model_json(g: &pb::ModelGroup) -> Value {
             "model": d.backend_model,
             "context_window": d.context_window,
             "context_window_source": d.window_source,
+            "health": d.health,
+            "loaded": d.loaded,
+            "reported_context": d.reported_context,
         })).collect::<Vec<_>>(),
     })
 }

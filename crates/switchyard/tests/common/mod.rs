@@ -90,8 +90,15 @@ impl Proc {
 
 /// Spawns `switchyard ARGS…` and waits for its `{"listening":…}` line.
 pub async fn spawn_switchyard(args: &[&str]) -> Proc {
+    spawn_switchyard_env(args, &[]).await
+}
+
+/// Spawns `switchyard ARGS…` with extra environment variables and waits for its first stdout
+/// line (`{"listening":…}`; services without a socket print no address and get port 0).
+pub async fn spawn_switchyard_env(args: &[&str], envs: &[(&str, &str)]) -> Proc {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(args)
+        .envs(envs.iter().copied())
         .env_remove("RUST_LOG")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -107,7 +114,11 @@ pub async fn spawn_switchyard(args: &[&str]) -> Proc {
         .unwrap()
         .expect("switchyard exited before listening");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let addr = v["listening"].as_str().unwrap().parse().unwrap();
+    let addr = v["listening"]
+        .as_str()
+        .unwrap_or("0.0.0.0:0")
+        .parse()
+        .unwrap();
     Proc { addr, child }
 }
 
@@ -159,4 +170,43 @@ pub fn sse_text(payloads: &[String]) -> String {
                 .map(str::to_string)
         })
         .collect()
+}
+
+/// Whether the Redis the machines run on 127.0.0.1:6379 answers.
+pub async fn redis_available() -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(Ok(mut s)) = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        tokio::net::TcpStream::connect("127.0.0.1:6379"),
+    )
+    .await
+    else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 7];
+    matches!(tokio::time::timeout(std::time::Duration::from_secs(1), s.read(&mut buf)).await, Ok(Ok(n)) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("sy-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Polls `check` until it holds (a condition, not a fixed sleep), failing after `secs`.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
