@@ -277,3 +277,245 @@ async fn requests_survive_redis_going_away_and_readiness_says_so() {
     })
     .await;
 }
+
+async fn usage_count(http: &reqwest::Client, base: &str) -> Option<Vec<Value>> {
+    let v: Value = http
+        .get(format!("{base}/v1/usage?limit=10000"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    v["data"].as_array().cloned()
+}
+
+#[tokio::test]
+async fn no_record_is_lost_when_the_ledger_or_the_router_restarts() {
+    let sim = common::reference_ollama().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, common::seed_config_text(&sim.base_url())).unwrap();
+    let path = path.to_str().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let ledger_data = ledger_dir.to_str().unwrap();
+    let router_dir = dir.path().join("router");
+    let router_data = router_dir.to_str().unwrap();
+
+    let mut ledger = common::spawn_switchyard(&[
+        "ledger",
+        "--config",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        ledger_data,
+    ])
+    .await;
+    let ledger_addr = ledger.addr.to_string();
+    let ledger_url = format!("http://{ledger_addr}");
+    let env = [("SWITCHYARD__LEDGER__ADDRESS", ledger_url.as_str())];
+    let router_args = [
+        "router",
+        "--config",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-prober",
+        "--data-dir",
+        router_data,
+    ];
+    let mut router = common::spawn_switchyard_env(&router_args, &env).await;
+    let router_url = format!("http://{}", router.addr);
+    let gateway = common::spawn_switchyard_env(
+        &[
+            "gateway",
+            "--config",
+            path,
+            "--listen",
+            "127.0.0.1:0",
+            "--router",
+            &router_url,
+        ],
+        &env,
+    )
+    .await;
+    let http = common::client();
+    let base = gateway.url("");
+    let send = |i: usize| {
+        let http = http.clone();
+        let url = format!("{base}/v1/chat/completions");
+        async move {
+            let r = http
+                .post(url)
+                .json(&common::chat_body(
+                    "local-small",
+                    &format!("request {i} [[tokens=3]]"),
+                    i % 2 == 0,
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "request {i}");
+            r.text().await.unwrap();
+        }
+    };
+
+    // 200 requests; the ledger is killed after 60 and restarted (same port) after 140.
+    for i in 0..200 {
+        if i == 60 {
+            ledger.child.kill().await.unwrap();
+        }
+        if i == 140 {
+            ledger = common::spawn_switchyard(&[
+                "ledger",
+                "--config",
+                path,
+                "--listen",
+                &ledger_addr,
+                "--data-dir",
+                ledger_data,
+            ])
+            .await;
+        }
+        send(i).await;
+    }
+    common::eventually(30, "200 records in the ledger", || async {
+        usage_count(&http, &base)
+            .await
+            .is_some_and(|r| r.len() == 200)
+    })
+    .await;
+    let records = usage_count(&http, &base).await.unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|r| r["completion_tokens"] == 3 && r["status"] == "ok")
+    );
+
+    // Now the router goes away with records still spooled: ledger down, 20 requests, router
+    // stopped gracefully, ledger back, router back — the new router delivers the spool.
+    ledger.child.kill().await.unwrap();
+    for i in 200..220 {
+        send(i).await;
+    }
+    let pid = router.child.id().unwrap().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = router.child.wait().await.unwrap();
+    assert!(
+        status.success(),
+        "the router should exit cleanly on SIGTERM: {status}"
+    );
+    let _ledger = common::spawn_switchyard(&[
+        "ledger",
+        "--config",
+        path,
+        "--listen",
+        &ledger_addr,
+        "--data-dir",
+        ledger_data,
+    ])
+    .await;
+    let router_addr = router.addr.to_string();
+    let _router = common::spawn_switchyard_env(
+        &[
+            "router",
+            "--config",
+            path,
+            "--listen",
+            &router_addr,
+            "--no-prober",
+            "--data-dir",
+            router_data,
+        ],
+        &env,
+    )
+    .await;
+    common::eventually(30, "220 records in the ledger", || async {
+        usage_count(&http, &base)
+            .await
+            .is_some_and(|r| r.len() == 220)
+    })
+    .await;
+    let records = usage_count(&http, &base).await.unwrap();
+    let mut ids: Vec<&str> = records
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 220, "every request exactly once");
+}
+
+#[tokio::test]
+async fn two_router_replicas_share_least_busy_counts() {
+    if !common::redis_available().await {
+        eprintln!("skipped: Redis not reachable at 127.0.0.1:6379");
+        return;
+    }
+    use switchyard_sim::{Fault, FaultRule, SimConfig, SimHandle, SimModel};
+    let host1 = SimHandle::start(SimConfig::ollama(vec![SimModel::new("llama3.2:1b", 8192)]))
+        .await
+        .unwrap();
+    let host2 = SimHandle::start(SimConfig::ollama(vec![SimModel::new("llama3.2:1b", 8192)]))
+        .await
+        .unwrap();
+    let text = format!(
+        r#"
+model_list:
+  - model_name: g
+    litellm_params: {{model: "ollama/llama3.2:1b", api_base: "{}", max_tokens: 2048}}
+    model_info: {{id: host1}}
+  - model_name: g
+    litellm_params: {{model: "ollama/llama3.2:1b", api_base: "{}", max_tokens: 2048}}
+    model_info: {{id: host2}}
+router_settings: {{routing_strategy: least-busy}}
+state: {{redis_url: "redis://127.0.0.1:6379", key_prefix: "{}"}}
+"#,
+        host1.base_url(),
+        host2.base_url(),
+        common::unique_prefix()
+    );
+    let replica_a = common::serve(common::config_from(&text)).await;
+    let replica_b = common::serve(common::config_from(&text)).await;
+    let http = common::client();
+
+    // Replica A: a slow request that holds host1 (first in order while both are idle).
+    host1.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::SlowFirstByte(std::time::Duration::from_secs(2)),
+        Some(1),
+    ));
+    let slow = tokio::spawn({
+        let http = http.clone();
+        let url = replica_a.url("/v1/chat/completions");
+        async move {
+            http.post(url)
+                .json(&common::chat_body("g", "slow one", false))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    common::eventually(5, "host1 holds the slow request", || async {
+        host1.request_count("llama3.2:1b") == 1
+    })
+    .await;
+
+    // Replica B sees host1 busy through Redis and sends new work to host2.
+    let r = http
+        .post(replica_b.url("/v1/chat/completions"))
+        .json(&common::chat_body("g", "quick one", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-deployment"], "host2");
+    assert_eq!(host2.request_count("llama3.2:1b"), 1);
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.headers()["x-switchyard-deployment"], "host1");
+}
