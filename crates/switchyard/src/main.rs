@@ -90,6 +90,14 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Exit 0 when a service answers (for container health checks): a TCP connect, or an
+    /// HTTP GET answered with 200.
+    Healthcheck {
+        #[arg(long, conflicts_with = "http")]
+        tcp: Option<String>,
+        #[arg(long)]
+        http: Option<String>,
+    },
     /// Validate a configuration and print how every value was interpreted.
     Check {
         /// The configuration file.
@@ -146,6 +154,33 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down");
+}
+
+/// A minimal HTTP/1.0 GET (no client library needed for one status line).
+async fn healthcheck_http(url: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("only http:// URLs are supported"))?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let check = async {
+        let mut s = tokio::net::TcpStream::connect(host).await?;
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await?;
+        let mut buf = vec![0u8; 64];
+        let n = s.read(&mut buf).await?;
+        anyhow::Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    };
+    let head = tokio::time::timeout(std::time::Duration::from_secs(3), check)
+        .await
+        .map_err(|_| anyhow::anyhow!("{url}: timed out"))??;
+    if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        anyhow::bail!("{url}: {}", head.lines().next().unwrap_or("no answer"))
+    }
 }
 
 /// The directory of the config file: the default home of the ledger and spool.
@@ -237,6 +272,18 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             switchyard::prober(&cfg, shutdown_signal()).await?;
         }
+        Command::Healthcheck { tcp, http } => match (tcp, http) {
+            (Some(addr), _) => {
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(3),
+                    tokio::net::TcpStream::connect(&addr),
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("{addr}: timed out"))??;
+            }
+            (None, Some(url)) => healthcheck_http(&url).await?,
+            (None, None) => anyhow::bail!("give --tcp ADDR or --http URL"),
+        },
         Command::Check { file } => {
             let cfg = switchyard::load_config(&file)?;
             print!("{}", switchyard::describe(&cfg));
@@ -270,7 +317,10 @@ fn main() -> ExitCode {
         listen: None,
         data_dir: std::env::var_os("SWITCHYARD_DATA_DIR").map(PathBuf::from),
     });
-    if !matches!(command, Command::Check { .. } | Command::Explain { .. }) {
+    if !matches!(
+        command,
+        Command::Check { .. } | Command::Explain { .. } | Command::Healthcheck { .. }
+    ) {
         init_logs(cli.log_json);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
