@@ -351,7 +351,7 @@ async fn no_record_is_lost_when_the_ledger_or_the_router_restarts() {
                 .json(&common::chat_body(
                     "local-small",
                     &format!("request {i} [[tokens=3]]"),
-                    i % 2 == 0,
+                    i.is_multiple_of(2),
                 ))
                 .send()
                 .await
