@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 use switchyard_core::FailureClass;
 use switchyard_core::config::Continuation;
 use switchyard_core::template::render_continuation;
-use switchyard_core::tokens::TemplateFamily;
 use switchyard_proto as pb;
 
 use crate::pool::LineStream;
@@ -78,7 +77,7 @@ fn continuation_request(
     attempt: &Attempt<'_>,
     prefix: &str,
 ) -> Result<(String, Vec<u8>), BackendError> {
-    let family = TemplateFamily::from_model_name(&attempt.deployment.model);
+    let family = attempt.deployment.template;
     let messages = attempt
         .request
         .messages

@@ -181,6 +181,16 @@ pub enum TemplateFamily {
 }
 
 impl TemplateFamily {
+    /// Parses a configured family name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "llama3" | "llama-3" => Some(TemplateFamily::Llama3),
+            "mistral" => Some(TemplateFamily::Mistral),
+            "chatml" => Some(TemplateFamily::ChatMl),
+            _ => None,
+        }
+    }
+
     /// Guesses the family from a model name such as `llama3.2:1b` or `mistral:7b`.
     pub fn from_model_name(model: &str) -> Self {
         let m = model.to_ascii_lowercase();

@@ -54,7 +54,7 @@ impl RouterState {
             .iter()
             .map(|d| DeploymentTokens {
                 counter: heuristic.clone(),
-                family: TemplateFamily::from_model_name(&d.model),
+                family: d.template,
             })
             .collect();
         let shared = Shared::from_settings(&config.state).map_err(|e| StateError(e.to_string()))?;

@@ -238,6 +238,10 @@ pub struct Deployment {
     pub silent_truncation: bool,
     /// How a partial answer is continued on this deployment after another one failed mid-stream.
     pub continuation: Continuation,
+    /// A tokenizer file (GGUF or `tokenizer.json`) giving exact counts for this model.
+    pub tokenizer: Option<String>,
+    /// The chat-template family, from the config or guessed from the model name.
+    pub template: crate::tokens::TemplateFamily,
     /// Lower is tried first within the group (LiteLLM `order`).
     pub order: u32,
     pub timeouts: Timeouts,

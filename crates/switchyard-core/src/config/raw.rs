@@ -93,6 +93,10 @@ pub struct RawModelInfo {
     pub base_model: Option<String>,
     pub input_cost_per_token: Option<f64>,
     pub output_cost_per_token: Option<f64>,
+    /// Switchyard: a tokenizer file (GGUF or tokenizer.json) for exact counts.
+    pub tokenizer: Option<String>,
+    /// Switchyard: the chat-template family (llama3, mistral, chatml) when the name does not say.
+    pub template: Option<String>,
 }
 
 /// `fallbacks` in either form: a plain ordered chain, or LiteLLM's list of one-key maps.
@@ -153,6 +157,8 @@ pub struct RawDeployment {
     pub options: Option<BTreeMap<String, serde_json::Value>>,
     pub silent_truncation: Option<bool>,
     pub continuation: Option<String>,
+    pub tokenizer: Option<String>,
+    pub template: Option<String>,
     pub order: Option<Number>,
 }
 

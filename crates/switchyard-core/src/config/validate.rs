@@ -9,6 +9,7 @@ use super::error::{ConfigError, EnvSource};
 use super::lenient::{Number, Seconds};
 use super::model::*;
 use super::raw::*;
+use crate::tokens::TemplateFamily;
 
 /// Default port of the OpenAI-compatible API (LiteLLM's, so clients need no change).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4000";
@@ -69,6 +70,14 @@ fn split_model(model: &str, key: &str) -> Result<(Provider, String), ConfigError
         }
     };
     Ok((provider, name.to_string()))
+}
+
+fn parse_template(configured: Option<&str>, model: &str, key: &str) -> Result<TemplateFamily, ConfigError> {
+    match configured {
+        Some(name) => TemplateFamily::parse(name)
+            .ok_or_else(|| ConfigError::invalid(key, format!("\"{name}\" is not one of: llama3, mistral, chatml"))),
+        None => Ok(TemplateFamily::from_model_name(model)),
+    }
 }
 
 fn normalise_base(
@@ -257,6 +266,12 @@ impl<'a> Builder<'a> {
             Some(n) => to_u32(n, &format!("{key}.litellm_params.order"))?,
             None => u32::MAX,
         };
+        let tokenizer = info.as_ref().and_then(|i| i.tokenizer.clone());
+        let template = parse_template(
+            info.as_ref().and_then(|i| i.template.as_deref()),
+            &model,
+            &format!("{key}.model_info.template"),
+        )?;
         let id = info
             .as_ref()
             .and_then(|i| i.id.clone())
@@ -278,6 +293,8 @@ impl<'a> Builder<'a> {
             options,
             silent_truncation,
             continuation,
+            tokenizer,
+            template,
             order,
             timeouts,
         });
@@ -355,6 +372,7 @@ impl<'a> Builder<'a> {
                 )
             })?,
         };
+        let template = parse_template(d.template.as_deref(), &d.model, &format!("{key}.template"))?;
         let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
         let group = self.group(&d.group);
         let ix = self.deployments.len();
@@ -375,6 +393,8 @@ impl<'a> Builder<'a> {
                 .unwrap_or_default(),
             silent_truncation: d.silent_truncation.unwrap_or(false),
             continuation,
+            template,
+            tokenizer: d.tokenizer,
             order,
             timeouts: defaults.clone(),
         });
