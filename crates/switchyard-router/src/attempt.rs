@@ -112,7 +112,7 @@ impl AttemptCtx<'_> {
             .state
             .tokens
             .get(d)
-            .is_some_and(|t| t.counter.is_exact());
+            .is_some_and(|t| t.counter().is_exact());
         if let (Some(reported), Some(cal), Some(x), false) = (
             c.prompt_tokens,
             self.state.calibration.get(d),

@@ -13,6 +13,7 @@ mod route_error;
 mod shared;
 mod state;
 mod strategy;
+mod tokenizers;
 mod usage;
 
 use std::pin::Pin;
@@ -48,8 +49,19 @@ impl RouterService {
         config: Config,
         sink: Option<Arc<dyn UsageSink>>,
     ) -> Result<Self, StateError> {
+        Self::build(config, sink, None)
+    }
+
+    /// The full constructor: usage sink, and where tokenizers fetched from Ollama are cached.
+    /// Starts background discovery of exact tokenizers (needs a Tokio runtime).
+    pub fn build(
+        config: Config,
+        sink: Option<Arc<dyn UsageSink>>,
+        tokenizer_cache: Option<std::path::PathBuf>,
+    ) -> Result<Self, StateError> {
         let mut state = RouterState::new(config)?;
         state.usage_sink = sink;
+        tokenizers::discover_ollama(&state.config, state.tokens.clone(), tokenizer_cache);
         Ok(RouterService {
             state: Arc::new(state),
         })

@@ -9,25 +9,18 @@ use switchyard_core::calibration::Calibration;
 use switchyard_core::calibration::{Inputs, inputs};
 use switchyard_core::config::{Config, DeploymentIx};
 use switchyard_core::cooldown::Cooldowns;
-use switchyard_core::tokens::{
-    HeuristicCounter, PromptEstimate, SafetyMargin, TemplateFamily, TextFeatures, TokenCounter,
-};
+use switchyard_core::tokens::{PromptEstimate, SafetyMargin, TextFeatures, TokenCounter};
 use switchyard_proto as pb;
 
 use crate::shared::Shared;
+use crate::tokenizers::{self, DeploymentTokens};
 use crate::usage::UsageSink;
-
-/// Per-deployment token counting: the tokenizer and the chat-template family.
-pub struct DeploymentTokens {
-    pub counter: Arc<dyn TokenCounter>,
-    pub family: TemplateFamily,
-}
 
 pub struct RouterState {
     pub config: Config,
     pub backends: Backends,
     pub cooldowns: Cooldowns,
-    pub tokens: Vec<DeploymentTokens>,
+    pub tokens: Arc<[DeploymentTokens]>,
     /// Per deployment: how estimates compare with what the backend reports.
     pub calibration: Vec<Calibration>,
     /// Where finished requests are accounted (the usage ledger); `None` = nowhere.
@@ -48,15 +41,7 @@ impl RouterState {
             config.routing.allowed_fails,
             config.routing.cooldown_time,
         );
-        let heuristic: Arc<dyn TokenCounter> = Arc::new(HeuristicCounter);
-        let tokens = config
-            .deployments
-            .iter()
-            .map(|d| DeploymentTokens {
-                counter: heuristic.clone(),
-                family: d.template,
-            })
-            .collect();
+        let tokens: Arc<[DeploymentTokens]> = tokenizers::initial(&config).into();
         let shared = Shared::from_settings(&config.state).map_err(|e| StateError(e.to_string()))?;
         let calibration = config
             .deployments
@@ -175,7 +160,7 @@ impl<'a> Estimator<'a> {
         let Some(tok) = self.state.tokens.get(d) else {
             return (PromptEstimate::default(), None);
         };
-        let counter = tok.counter.clone();
+        let counter = tok.counter();
         let (content, features) = self.content(&counter);
         let template = tok.family.overhead(self.roles.iter().copied());
         let base = self.state.margin();

@@ -16,7 +16,8 @@ use switchyard_health::{HealthStore, ProbeTarget, Prober, ProberSettings, RedisC
 use switchyard_router::{RouterService, UsageSink};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
+use axum::serve::ListenerExt;
+use tonic::transport::server::TcpIncoming;
 
 pub mod usage;
 
@@ -30,6 +31,11 @@ fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
         max_body_bytes: g.max_body_bytes,
         sse_keepalive: g.sse_keepalive,
     }
+}
+
+/// Small SSE writes must not wait for the client's delayed ACK (Nagle): 40 ms per chunk otherwise.
+fn nodelay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
 }
 
 /// A service bound to its socket, not yet serving.
@@ -97,6 +103,7 @@ async fn router_parts(
             (None, _) => (None, None, None),
         };
     let embedded_prober = opts.embedded_prober.unwrap_or(config.prober.enabled);
+    let tokenizer_cache = opts.data_dir.as_ref().map(|d| d.join("tokenizers"));
     let targets = ProbeTarget::from_config(&config);
     let prober_settings = ProberSettings {
         interval: config.prober.interval,
@@ -104,7 +111,7 @@ async fn router_parts(
         ..ProberSettings::default()
     };
     let service =
-        RouterService::with_usage_sink(config, sink).map_err(|e| anyhow::anyhow!("{e}"))?;
+        RouterService::build(config, sink, tokenizer_cache).map_err(|e| anyhow::anyhow!("{e}"))?;
     if embedded_prober {
         let prober = Prober::new(
             targets,
@@ -139,7 +146,7 @@ pub async fn serve(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(stopped(stop));
+    let serve = axum::serve(listener.tap_io(nodelay), app(state)).with_graceful_shutdown(stopped(stop));
     let recorder = parts.recorder;
     Ok(Bound {
         addr,
@@ -175,7 +182,7 @@ pub async fn gateway(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
+    let serve = axum::serve(listener.tap_io(nodelay), app(state)).with_graceful_shutdown(shutdown);
     Ok(Bound {
         addr,
         serve: async move { serve.await },
@@ -196,7 +203,8 @@ pub async fn router(
     let serve = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(parts.service.into_server())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stopped(stop));
+        // The builder's `tcp_nodelay` applies only to sockets it accepts itself.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stopped(stop));
     let recorder = parts.recorder;
     Ok(Bound {
         addr,
