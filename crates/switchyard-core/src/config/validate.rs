@@ -87,11 +87,16 @@ fn normalise_base(
     notes: &mut Vec<String>,
 ) -> Result<String, ConfigError> {
     let trimmed = base.trim().trim_end_matches('/');
-    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+    if trimmed.starts_with("https://") {
+        // The backend client is built without TLS: local model servers speak plain HTTP, and a
+        // TLS stack would double the gateway's dependencies for a case none of our users has.
         return Err(ConfigError::invalid(
             key,
-            format!("\"{base}\" is not an http:// or https:// URL"),
+            format!("\"{base}\": https is not supported by this build; use the server's plain http:// address"),
         ));
+    }
+    if !trimmed.starts_with("http://") {
+        return Err(ConfigError::invalid(key, format!("\"{base}\" is not an http:// URL")));
     }
     if let Some(stripped) = trimmed.strip_suffix("/v1") {
         let why = match provider {
