@@ -3,7 +3,7 @@
 //! baseline sends the same thing), `run` puts load on one target and writes one JSON result,
 //! `wait-http` / `target-info` / `meta` help the script, and `report` writes `BENCHMARKS.md`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -182,7 +182,7 @@ fn secs(s: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(s).map_err(|e| anyhow::anyhow!("invalid duration {s}: {e}"))
 }
 
-fn write_json(path: Option<&PathBuf>, v: &impl serde::Serialize) -> anyhow::Result<()> {
+fn write_json(path: Option<&Path>, v: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(v)?;
     match path {
         Some(p) => std::fs::write(p, text + "\n").with_context(|| format!("cannot write {}", p.display())),
@@ -232,10 +232,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(e) = &r.first_error {
         eprintln!("         first error: {e}");
     }
-    write_json(args.out.as_ref(), &r)
+    write_json(args.out.as_deref(), &r)
 }
 
-async fn probe(url: &str, body_file: &PathBuf, sim: &str, out: &PathBuf) -> anyhow::Result<()> {
+async fn probe(url: &str, body_file: &Path, sim: &str, out: &Path) -> anyhow::Result<()> {
     let gw = Target::parse(url)?;
     let body = std::fs::read(body_file).with_context(|| format!("cannot read {}", body_file.display()))?;
     let (status, answer) = load::once(&gw, Method::POST, Some(Bytes::from(body)), Duration::from_secs(30)).await?;
@@ -303,7 +303,7 @@ async fn target_info(
     pids: Vec<u32>,
     idle: bool,
     sim: Option<String>,
-    out: &PathBuf,
+    out: &Path,
 ) -> anyhow::Result<()> {
     let all = procfs::with_descendants(&pids);
     let idle_rss_kb = if idle { procfs::sum_kb(&all, "VmRSS") } else { None };
@@ -334,7 +334,7 @@ fn first_line_value(text: &str, key: &str) -> Option<String> {
     })
 }
 
-fn meta(date: String, mode: String, duration: f64, warmup: f64, command: String, notes: Vec<String>, out: &PathBuf) -> anyhow::Result<()> {
+fn meta(date: String, mode: String, duration: f64, warmup: f64, command: String, notes: Vec<String>, out: &Path) -> anyhow::Result<()> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let m = Meta {
@@ -360,7 +360,7 @@ fn meta(date: String, mode: String, duration: f64, warmup: f64, command: String,
     write_json(Some(out), &m)
 }
 
-fn report(results: &PathBuf, appendix: &[PathBuf], out: &PathBuf) -> anyhow::Result<()> {
+fn report(results: &Path, appendix: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     let r = report::load_dir(results)?;
     let mut extra = String::new();
     for a in appendix {

@@ -237,7 +237,16 @@ pub fn checks(r: &Results) -> Vec<Check> {
         .filter_map(peak_kb)
         .max();
     let mib = |kb: f64| format!("{:.1} MiB", kb / 1024.0);
-    vec![
+    let mut what_if = Vec::new();
+    if r.runs.iter().any(|x| x.target == "serve-nodelay") {
+        what_if.push(check("what-if serve-nodelay: overhead p50 ≤ 100 µs (8 conns, non-streaming, small)", ix.overhead("serve-nodelay", key, p50), 100.0, true, fmt_us));
+        what_if.push(check("what-if serve-nodelay: overhead p99 ≤ 1 ms", ix.overhead("serve-nodelay", key, p99), 1000.0, true, fmt_us));
+        what_if.push(check("what-if serve-nodelay: TTFT added p50 ≤ 200 µs (8 conns, streaming, small)", ix.ttft_added("serve-nodelay", skey, p50), 200.0, true, fmt_us));
+    }
+    if r.runs.iter().any(|x| x.target == "split-nodelay") {
+        what_if.push(check("what-if split-nodelay: overhead p50 ≤ 300 µs (8 conns, non-streaming, small)", ix.overhead("split-nodelay", key, p50), 300.0, true, fmt_us));
+    }
+    let mut all = vec![
         check("serve, 8 conns, non-streaming, small: overhead p50 ≤ 100 µs", ix.overhead("serve", key, p50), 100.0, true, fmt_us),
         check("serve, 8 conns, non-streaming, small: overhead p99 ≤ 1 ms", ix.overhead("serve", key, p99), 1000.0, true, fmt_us),
         check("serve, 8 conns, non-streaming, small: throughput ≥ 50× LiteLLM", ix.rps_ratio("serve", key), 50.0, false, |v| format!("{v:.1}×")),
@@ -245,7 +254,9 @@ pub fn checks(r: &Results) -> Vec<Check> {
         check("serve, 8 conns, streaming, small: TTFT added p50 ≤ 200 µs", ix.ttft_added("serve", skey, p50), 200.0, true, fmt_us),
         check("serve idle RSS < 30 MiB", serve_idle.map(|k| k as f64), 30.0 * 1024.0, true, mib),
         check("serve peak RSS under 64 connections < 80 MiB", serve_peak64.map(|k| k as f64), 80.0 * 1024.0, true, mib),
-    ]
+    ];
+    all.extend(what_if);
+    all
 }
 
 fn scenario_label(r: &RunResult) -> String {
@@ -254,6 +265,47 @@ fn scenario_label(r: &RunResult) -> String {
         ("open", Some(rate)) => format!("{kind}, {} prompt, open loop {rate:.0} req/s, ≤ {} conns", r.prompt, r.connections),
         _ => format!("{kind}, {} prompt, c={}", r.prompt, r.connections),
     }
+}
+
+/// One ratio table: per scenario, each target's overhead, TTFT added, throughput × LiteLLM.
+fn ratio_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targets: &[&str]) {
+    let gateways: Vec<&str> = targets.iter().copied().filter(|t| *t != "litellm").collect();
+    let mut head = String::from("| scenario |");
+    let mut rule = String::from("|---|");
+    for t in targets {
+        let _ = write!(head, " {t} overhead p50 / p99 |");
+        rule.push_str("---|");
+    }
+    for t in &gateways {
+        let _ = write!(head, " {t} TTFT added p50 |");
+        rule.push_str("---|");
+    }
+    for t in &gateways {
+        let _ = write!(head, " {t} ×LiteLLM |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(out, "{head}\n{rule}");
+    for s in scenarios {
+        let sc = s.scenario.as_str();
+        let mut row = format!("| {} |", scenario_label(s));
+        for t in targets {
+            let cell = match (ix.overhead(t, sc, p50), ix.overhead(t, sc, p99)) {
+                (Some(a), Some(b)) => format!("{} / {}", fmt_us(a), fmt_us(b)),
+                _ => "n/a".into(),
+            };
+            let _ = write!(row, " {cell} |");
+        }
+        for t in &gateways {
+            let cell = if s.stream { fmt_opt(ix.ttft_added(t, sc, p50), fmt_us) } else { "—".into() };
+            let _ = write!(row, " {cell} |");
+        }
+        for t in &gateways {
+            let cell = fmt_opt(ix.rps_ratio(t, sc), |v| format!("{v:.0}×"));
+            let _ = write!(row, " {cell} |");
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(out);
 }
 
 /// Renders `BENCHMARKS.md`. `appendix` is hand-written Markdown added at the end
@@ -314,48 +366,27 @@ pub fn render(r: &Results, appendix: &str) -> String {
         "Overhead = target latency − direct latency at the same percentile and scenario. \
          TTFT added = same for time to first content (streams). ×LiteLLM = requests/s ÷ LiteLLM's requests/s.\n"
     );
-    let others: Vec<&str> = TARGET_ORDER[1..]
-        .iter()
-        .copied()
+    let shipped: Vec<&str> = ["serve", "split", "litellm"]
+        .into_iter()
         .filter(|t| r.runs.iter().any(|x| x.target == *t))
         .collect();
-    let gateways: Vec<&str> = others.iter().copied().filter(|t| *t != "litellm").collect();
-    let mut head = String::from("| scenario |");
-    let mut rule = String::from("|---|");
-    for t in &others {
-        let _ = write!(head, " {t} overhead p50 / p99 |");
-        rule.push_str("---|");
-    }
-    for t in &gateways {
-        let _ = write!(head, " {t} TTFT added p50 |");
-        rule.push_str("---|");
-    }
-    for t in &gateways {
-        let _ = write!(head, " {t} ×LiteLLM |");
-        rule.push_str("---|");
-    }
-    let _ = writeln!(out, "{head}\n{rule}");
-    for s in &scenarios {
-        let sc = s.scenario.as_str();
-        let mut row = format!("| {} |", scenario_label(s));
-        for t in &others {
-            let cell = match (ix.overhead(t, sc, p50), ix.overhead(t, sc, p99)) {
-                (Some(a), Some(b)) => format!("{} / {}", fmt_us(a), fmt_us(b)),
-                _ => "n/a".into(),
-            };
-            let _ = write!(row, " {cell} |");
+    ratio_table(&mut out, &ix, &scenarios, &shipped);
+    let what_if: Vec<&str> = ["serve-nodelay", "split-nodelay"]
+        .into_iter()
+        .filter(|t| r.runs.iter().any(|x| x.target == *t))
+        .collect();
+    if !what_if.is_empty() {
+        let _ = writeln!(
+            out,
+            "What-if builds (not the shipped binary): the same services with `TCP_NODELAY` on accepted sockets \
+             (`crates/switchyard-bench/examples/nodelay.rs`), same load:\n"
+        );
+        let mut with_litellm = what_if.clone();
+        if shipped.contains(&"litellm") {
+            with_litellm.push("litellm");
         }
-        for t in &gateways {
-            let cell = if s.stream { fmt_opt(ix.ttft_added(t, sc, p50), fmt_us) } else { "—".into() };
-            let _ = write!(row, " {cell} |");
-        }
-        for t in &gateways {
-            let cell = fmt_opt(ix.rps_ratio(t, sc), |v| format!("{v:.0}×"));
-            let _ = write!(row, " {cell} |");
-        }
-        let _ = writeln!(out, "{row}");
+        ratio_table(&mut out, &ix, &scenarios, &with_litellm);
     }
-    let _ = writeln!(out);
 
     let _ = writeln!(out, "## Product targets\n");
     let _ = writeln!(out, "| target | measured | verdict |\n|---|---|---|");

@@ -83,18 +83,15 @@ impl BodyScan {
         self.bytes += data.len();
         let mut first = false;
         let seam = self.seam(data);
-        if !self.saw_content {
-            if has_content(data) || has_content(&seam) {
-                self.saw_content = true;
-                first = true;
-            }
+        if !self.saw_content && (has_content(data) || has_content(&seam)) {
+            self.saw_content = true;
+            first = true;
         }
         if !self.saw_end
             && let Some(m) = self.expect.end_marker()
+            && (find(data, m).is_some() || find(&seam, m).is_some())
         {
-            if find(data, m).is_some() || find(&seam, m).is_some() {
-                self.saw_end = true;
-            }
+            self.saw_end = true;
         }
         self.carry.clear();
         let keep = data.len().min(CARRY);

@@ -1,0 +1,361 @@
+#!/usr/bin/env bash
+# Switchyard's end-to-end benchmark (`make bench`).
+#
+# Builds the release binaries, starts a zero-latency Ollama simulator and, one after the other,
+# each target in front of it — the simulator itself (direct baseline), `switchyard serve`,
+# `switchyard router` + `switchyard gateway` (split mode, gRPC between them) and the LiteLLM
+# proxy — on ephemeral loopback ports, runs the same load matrix against each with
+# `switchyard-loadgen`, saves the raw JSON under bench/results/RUN_ID/ and writes BENCHMARKS.md.
+# Every process it starts is stopped on exit, whatever happens.
+#
+# Usage: bench/run.sh [--quick] [--duration S] [--warmup S] [--connections "1 8 64"]
+#                     [--targets "direct serve split litellm"] [--open-rate R] [--no-litellm]
+#                     [--no-build] [--no-report]
+#   --targets L    targets in order (default "direct serve split litellm")
+#   --quick        smoke run: ~1.5 s per scenario, about two minutes in all
+#   --duration S   measured seconds per scenario (default 8)
+#   --warmup S     warm-up seconds per scenario (default 2)
+#   --open-rate R  also run one open-loop scenario at R req/s (default 200; 0 disables)
+#   --no-litellm   skip LiteLLM (no install, no start)
+#   --no-build     use the binaries already in target/release
+#   --no-report    keep BENCHMARKS.md as it is (results are still saved)
+set -euo pipefail
+
+ARGS="$*"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURATION=8
+WARMUP=2
+CONNS="1 8 64"
+TARGETS="direct serve split litellm"
+OPEN_RATE=200
+MODE=full
+BUILD=1
+REPORT=1
+LITELLM=1
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) MODE=quick; DURATION=1.5; WARMUP=0.5; shift ;;
+        --duration) DURATION=$2; shift 2 ;;
+        --warmup) WARMUP=$2; shift 2 ;;
+        --connections) CONNS=$2; shift 2 ;;
+        --targets) TARGETS=$2; shift 2 ;;
+        --open-rate) OPEN_RATE=$2; shift 2 ;;
+        --no-litellm) LITELLM=0; shift ;;
+        --no-build) BUILD=0; shift ;;
+        --no-report) REPORT=0; shift ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
+RESULTS="bench/results/$RUN_ID"
+WORK="$RESULTS/work"
+mkdir -p "$WORK"
+VENV=".cache/bench-venv"
+BIN=target/release
+LOADGEN="$BIN/switchyard-loadgen"
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+STARTED=$(date +%s)
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- process bookkeeping
+PIDS=()      # every process we started
+GROUPS_=()   # process groups we started with setsid (LiteLLM and its workers)
+
+stop_pid() {
+    local pid=$1
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_group() {
+    local pgid=$1
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+        kill -0 -- "-$pgid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
+cleanup() {
+    local pid pgid
+    for pgid in "${GROUPS_[@]}"; do stop_group "$pgid"; done
+    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_bg NAME CMD... : starts CMD with stdout/stderr in $WORK/NAME.{out,err}; sets $LAST_PID.
+start_bg() {
+    local name=$1; shift
+    "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# wait_listening NAME PID : polls NAME.out for the {"listening":"ADDR"} line; sets $ADDR.
+wait_listening() {
+    local name=$1 pid=$2 deadline=$((SECONDS + 60))
+    ADDR=""
+    while [[ -z "$ADDR" ]]; do
+        ADDR=$(grep -o '"listening":"[^"]*"' "$WORK/$name.out" 2>/dev/null | head -n1 | cut -d'"' -f4 || true)
+        [[ -n "$ADDR" ]] && break
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "$name exited before listening:"; tail -n 20 "$WORK/$name.err" >&2; return 1
+        fi
+        if (( SECONDS > deadline )); then log "$name did not announce its address in 60 s"; return 1; fi
+        sleep 0.05
+    done
+}
+
+# ---------------------------------------------------------------- build
+if [[ $BUILD == 1 ]]; then
+    log "building release binaries (switchyard, switchyard-sim, switchyard-loadgen)"
+    cargo build --release -p switchyard -p switchyard-sim -p switchyard-bench >&2
+fi
+for b in switchyard switchyard-sim switchyard-loadgen; do
+    [[ -x "$BIN/$b" ]] || { log "missing $BIN/$b (run without --no-build)"; exit 1; }
+done
+
+# ---------------------------------------------------------------- configs and bodies
+cat >"$WORK/sim.yaml" <<'EOF'
+# Zero-latency Ollama: no delay between chunks, 16-token answers.
+flavor: ollama
+models:
+  - {name: "llama3.2:1b", context_length: 131072}
+  - {name: "llama3.1:8b", context_length: 131072}
+  - {name: "mistral:7b", context_length: 32768}
+default_num_ctx: 2048
+chunk_delay_ms: 0
+default_output_tokens: 16
+EOF
+
+for s in 0 1; do
+    flag=(); [[ $s == 1 ]] && flag=(--stream)
+    "$LOADGEN" body --model local-small --prompt-tokens 10 "${flag[@]}" --out "$WORK/openai-small-s$s.json"
+    "$LOADGEN" body --model local-small --prompt-tokens 2000 "${flag[@]}" --out "$WORK/openai-2k-s$s.json"
+done
+
+start_sim() { # sets SIM_URL, SIM_PID
+    start_bg "sim-$1" "$BIN/switchyard-sim" --config "$WORK/sim.yaml" --listen 127.0.0.1:0
+    SIM_PID=$LAST_PID
+    wait_listening "sim-$1" "$SIM_PID"
+    SIM_URL="http://$ADDR"
+}
+
+switchyard_config() { # $1 = sim url, $2 = output file: the seed config pointed at the simulator
+    sed "s#http://ollama-vm:11434#$1#g" fixtures/seed-config.yaml >"$2"
+}
+
+start_serve() { # $1 = name [$2 = binary]; sets GW_URL, TARGET_PIDS
+    switchyard_config "$SIM_URL" "$WORK/$1.yaml"
+    start_bg "$1" "${2:-$BIN/switchyard}" serve --config "$WORK/$1.yaml" --listen 127.0.0.1:0
+    local pid=$LAST_PID
+    wait_listening "$1" "$pid"
+    GW_URL="http://$ADDR"
+    TARGET_PIDS=("$pid")
+}
+
+start_split() { # $1 = name [$2 = binary]; sets GW_URL, TARGET_PIDS
+    local name=$1 bin=${2:-$BIN/switchyard}
+    switchyard_config "$SIM_URL" "$WORK/$name.yaml"
+    start_bg "$name-router" "$bin" router --config "$WORK/$name.yaml" --listen 127.0.0.1:0
+    local rpid=$LAST_PID
+    wait_listening "$name-router" "$rpid"
+    start_bg "$name-gateway" "$bin" gateway --config "$WORK/$name.yaml" --listen 127.0.0.1:0 --router "http://$ADDR"
+    local gpid=$LAST_PID
+    wait_listening "$name-gateway" "$gpid"
+    GW_URL="http://$ADDR"
+    TARGET_PIDS=("$rpid" "$gpid")
+}
+
+# ---------------------------------------------------------------- LiteLLM
+LITELLM_STATUS="ok"
+ensure_litellm() {
+    if [[ $LITELLM == 0 ]]; then LITELLM_STATUS="skipped (--no-litellm)"; return 1; fi
+    if [[ ! -x "$VENV/bin/litellm" ]]; then
+        log "installing litellm[proxy] into $VENV (once; reused by later runs)"
+        if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip \
+                && "$VENV/bin/pip" install -q 'litellm[proxy]'; } >"$WORK/litellm-install.log" 2>&1; then
+            LITELLM_STATUS="could not be installed (see $WORK/litellm-install.log: $(tail -n1 "$WORK/litellm-install.log"))"
+            return 1
+        fi
+    fi
+    return 0
+}
+
+litellm_config() { # $1 = sim url, $2 = output file: the seed config in LiteLLM's accepted form
+    cat >"$2" <<EOF
+# The seed config, as LiteLLM accepts it: ollama_chat/ (native /api/chat), list-of-maps fallbacks.
+model_list:
+  - model_name: local-small
+    litellm_params: {model: "ollama_chat/llama3.2:1b", api_base: "$1", max_tokens: 2048}
+  - model_name: local-medium
+    litellm_params: {model: "ollama_chat/llama3.1:8b", api_base: "$1", max_tokens: 8192}
+  - model_name: local-large
+    litellm_params: {model: "ollama_chat/mistral:7b", api_base: "$1", max_tokens: 32768}
+router_settings:
+  routing_strategy: usage-based-routing
+  num_retries: 2
+  enable_pre_call_checks: true
+  fallbacks:
+    - {local-small: [local-medium, local-large]}
+    - {local-medium: [local-large]}
+litellm_settings:
+  telemetry: false
+EOF
+}
+
+start_litellm() { # sets GW_URL, TARGET_PIDS; returns 1 (with LITELLM_STATUS) on failure
+    litellm_config "$SIM_URL" "$WORK/litellm.yaml"
+    # Its own process group, so its uvicorn workers are stopped with it.
+    # No master key: Switchyard has no auth yet either, so neither side pays for it. LiteLLM
+    # refuses that without the explicit opt-in below.
+    LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true \
+    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR LITELLM_TELEMETRY=False \
+        setsid "$VENV/bin/litellm" --config "$WORK/litellm.yaml" --host 127.0.0.1 --port 0 \
+        --num_workers "${LITELLM_WORKERS:-1}" >"$WORK/litellm.out" 2>"$WORK/litellm.err" &
+    local pid=$!
+    PIDS+=("$pid"); GROUPS_+=("$pid")
+    # With LITELLM_LOG=ERROR uvicorn does not print its port: read it from /proc.
+    local port
+    if ! port=$("$LOADGEN" listen-port --pid "$pid" --timeout 240); then
+        LITELLM_STATUS="did not start listening (see $WORK/litellm.err: $(tail -n1 "$WORK/litellm.err"))"; return 1
+    fi
+    GW_URL="http://127.0.0.1:$port"
+    if ! "$LOADGEN" wait-http --url "$GW_URL/health/liveliness" --timeout 120; then
+        LITELLM_STATUS="never became healthy"; return 1
+    fi
+    TARGET_PIDS=("$pid")
+}
+
+# ---------------------------------------------------------------- the matrix
+# run_matrix TARGET URL EXPECT_NONSTREAM EXPECT_STREAM BODY_PREFIX
+run_matrix() {
+    local target=$1 url=$2 exp0=$3 exp1=$4 prefix=$5
+    local pidargs=() p prompt s c scen body exp
+    for p in "${TARGET_PIDS[@]}"; do pidargs+=(--pid "$p"); done
+    for prompt in small 2k; do
+        for s in 0 1; do
+            for c in $CONNS; do
+                if [[ $s == 1 ]]; then scen="stream-$prompt-c$c"; exp=$exp1; else scen="nonstream-$prompt-c$c"; exp=$exp0; fi
+                body="$WORK/$prefix-$prompt-s$s.json"
+                local sflag=(); [[ $s == 1 ]] && sflag=(--stream)
+                "$LOADGEN" run --url "$url" --body-file "$body" --expect "$exp" -c "$c" \
+                    --duration "$DURATION" --warmup "$WARMUP" "${pidargs[@]}" --clk-tck "$CLK_TCK" \
+                    --target "$target" --scenario "$scen" --prompt "$prompt" "${sflag[@]}" \
+                    --out "$RESULTS/run-$target-$scen.json" \
+                    || log "run $target $scen failed (continuing)"
+            done
+        done
+    done
+    if [[ "$OPEN_RATE" != 0 ]]; then
+        scen="open${OPEN_RATE}-nonstream-small-c64"
+        "$LOADGEN" run --url "$url" --body-file "$WORK/$prefix-small-s0.json" --expect "$exp0" -c 64 \
+            --rate "$OPEN_RATE" --timeout 10 --duration "$DURATION" --warmup "$WARMUP" "${pidargs[@]}" \
+            --clk-tck "$CLK_TCK" --target "$target" --scenario "$scen" --prompt small \
+            --out "$RESULTS/run-$target-$scen.json" || log "run $target $scen failed (continuing)"
+    fi
+}
+
+target_done() { # $1 = target: record backend stats, stop the target and its simulator
+    "$LOADGEN" target-info --target "$1" --sim "$SIM_URL" --out "$RESULTS/target-$1-stats.json" || true
+    local p
+    for p in "${TARGET_PIDS[@]}"; do
+        if [[ " ${GROUPS_[*]} " == *" $p "* ]]; then stop_group "$p"; else stop_pid "$p"; fi
+    done
+    stop_pid "$SIM_PID"
+}
+
+"$LOADGEN" meta --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --mode "$MODE" --duration "$DURATION" \
+    --warmup "$WARMUP" --command "bench/run.sh $ARGS" \
+    --note "load generator, simulator and target share the same $(nproc) cores; other work on the machine adds noise" \
+    --out "$RESULTS/meta.json"
+
+# Probe: what does Switchyard send the backend for each prompt? The direct baseline sends exactly that.
+log "probing the backend requests Switchyard sends"
+start_sim probe
+start_serve probe-serve
+for prompt in small 2k; do
+    "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/openai-$prompt-s0.json" \
+        --sim "$SIM_URL" --out "$WORK/direct-$prompt-s0.json"
+    cp "$WORK/direct-$prompt-s0.json" "$WORK/direct-$prompt-s1.json"
+done
+stop_pid "${TARGET_PIDS[0]}"; stop_pid "$SIM_PID"
+
+for target in $TARGETS; do
+    log "target $target"
+    case "$target" in
+        direct)
+            start_sim direct
+            TARGET_PIDS=("$SIM_PID")
+            "$LOADGEN" target-info --target direct --idle --pid "$SIM_PID" \
+                --description "the simulator's Ollama /api/chat, sent the exact body Switchyard sends it (NDJSON stream)" \
+                --out "$RESULTS/target-direct.json"
+            run_matrix direct "$SIM_URL/api/chat" ndjson ndjson direct
+            target_done direct
+            ;;
+        serve)
+            bin="$BIN/switchyard"; what="\`switchyard serve\`: gateway and router in one process, seed config"
+            start_sim "$target"
+            start_serve "$target" "$bin"
+            "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/openai-small-s0.json" \
+                --sim "$SIM_URL" --out "$WORK/$target-warm.json" >/dev/null 2>&1 || true
+            "$LOADGEN" target-info --target "$target" --idle --pid "${TARGET_PIDS[@]}" \
+                --description "$what" --out "$RESULTS/target-$target.json"
+            run_matrix "$target" "$GW_URL/v1/chat/completions" json sse openai
+            target_done "$target"
+            ;;
+        split)
+            bin="$BIN/switchyard"; what="\`switchyard router\` + \`switchyard gateway\` processes, gRPC over loopback between them (CPU and RSS summed)"
+            start_sim "$target"
+            start_split "$target" "$bin"
+            "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/openai-small-s0.json" \
+                --sim "$SIM_URL" --out "$WORK/$target-warm.json" >/dev/null 2>&1 || true
+            pidargs=(); for p in "${TARGET_PIDS[@]}"; do pidargs+=(--pid "$p"); done
+            "$LOADGEN" target-info --target "$target" --idle "${pidargs[@]}" \
+                --description "$what" --out "$RESULTS/target-$target.json"
+            run_matrix "$target" "$GW_URL/v1/chat/completions" json sse openai
+            target_done "$target"
+            ;;
+        litellm)
+            if ensure_litellm; then
+                start_sim litellm
+                if start_litellm; then
+                    "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/openai-small-s0.json" \
+                        --sim "$SIM_URL" --out "$WORK/litellm-backend-small.json" || log "LiteLLM probe failed"
+                    version=$("$VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p')
+                    "$LOADGEN" target-info --target litellm --idle --pid "${TARGET_PIDS[@]}" \
+                        --description "LiteLLM proxy ${version:-?} (\`litellm --config\`, ${LITELLM_WORKERS:-1} worker, LITELLM_LOG=ERROR), seed config with ollama_chat/ models" \
+                        --out "$RESULTS/target-litellm.json"
+                    run_matrix litellm "$GW_URL/v1/chat/completions" json sse openai
+                    target_done litellm
+                    continue
+                fi
+                stop_pid "$SIM_PID"
+            fi
+            log "LiteLLM not measured: $LITELLM_STATUS"
+            "$LOADGEN" target-info --target litellm --status "$LITELLM_STATUS" \
+                --description "LiteLLM proxy" --out "$RESULTS/target-litellm.json"
+            ;;
+        *) log "unknown target $target (skipped)" ;;
+    esac
+done
+
+if [[ $REPORT == 1 ]]; then
+    appendix=()
+    for f in bench/methodology.md bench/notes.md; do [[ -f $f ]] && appendix+=(--appendix "$f"); done
+    "$LOADGEN" report --results "$RESULTS" "${appendix[@]}" --out BENCHMARKS.md
+    log "wrote BENCHMARKS.md"
+fi
+log "results in $RESULTS ($(( $(date +%s) - STARTED )) s)"
