@@ -23,8 +23,13 @@ use switchyard_proto as pb;
 const SEED: &str = include_str!("../../../fixtures/seed-config.yaml");
 
 fn seed() -> Config {
-    switchyard_core::config::load_str("seed-config.yaml", SEED, None, &HashMap::<String, String>::new())
-        .expect("the seed config loads")
+    switchyard_core::config::load_str(
+        "seed-config.yaml",
+        SEED,
+        None,
+        &HashMap::<String, String>::new(),
+    )
+    .expect("the seed config loads")
 }
 
 fn tokens(c: &mut Criterion) {
@@ -32,9 +37,11 @@ fn tokens(c: &mut Criterion) {
     for n in [1_000u32, 10_000, 100_000] {
         let text = switchyard_bench::prompt::text(n);
         g.throughput(Throughput::Bytes(text.len() as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(format!("{}k_tokens", n / 1000)), &text, |b, t| {
-            b.iter(|| HeuristicCounter.count(black_box(t)))
-        });
+        g.bench_with_input(
+            BenchmarkId::from_parameter(format!("{}k_tokens", n / 1000)),
+            &text,
+            |b, t| b.iter(|| HeuristicCounter.count(black_box(t))),
+        );
     }
     g.finish();
 }
@@ -45,9 +52,23 @@ fn planning(c: &mut Criterion) {
     let cooldowns = Cooldowns::new(cfg.deployments.len(), 3, Duration::from_secs(5));
     let now = Instant::now();
     let mut g = c.benchmark_group("plan_seed_config");
-    for (name, prompt) in [("fits_small", 100u32), ("needs_medium", 1_800), ("needs_large", 20_000)] {
+    for (name, prompt) in [
+        ("fits_small", 100u32),
+        ("needs_medium", 1_800),
+        ("needs_large", 20_000),
+    ] {
         g.bench_function(name, |b| {
-            b.iter(|| plan(&cfg, group, &mut |_| black_box(prompt), 512, &cooldowns, now).expect("plans"))
+            b.iter(|| {
+                plan(
+                    &cfg,
+                    group,
+                    &mut |_| black_box(prompt),
+                    512,
+                    &cooldowns,
+                    now,
+                )
+                .expect("plans")
+            })
         });
     }
     g.finish();
@@ -56,7 +77,12 @@ fn planning(c: &mut Criterion) {
 fn decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("openai_request_to_router");
     for (name, tokens) in [("small", 10u32), ("2k", 2_000)] {
-        let body = serde_json::to_vec(&switchyard_bench::prompt::chat_body("local-small", tokens, false)).unwrap();
+        let body = serde_json::to_vec(&switchyard_bench::prompt::chat_body(
+            "local-small",
+            tokens,
+            false,
+        ))
+        .unwrap();
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
             b.iter(|| {

@@ -214,19 +214,30 @@ async fn send_one(sender: &mut Sender, spec: &Spec) -> Result<Timing, Failure> {
         ));
     }
     if !scan.complete() {
-        let what = if scan.saw_content { "no end marker" } else { "no content" };
+        let what = if scan.saw_content {
+            "no end marker"
+        } else {
+            "no content"
+        };
         return Err(Failure::new(
             "incomplete",
             format!("{what} in a {}-byte body", scan.bytes),
             false,
         ));
     }
-    Ok(Timing { head, first_content })
+    Ok(Timing {
+        head,
+        first_content,
+    })
 }
 
 type Tickets = Arc<Mutex<mpsc::UnboundedReceiver<Instant>>>;
 
-async fn worker(spec: Arc<Spec>, clock: Arc<Clock>, tickets: Option<Tickets>) -> anyhow::Result<WorkerOut> {
+async fn worker(
+    spec: Arc<Spec>,
+    clock: Arc<Clock>,
+    tickets: Option<Tickets>,
+) -> anyhow::Result<WorkerOut> {
     let mut out = WorkerOut::new()?;
     let mut sender: Option<Sender> = None;
     loop {
@@ -296,7 +307,10 @@ async fn worker(spec: Arc<Spec>, clock: Arc<Clock>, tickets: Option<Tickets>) ->
             Err(_) => {
                 sender = None;
                 if measured {
-                    out.error("timeout", format!("no complete answer within {:?}", spec.timeout));
+                    out.error(
+                        "timeout",
+                        format!("no complete answer within {:?}", spec.timeout),
+                    );
                 }
             }
         }
@@ -318,7 +332,13 @@ async fn sample_rss(pids: Vec<u32>, from: Instant, until: Instant) -> Option<u64
 }
 
 /// Runs the load and measures it. `target`, `scenario`, `prompt` only label the result.
-pub async fn run(spec: Spec, target: &str, scenario: &str, prompt: &str, stream: bool) -> anyhow::Result<RunResult> {
+pub async fn run(
+    spec: Spec,
+    target: &str,
+    scenario: &str,
+    prompt: &str,
+    stream: bool,
+) -> anyhow::Result<RunResult> {
     let pids = procfs::with_descendants(&spec.pids);
     let me = std::process::id();
     let begin = Instant::now();
@@ -360,7 +380,11 @@ pub async fn run(spec: Spec, target: &str, scenario: &str, prompt: &str, stream:
     let sampler = tokio::spawn(sample_rss(pids.clone(), clock.measure_start, clock.end));
     let mut workers = Vec::with_capacity(spec.connections);
     for _ in 0..spec.connections.max(1) {
-        workers.push(tokio::spawn(worker(spec.clone(), clock.clone(), tickets.clone())));
+        workers.push(tokio::spawn(worker(
+            spec.clone(),
+            clock.clone(),
+            tickets.clone(),
+        )));
     }
 
     // The measured window opens: CPU snapshot and peak-RSS reset.
@@ -376,9 +400,18 @@ pub async fn run(spec: Spec, target: &str, scenario: &str, prompt: &str, stream:
     let mut total = WorkerOut::new()?;
     for w in workers {
         let o = w.await??;
-        total.latency.add(&o.latency).map_err(|e| anyhow::anyhow!("{e}"))?;
-        total.ttfb.add(&o.ttfb).map_err(|e| anyhow::anyhow!("{e}"))?;
-        total.ttft.add(&o.ttft).map_err(|e| anyhow::anyhow!("{e}"))?;
+        total
+            .latency
+            .add(&o.latency)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        total
+            .ttfb
+            .add(&o.ttfb)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        total
+            .ttft
+            .add(&o.ttft)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         total.ok += o.ok;
         for (k, v) in o.errors {
             *total.errors.entry(k).or_default() += v;
@@ -409,7 +442,11 @@ pub async fn run(spec: Spec, target: &str, scenario: &str, prompt: &str, stream:
         stream,
         prompt: prompt.into(),
         connections: spec.connections,
-        mode: if spec.rate.is_some() { "open".into() } else { "closed".into() },
+        mode: if spec.rate.is_some() {
+            "open".into()
+        } else {
+            "closed".into()
+        },
         rate: spec.rate,
         warmup_s: spec.warmup.as_secs_f64(),
         window_s: window,
@@ -420,10 +457,16 @@ pub async fn run(spec: Spec, target: &str, scenario: &str, prompt: &str, stream:
         rps: total.ok as f64 / window,
         latency: Summary::of(&total.latency),
         ttfb: Summary::of(&total.ttfb),
-        ttft: if stream { Some(Summary::of(&total.ttft)) } else { None },
+        ttft: if stream {
+            Some(Summary::of(&total.ttft))
+        } else {
+            None
+        },
         server: ServerCost {
             cpu_s,
-            cpu_s_per_1000: cpu_s.filter(|_| total.ok > 0).map(|c| c / (total.ok as f64 / 1000.0)),
+            cpu_s_per_1000: cpu_s
+                .filter(|_| total.ok > 0)
+                .map(|c| c / (total.ok as f64 / 1000.0)),
             peak_rss_kb: procfs::sum_kb(&pids, "VmHWM").filter(|_| !pids.is_empty()),
             peak_reset,
             sampled_max_rss_kb: sampled.filter(|_| !pids.is_empty()),
@@ -438,7 +481,12 @@ pub async fn run(spec: Spec, target: &str, scenario: &str, prompt: &str, stream:
 }
 
 /// Sends one request and returns its status and whole body (for probes and smoke checks).
-pub async fn once(target: &Target, method: Method, body: Option<Bytes>, timeout: Duration) -> anyhow::Result<(StatusCode, Bytes)> {
+pub async fn once(
+    target: &Target,
+    method: Method,
+    body: Option<Bytes>,
+    timeout: Duration,
+) -> anyhow::Result<(StatusCode, Bytes)> {
     let fut = async {
         let mut sender = connect(target).await?;
         let has_body = body.is_some();
@@ -455,7 +503,11 @@ pub async fn once(target: &Target, method: Method, body: Option<Bytes>, timeout:
         let bytes = resp.into_body().collect().await?.to_bytes();
         anyhow::Ok((status, bytes))
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| anyhow::anyhow!("{}{}: no answer within {timeout:?}", target.authority, target.path))?
+    tokio::time::timeout(timeout, fut).await.map_err(|_| {
+        anyhow::anyhow!(
+            "{}{}: no answer within {timeout:?}",
+            target.authority,
+            target.path
+        )
+    })?
 }

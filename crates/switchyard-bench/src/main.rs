@@ -18,7 +18,11 @@ use switchyard_bench::scan::Expect;
 use switchyard_bench::target::Target;
 
 #[derive(Parser)]
-#[command(name = "switchyard-loadgen", version, about = "Load generator and report writer of Switchyard's benchmark")]
+#[command(
+    name = "switchyard-loadgen",
+    version,
+    about = "Load generator and report writer of Switchyard's benchmark"
+)]
 struct Cli {
     /// Runtime worker threads of the load generator (kept low so it leaves the cores to the servers).
     #[arg(long, default_value_t = 1, global = true)]
@@ -174,7 +178,9 @@ fn parse_expect(s: &str) -> Result<Expect, String> {
         "json" => Ok(Expect::Json),
         "sse" => Ok(Expect::Sse),
         "ndjson" => Ok(Expect::Ndjson),
-        other => Err(format!("unknown format {other:?}: expected json, sse or ndjson")),
+        other => Err(format!(
+            "unknown format {other:?}: expected json, sse or ndjson"
+        )),
     }
 }
 
@@ -185,7 +191,9 @@ fn secs(s: f64) -> anyhow::Result<Duration> {
 fn write_json(path: Option<&Path>, v: &impl serde::Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(v)?;
     match path {
-        Some(p) => std::fs::write(p, text + "\n").with_context(|| format!("cannot write {}", p.display())),
+        Some(p) => {
+            std::fs::write(p, text + "\n").with_context(|| format!("cannot write {}", p.display()))
+        }
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -197,7 +205,8 @@ fn write_json(path: Option<&Path>, v: &impl serde::Serialize) -> anyhow::Result<
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let target = Target::parse(&args.url)?;
-    let body = std::fs::read(&args.body_file).with_context(|| format!("cannot read {}", args.body_file.display()))?;
+    let body = std::fs::read(&args.body_file)
+        .with_context(|| format!("cannot read {}", args.body_file.display()))?;
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
@@ -213,7 +222,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         pids: args.pids,
         clk_tck: args.clk_tck,
     };
-    let r = load::run(spec, &args.target, &args.scenario, &args.prompt, args.stream).await?;
+    let r = load::run(
+        spec,
+        &args.target,
+        &args.scenario,
+        &args.prompt,
+        args.stream,
+    )
+    .await?;
     let ttft = r
         .ttft
         .as_ref()
@@ -227,7 +243,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         r.latency.p50_us,
         r.latency.p99_us,
         r.errors,
-        r.server.cpu_s_per_1000.map_or("n/a".into(), |c| format!("{c:.3}s")),
+        r.server
+            .cpu_s_per_1000
+            .map_or("n/a".into(), |c| format!("{c:.3}s")),
     );
     if let Some(e) = &r.first_error {
         eprintln!("         first error: {e}");
@@ -237,10 +255,20 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn probe(url: &str, body_file: &Path, sim: &str, out: &Path) -> anyhow::Result<()> {
     let gw = Target::parse(url)?;
-    let body = std::fs::read(body_file).with_context(|| format!("cannot read {}", body_file.display()))?;
-    let (status, answer) = load::once(&gw, Method::POST, Some(Bytes::from(body)), Duration::from_secs(30)).await?;
+    let body =
+        std::fs::read(body_file).with_context(|| format!("cannot read {}", body_file.display()))?;
+    let (status, answer) = load::once(
+        &gw,
+        Method::POST,
+        Some(Bytes::from(body)),
+        Duration::from_secs(30),
+    )
+    .await?;
     if !status.is_success() {
-        bail!("probe through {url} failed: {status}: {}", String::from_utf8_lossy(&answer));
+        bail!(
+            "probe through {url} failed: {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
     }
     let sim = Target::parse(sim)?.with_path("/_sim/requests");
     let (status, list) = load::once(&sim, Method::GET, None, Duration::from_secs(30)).await?;
@@ -253,7 +281,9 @@ async fn probe(url: &str, body_file: &Path, sim: &str, out: &Path) -> anyhow::Re
         .rev()
         .find(|r| r.get("path").and_then(Value::as_str) == Some("/api/chat"))
         .context("the simulator recorded no /api/chat request")?;
-    let body = last.get("body").context("recorded request without a body")?;
+    let body = last
+        .get("body")
+        .context("recorded request without a body")?;
     std::fs::write(out, serde_json::to_vec(body)?)?;
     eprintln!(
         "probe: {url} → backend /api/chat model {}",
@@ -306,7 +336,11 @@ async fn target_info(
     out: &Path,
 ) -> anyhow::Result<()> {
     let all = procfs::with_descendants(&pids);
-    let idle_rss_kb = if idle { procfs::sum_kb(&all, "VmRSS") } else { None };
+    let idle_rss_kb = if idle {
+        procfs::sum_kb(&all, "VmRSS")
+    } else {
+        None
+    };
     let backend_stats = match sim {
         Some(s) => {
             let t = Target::parse(&s)?.with_path("/_sim/stats");
@@ -334,7 +368,15 @@ fn first_line_value(text: &str, key: &str) -> Option<String> {
     })
 }
 
-fn meta(date: String, mode: String, duration: f64, warmup: f64, command: String, notes: Vec<String>, out: &Path) -> anyhow::Result<()> {
+fn meta(
+    date: String,
+    mode: String,
+    duration: f64,
+    warmup: f64,
+    command: String,
+    notes: Vec<String>,
+    out: &Path,
+) -> anyhow::Result<()> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let m = Meta {
@@ -378,7 +420,12 @@ fn report(results: &Path, appendix: &[PathBuf], out: &Path) -> anyhow::Result<()
     std::fs::write(out, report::render(&r, extra.trim_end()) + "\n")
         .with_context(|| format!("cannot write {}", out.display()))?;
     for c in report::checks(&r) {
-        eprintln!("{:8} {} ({})", c.verdict.trim_matches('*'), c.what, c.measured);
+        eprintln!(
+            "{:8} {} ({})",
+            c.verdict.trim_matches('*'),
+            c.what,
+            c.measured
+        );
     }
     Ok(())
 }
@@ -386,20 +433,47 @@ fn report(results: &Path, appendix: &[PathBuf], out: &Path) -> anyhow::Result<()
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run(args).await,
-        Command::Body { model, prompt_tokens, stream, out } => {
+        Command::Body {
+            model,
+            prompt_tokens,
+            stream,
+            out,
+        } => {
             let b = switchyard_bench::prompt::chat_body(&model, prompt_tokens, stream);
-            std::fs::write(&out, serde_json::to_vec(&b)?).with_context(|| format!("cannot write {}", out.display()))
+            std::fs::write(&out, serde_json::to_vec(&b)?)
+                .with_context(|| format!("cannot write {}", out.display()))
         }
-        Command::Probe { url, body_file, sim, out } => probe(&url, &body_file, &sim, &out).await,
+        Command::Probe {
+            url,
+            body_file,
+            sim,
+            out,
+        } => probe(&url, &body_file, &sim, &out).await,
         Command::WaitHttp { url, timeout } => wait_http(&url, timeout).await,
         Command::ListenPort { pid, timeout } => listen_port(pid, timeout).await,
-        Command::TargetInfo { target, status, description, pids, idle, sim, out } => {
-            target_info(target, status, description, pids, idle, sim, &out).await
-        }
-        Command::Meta { date, mode, duration, warmup, command, notes, out } => {
-            meta(date, mode, duration, warmup, command, notes, &out)
-        }
-        Command::Report { results, appendix, out } => report(&results, &appendix, &out),
+        Command::TargetInfo {
+            target,
+            status,
+            description,
+            pids,
+            idle,
+            sim,
+            out,
+        } => target_info(target, status, description, pids, idle, sim, &out).await,
+        Command::Meta {
+            date,
+            mode,
+            duration,
+            warmup,
+            command,
+            notes,
+            out,
+        } => meta(date, mode, duration, warmup, command, notes, &out),
+        Command::Report {
+            results,
+            appendix,
+            out,
+        } => report(&results, &appendix, &out),
     }
 }
 

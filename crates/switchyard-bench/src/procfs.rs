@@ -126,7 +126,11 @@ pub fn listening_ports(pids: &[u32]) -> Vec<u16> {
             if !inodes.contains(&inode) {
                 continue;
             }
-            if let Some(port) = local.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) {
+            if let Some(port) = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+            {
                 ports.insert(port);
             }
         }

@@ -66,7 +66,8 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Results> {
     paths.sort();
     for p in paths {
         let text = std::fs::read_to_string(&p)?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         match v.get("kind").and_then(Value::as_str) {
             Some("meta") => r.meta = Some(serde_json::from_value(v)?),
             Some("target") => {
@@ -104,16 +105,32 @@ fn merge(old: &mut TargetInfo, new: TargetInfo) {
     }
 }
 
-const TARGET_ORDER: [&str; 6] = ["direct", "serve", "split", "litellm", "serve-nodelay", "split-nodelay"];
+const TARGET_ORDER: [&str; 6] = [
+    "direct",
+    "serve",
+    "split",
+    "litellm",
+    "serve-nodelay",
+    "split-nodelay",
+];
 
 fn target_rank(t: &str) -> usize {
-    TARGET_ORDER.iter().position(|x| *x == t).unwrap_or(TARGET_ORDER.len())
+    TARGET_ORDER
+        .iter()
+        .position(|x| *x == t)
+        .unwrap_or(TARGET_ORDER.len())
 }
 
 /// Orders scenarios: closed loop first, non-streaming before streaming, small before 2k, by
 /// connection count.
 fn scenario_key(r: &RunResult) -> (bool, bool, bool, usize, String) {
-    (r.mode != "closed", r.stream, r.prompt != "small", r.connections, r.scenario.clone())
+    (
+        r.mode != "closed",
+        r.stream,
+        r.prompt != "small",
+        r.connections,
+        r.scenario.clone(),
+    )
 }
 
 /// Formats microseconds for people: `85 µs`, `1.23 ms`, `2.5 s`.
@@ -130,7 +147,10 @@ pub fn fmt_us(us: f64) -> String {
 }
 
 fn fmt_mb(kb: Option<u64>) -> String {
-    kb.map_or_else(|| "n/a".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    kb.map_or_else(
+        || "n/a".to_string(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -168,14 +188,24 @@ impl<'a> Index<'a> {
     }
 
     /// `target pX − direct pX` for the whole-request latency.
-    fn overhead(&self, target: &str, scenario: &str, pick: fn(&crate::summary::Summary) -> f64) -> Option<f64> {
+    fn overhead(
+        &self,
+        target: &str,
+        scenario: &str,
+        pick: fn(&crate::summary::Summary) -> f64,
+    ) -> Option<f64> {
         let t = self.get(target, scenario)?;
         let d = self.get("direct", scenario)?;
         Some(pick(&t.latency) - pick(&d.latency))
     }
 
     /// `target TTFT pX − direct TTFT pX` for streams.
-    fn ttft_added(&self, target: &str, scenario: &str, pick: fn(&crate::summary::Summary) -> f64) -> Option<f64> {
+    fn ttft_added(
+        &self,
+        target: &str,
+        scenario: &str,
+        pick: fn(&crate::summary::Summary) -> f64,
+    ) -> Option<f64> {
         let t = self.get(target, scenario)?.ttft.as_ref()?;
         let d = self.get("direct", scenario)?.ttft.as_ref()?;
         Some(pick(t) - pick(d))
@@ -205,7 +235,13 @@ pub struct Check {
     pub verdict: &'static str,
 }
 
-fn check(what: &str, value: Option<f64>, limit: f64, at_most: bool, show: impl Fn(f64) -> String) -> Check {
+fn check(
+    what: &str,
+    value: Option<f64>,
+    limit: f64,
+    at_most: bool,
+    show: impl Fn(f64) -> String,
+) -> Check {
     match value {
         None => Check {
             what: what.to_string(),
@@ -215,7 +251,11 @@ fn check(what: &str, value: Option<f64>, limit: f64, at_most: bool, show: impl F
         Some(v) => Check {
             what: what.to_string(),
             measured: show(v),
-            verdict: if (at_most && v <= limit) || (!at_most && v >= limit) { "holds" } else { "**fails**" },
+            verdict: if (at_most && v <= limit) || (!at_most && v >= limit) {
+                "holds"
+            } else {
+                "**fails**"
+            },
         },
     }
 }
@@ -239,21 +279,87 @@ pub fn checks(r: &Results) -> Vec<Check> {
     let mib = |kb: f64| format!("{:.1} MiB", kb / 1024.0);
     let mut what_if = Vec::new();
     if r.runs.iter().any(|x| x.target == "serve-nodelay") {
-        what_if.push(check("what-if serve-nodelay: overhead p50 ≤ 100 µs (8 conns, non-streaming, small)", ix.overhead("serve-nodelay", key, p50), 100.0, true, fmt_us));
-        what_if.push(check("what-if serve-nodelay: overhead p99 ≤ 1 ms", ix.overhead("serve-nodelay", key, p99), 1000.0, true, fmt_us));
-        what_if.push(check("what-if serve-nodelay: TTFT added p50 ≤ 200 µs (8 conns, streaming, small)", ix.ttft_added("serve-nodelay", skey, p50), 200.0, true, fmt_us));
+        what_if.push(check(
+            "what-if serve-nodelay: overhead p50 ≤ 100 µs (8 conns, non-streaming, small)",
+            ix.overhead("serve-nodelay", key, p50),
+            100.0,
+            true,
+            fmt_us,
+        ));
+        what_if.push(check(
+            "what-if serve-nodelay: overhead p99 ≤ 1 ms",
+            ix.overhead("serve-nodelay", key, p99),
+            1000.0,
+            true,
+            fmt_us,
+        ));
+        what_if.push(check(
+            "what-if serve-nodelay: TTFT added p50 ≤ 200 µs (8 conns, streaming, small)",
+            ix.ttft_added("serve-nodelay", skey, p50),
+            200.0,
+            true,
+            fmt_us,
+        ));
     }
     if r.runs.iter().any(|x| x.target == "split-nodelay") {
-        what_if.push(check("what-if split-nodelay: overhead p50 ≤ 300 µs (8 conns, non-streaming, small)", ix.overhead("split-nodelay", key, p50), 300.0, true, fmt_us));
+        what_if.push(check(
+            "what-if split-nodelay: overhead p50 ≤ 300 µs (8 conns, non-streaming, small)",
+            ix.overhead("split-nodelay", key, p50),
+            300.0,
+            true,
+            fmt_us,
+        ));
     }
     let mut all = vec![
-        check("serve, 8 conns, non-streaming, small: overhead p50 ≤ 100 µs", ix.overhead("serve", key, p50), 100.0, true, fmt_us),
-        check("serve, 8 conns, non-streaming, small: overhead p99 ≤ 1 ms", ix.overhead("serve", key, p99), 1000.0, true, fmt_us),
-        check("serve, 8 conns, non-streaming, small: throughput ≥ 50× LiteLLM", ix.rps_ratio("serve", key), 50.0, false, |v| format!("{v:.1}×")),
-        check("split, 8 conns, non-streaming, small: overhead p50 ≤ 300 µs", ix.overhead("split", key, p50), 300.0, true, fmt_us),
-        check("serve, 8 conns, streaming, small: TTFT added p50 ≤ 200 µs", ix.ttft_added("serve", skey, p50), 200.0, true, fmt_us),
-        check("serve idle RSS < 30 MiB", serve_idle.map(|k| k as f64), 30.0 * 1024.0, true, mib),
-        check("serve peak RSS under 64 connections < 80 MiB", serve_peak64.map(|k| k as f64), 80.0 * 1024.0, true, mib),
+        check(
+            "serve, 8 conns, non-streaming, small: overhead p50 ≤ 100 µs",
+            ix.overhead("serve", key, p50),
+            100.0,
+            true,
+            fmt_us,
+        ),
+        check(
+            "serve, 8 conns, non-streaming, small: overhead p99 ≤ 1 ms",
+            ix.overhead("serve", key, p99),
+            1000.0,
+            true,
+            fmt_us,
+        ),
+        check(
+            "serve, 8 conns, non-streaming, small: throughput ≥ 50× LiteLLM",
+            ix.rps_ratio("serve", key),
+            50.0,
+            false,
+            |v| format!("{v:.1}×"),
+        ),
+        check(
+            "split, 8 conns, non-streaming, small: overhead p50 ≤ 300 µs",
+            ix.overhead("split", key, p50),
+            300.0,
+            true,
+            fmt_us,
+        ),
+        check(
+            "serve, 8 conns, streaming, small: TTFT added p50 ≤ 200 µs",
+            ix.ttft_added("serve", skey, p50),
+            200.0,
+            true,
+            fmt_us,
+        ),
+        check(
+            "serve idle RSS < 30 MiB",
+            serve_idle.map(|k| k as f64),
+            30.0 * 1024.0,
+            true,
+            mib,
+        ),
+        check(
+            "serve peak RSS under 64 connections < 80 MiB",
+            serve_peak64.map(|k| k as f64),
+            80.0 * 1024.0,
+            true,
+            mib,
+        ),
     ];
     all.extend(what_if);
     all
@@ -262,14 +368,21 @@ pub fn checks(r: &Results) -> Vec<Check> {
 fn scenario_label(r: &RunResult) -> String {
     let kind = if r.stream { "stream" } else { "non-stream" };
     match (r.mode.as_str(), r.rate) {
-        ("open", Some(rate)) => format!("{kind}, {} prompt, open loop {rate:.0} req/s, ≤ {} conns", r.prompt, r.connections),
+        ("open", Some(rate)) => format!(
+            "{kind}, {} prompt, open loop {rate:.0} req/s, ≤ {} conns",
+            r.prompt, r.connections
+        ),
         _ => format!("{kind}, {} prompt, c={}", r.prompt, r.connections),
     }
 }
 
 /// One ratio table: per scenario, each target's overhead, TTFT added, throughput × LiteLLM.
 fn ratio_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targets: &[&str]) {
-    let gateways: Vec<&str> = targets.iter().copied().filter(|t| *t != "litellm").collect();
+    let gateways: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| *t != "litellm")
+        .collect();
     let mut head = String::from("| scenario |");
     let mut rule = String::from("|---|");
     for t in targets {
@@ -296,7 +409,11 @@ fn ratio_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targe
             let _ = write!(row, " {cell} |");
         }
         for t in &gateways {
-            let cell = if s.stream { fmt_opt(ix.ttft_added(t, sc, p50), fmt_us) } else { "—".into() };
+            let cell = if s.stream {
+                fmt_opt(ix.ttft_added(t, sc, p50), fmt_us)
+            } else {
+                "—".into()
+            };
             let _ = write!(row, " {cell} |");
         }
         for t in &gateways {
@@ -335,7 +452,11 @@ pub fn render(r: &Results, appendix: &str) -> String {
         let _ = writeln!(out, "| | |\n|---|---|");
         let _ = writeln!(out, "| date | {} |", m.date);
         let _ = writeln!(out, "| CPU | {} × {} |", m.nproc, m.cpu_model);
-        let _ = writeln!(out, "| memory | {:.1} GiB |", m.mem_total_kb as f64 / 1024.0 / 1024.0);
+        let _ = writeln!(
+            out,
+            "| memory | {:.1} GiB |",
+            m.mem_total_kb as f64 / 1024.0 / 1024.0
+        );
         let _ = writeln!(out, "| kernel | {} |", m.kernel);
         let _ = writeln!(out, "| load average at start | {} |", m.loadavg_at_start);
         let _ = writeln!(
@@ -354,7 +475,11 @@ pub fn render(r: &Results, appendix: &str) -> String {
         let mut ts: Vec<&TargetInfo> = r.targets.iter().collect();
         ts.sort_by_key(|t| target_rank(&t.target));
         for t in ts {
-            let status = if t.status == "ok" { String::new() } else { format!(" — **not measured: {}**", t.status) };
+            let status = if t.status == "ok" {
+                String::new()
+            } else {
+                format!(" — **not measured: {}**", t.status)
+            };
             let _ = writeln!(out, "- `{}`: {}{}", t.target, t.description, status);
         }
         let _ = writeln!(out);
@@ -409,7 +534,11 @@ pub fn render(r: &Results, appendix: &str) -> String {
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for x in &sorted {
         let ov = |pick: fn(&crate::summary::Summary) -> f64| {
-            if x.target == "direct" { "—".to_string() } else { fmt_opt(ix.overhead(&x.target, &x.scenario, pick), fmt_us) }
+            if x.target == "direct" {
+                "—".to_string()
+            } else {
+                fmt_opt(ix.overhead(&x.target, &x.scenario, pick), fmt_us)
+            }
         };
         let tt = |pick: fn(&crate::summary::Summary) -> f64| match &x.ttft {
             Some(t) if t.count > 0 => fmt_us(pick(t)),
@@ -418,11 +547,19 @@ pub fn render(r: &Results, appendix: &str) -> String {
         let errors = if x.errors == 0 {
             "0".to_string()
         } else {
-            let kinds: Vec<String> = x.error_kinds.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let kinds: Vec<String> = x
+                .error_kinds
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
             format!("{} ({})", x.errors, kinds.join(", "))
         };
         let lat = |pick: fn(&crate::summary::Summary) -> f64| {
-            if x.requests > 0 { fmt_us(pick(&x.latency)) } else { "n/a".into() }
+            if x.requests > 0 {
+                fmt_us(pick(&x.latency))
+            } else {
+                "n/a".into()
+            }
         };
         let _ = writeln!(
             out,
@@ -445,7 +582,10 @@ pub fn render(r: &Results, appendix: &str) -> String {
     let _ = writeln!(out);
 
     let _ = writeln!(out, "## Memory\n");
-    let _ = writeln!(out, "| target | idle RSS | peak RSS, any scenario | peak RSS, 64 connections |\n|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| target | idle RSS | peak RSS, any scenario | peak RSS, 64 connections |\n|---|---|---|---|"
+    );
     let mut names: Vec<String> = r.targets.iter().map(|t| t.target.clone()).collect();
     for x in &r.runs {
         if !names.contains(&x.target) {
@@ -454,22 +594,44 @@ pub fn render(r: &Results, appendix: &str) -> String {
     }
     names.sort_by_key(|t| target_rank(t));
     for t in &names {
-        let idle = r.targets.iter().find(|x| &x.target == t).and_then(|x| x.idle_rss_kb);
-        let all = r.runs.iter().filter(|x| &x.target == t).filter_map(peak_kb).max();
+        let idle = r
+            .targets
+            .iter()
+            .find(|x| &x.target == t)
+            .and_then(|x| x.idle_rss_kb);
+        let all = r
+            .runs
+            .iter()
+            .filter(|x| &x.target == t)
+            .filter_map(peak_kb)
+            .max();
         let c64 = r
             .runs
             .iter()
             .filter(|x| &x.target == t && x.connections == 64)
             .filter_map(peak_kb)
             .max();
-        let _ = writeln!(out, "| {t} | {} | {} | {} |", fmt_mb(idle), fmt_mb(all), fmt_mb(c64));
+        let _ = writeln!(
+            out,
+            "| {t} | {} | {} | {} |",
+            fmt_mb(idle),
+            fmt_mb(all),
+            fmt_mb(c64)
+        );
     }
     let _ = writeln!(out);
 
-    let stats: Vec<&TargetInfo> = r.targets.iter().filter(|t| t.backend_stats.is_some()).collect();
+    let stats: Vec<&TargetInfo> = r
+        .targets
+        .iter()
+        .filter(|t| t.backend_stats.is_some())
+        .collect();
     if !stats.is_empty() {
         let _ = writeln!(out, "## Which backend model served\n");
-        let _ = writeln!(out, "Requests the simulator received per model during each target's runs (warm-up and probes included).\n");
+        let _ = writeln!(
+            out,
+            "Requests the simulator received per model during each target's runs (warm-up and probes included).\n"
+        );
         let _ = writeln!(out, "| target | requests per backend model |\n|---|---|");
         for t in stats {
             let mut parts = Vec::new();
@@ -484,7 +646,10 @@ pub fn render(r: &Results, appendix: &str) -> String {
         let _ = writeln!(out);
     }
     if !has("litellm") {
-        let _ = writeln!(out, "LiteLLM was not measured in this run, so the ×LiteLLM ratios are n/a.\n");
+        let _ = writeln!(
+            out,
+            "LiteLLM was not measured in this run, so the ×LiteLLM ratios are n/a.\n"
+        );
     }
     out.push_str(appendix);
     out
@@ -541,7 +706,10 @@ mod tests {
         assert_eq!(c[3].verdict, "n/a");
         assert_eq!(c[5].verdict, "holds");
         let md = render(&r, "APPENDIX");
-        assert!(md.contains("| non-stream, small prompt, c=8 | 80 µs / 160 µs |"), "{md}");
+        assert!(
+            md.contains("| non-stream, small prompt, c=8 | 80 µs / 160 µs |"),
+            "{md}"
+        );
         assert!(md.ends_with("APPENDIX"));
     }
 

@@ -120,8 +120,12 @@ mod tests {
     #[test]
     fn content_detection() {
         assert!(has_content(br#"{"delta":{"content":"Hi"}}"#));
-        assert!(has_content(br#"{"message":{"role":"assistant","content": "x"}}"#));
-        assert!(!has_content(br#"{"delta":{"role":"assistant","content":""}}"#));
+        assert!(has_content(
+            br#"{"message":{"role":"assistant","content": "x"}}"#
+        ));
+        assert!(!has_content(
+            br#"{"delta":{"role":"assistant","content":""}}"#
+        ));
         assert!(!has_content(br#"{"delta":{"content":null}}"#));
         assert!(has_content(br#"{"content":"","x":1,"content":"y"}"#));
     }
@@ -129,7 +133,9 @@ mod tests {
     #[test]
     fn sse_stream_with_split_markers() {
         let mut s = BodyScan::new(Expect::Sse);
-        assert!(!s.feed(b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"));
+        assert!(!s.feed(
+            b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        ));
         assert!(!s.feed(b"data: {\"choices\":[{\"delta\":{\"cont"));
         assert!(s.feed(b"ent\":\"Hel\"}}]}\n\n"));
         assert!(!s.complete());

@@ -32,7 +32,10 @@ impl std::fmt::Display for TargetError {
         match self {
             TargetError::NotHttp(u) => write!(f, "{u}: only http:// URLs are supported"),
             TargetError::NotLoopback(u) => {
-                write!(f, "{u}: refusing a non-loopback target (benchmarks only talk to 127.0.0.1)")
+                write!(
+                    f,
+                    "{u}: refusing a non-loopback target (benchmarks only talk to 127.0.0.1)"
+                )
             }
             TargetError::Malformed(u) => write!(f, "{u}: expected http://127.0.0.1:PORT/path"),
         }
@@ -65,7 +68,8 @@ impl Target {
         let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
         } else {
-            host.parse().map_err(|_| TargetError::Malformed(url.to_string()))?
+            host.parse()
+                .map_err(|_| TargetError::Malformed(url.to_string()))?
         };
         if !ip.is_loopback() {
             return Err(TargetError::NotLoopback(url.to_string()));
@@ -100,9 +104,21 @@ mod tests {
         let t = Target::parse("http://localhost:9").unwrap();
         assert_eq!(t.path, "/");
         assert!(Target::parse("http://[::1]:80/x").is_ok());
-        assert!(matches!(Target::parse("http://10.0.0.1:80/"), Err(TargetError::NotLoopback(_))));
-        assert!(matches!(Target::parse("http://example.com:80/"), Err(TargetError::Malformed(_))));
-        assert!(matches!(Target::parse("https://127.0.0.1:80/"), Err(TargetError::NotHttp(_))));
-        assert!(matches!(Target::parse("http://127.0.0.1/"), Err(TargetError::Malformed(_))));
+        assert!(matches!(
+            Target::parse("http://10.0.0.1:80/"),
+            Err(TargetError::NotLoopback(_))
+        ));
+        assert!(matches!(
+            Target::parse("http://example.com:80/"),
+            Err(TargetError::Malformed(_))
+        ));
+        assert!(matches!(
+            Target::parse("https://127.0.0.1:80/"),
+            Err(TargetError::NotHttp(_))
+        ));
+        assert!(matches!(
+            Target::parse("http://127.0.0.1/"),
+            Err(TargetError::Malformed(_))
+        ));
     }
 }

@@ -23,7 +23,10 @@ pub struct DeploymentTokens {
 
 impl DeploymentTokens {
     pub fn counter(&self) -> Arc<dyn TokenCounter> {
-        self.counter.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.counter
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn set(&self, c: Arc<dyn TokenCounter>) {
@@ -76,7 +79,11 @@ pub fn initial(config: &Config) -> Vec<DeploymentTokens> {
 }
 
 /// Fetches exact tokenizers for Ollama deployments without a configured file, in the background.
-pub fn discover_ollama(config: &Config, tokens: Arc<[DeploymentTokens]>, cache_dir: Option<PathBuf>) {
+pub fn discover_ollama(
+    config: &Config,
+    tokens: Arc<[DeploymentTokens]>,
+    cache_dir: Option<PathBuf>,
+) {
     let wanted: Vec<(usize, String, String)> = config
         .deployments
         .iter()
@@ -88,7 +95,10 @@ pub fn discover_ollama(config: &Config, tokens: Arc<[DeploymentTokens]>, cache_d
         return;
     }
     tokio::spawn(async move {
-        let http = match reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build() {
+        let http = match reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+        {
             Ok(c) => c,
             Err(_) => return,
         };
@@ -101,7 +111,9 @@ pub fn discover_ollama(config: &Config, tokens: Arc<[DeploymentTokens]>, cache_d
                     }
                     tracing::info!(%model, %base, "exact tokenizer from Ollama's /api/show");
                 }
-                Err(e) => tracing::info!(%model, %base, error = %e, "no exact tokenizer from Ollama; estimating"),
+                Err(e) => {
+                    tracing::info!(%model, %base, error = %e, "no exact tokenizer from Ollama; estimating")
+                }
             }
         }
     });
@@ -122,7 +134,8 @@ async fn fetch(
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let same = |n: &str| n == model || n == format!("{model}:latest") || format!("{n}:latest") == model;
+    let same =
+        |n: &str| n == model || n == format!("{model}:latest") || format!("{n}:latest") == model;
     let digest = tags["models"]
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["name"].as_str().is_some_and(same)))
@@ -154,7 +167,9 @@ async fn fetch(
             serde_json::from_slice(&body).map_err(|e| e.to_string())?
         }
     };
-    let t = tokio::task::spawn_blocking(move || Tokenizer::from_ollama_show(&show).map_err(|e| e.to_string()))
+    let t = tokio::task::spawn_blocking(move || {
+        Tokenizer::from_ollama_show(&show).map_err(|e| e.to_string())
+    })
     .await
     .map_err(|e| e.to_string())??;
     let c: Arc<dyn TokenCounter> = Arc::new(t);

@@ -10,10 +10,16 @@ use switchyard_sim::{Fault, FaultRule, SimConfig, SimHandle, SimModel};
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
     let sim = SimHandle::start(SimConfig {
         chunk_delay: Duration::from_millis(2),
-        ..SimConfig::ollama(vec![SimModel::new("llama3.2:1b", 8192), SimModel::new("llama3.1:8b", 8192)])
+        ..SimConfig::ollama(vec![
+            SimModel::new("llama3.2:1b", 8192),
+            SimModel::new("llama3.1:8b", 8192),
+        ])
     })
     .await
     .unwrap();
@@ -21,9 +27,18 @@ async fn main() {
         "model_list:\n  - {{model_name: small, litellm_params: {{model: ollama/llama3.2:1b, api_base: \"{b}\", max_tokens: 2048}}}}\n  - {{model_name: medium, litellm_params: {{model: ollama/llama3.1:8b, api_base: \"{b}\", max_tokens: 8192}}}}\nrouter_settings: {{fallbacks: [small, medium], allowed_fails: 100000}}\n",
         b = sim.base_url()
     );
-    let config = switchyard_core::config::load_str("gap.yaml", &text, None, &HashMap::<String, String>::new()).unwrap();
+    let config = switchyard_core::config::load_str(
+        "gap.yaml",
+        &text,
+        None,
+        &HashMap::<String, String>::new(),
+    )
+    .unwrap();
     let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let opts = switchyard::ServeOptions { embedded_prober: Some(false), ..Default::default() };
+    let opts = switchyard::ServeOptions {
+        embedded_prober: Some(false),
+        ..Default::default()
+    };
     let bound = switchyard::serve(config, "127.0.0.1:0".parse().unwrap(), opts, async {
         let _ = rx.await;
     })
@@ -37,8 +52,17 @@ async fn main() {
     for i in 0..n {
         // Fresh router state is not needed: passive health would mark the 1B model down after a
         // few failures, so alternate a clean request in between to keep it up.
-        sim.add_fault(FaultRule::for_model("llama3.2:1b", Fault::CutAfter { chunks: 10 }, Some(1)));
-        let mut resp = http.post(format!("http://{addr}/v1/chat/completions")).json(&body).send().await.unwrap();
+        sim.add_fault(FaultRule::for_model(
+            "llama3.2:1b",
+            Fault::CutAfter { chunks: 10 },
+            Some(1),
+        ));
+        let mut resp = http
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let mut last = Instant::now();
         let mut chunks = 0;
         while let Some(c) = resp.chunk().await.unwrap() {
@@ -46,13 +70,22 @@ async fn main() {
             let events = c.windows(6).filter(|w| *w == b"data: ").count();
             if chunks > 1 {
                 let gap = now - last;
-                if chunks == 11 { at_cut.push(gap) } else { normal.push(gap) }
+                if chunks == 11 {
+                    at_cut.push(gap)
+                } else {
+                    normal.push(gap)
+                }
             }
             chunks += events.max(1);
             last = now;
         }
         let _ = i;
-        let r = http.post(format!("http://{addr}/v1/chat/completions")).json(&body).send().await.unwrap();
+        let r = http
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         r.text().await.unwrap();
     }
     let pct = |v: &mut Vec<Duration>, p: f64| {

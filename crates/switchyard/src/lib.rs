@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use switchyard_core::config::{Config, GatewaySettings, ProcessEnv};
 use switchyard_gateway::{
     AppState, GatewayOptions, UsageQuerier, app, local_router, remote_router,
@@ -16,7 +17,6 @@ use switchyard_health::{HealthStore, ProbeTarget, Prober, ProberSettings, RedisC
 use switchyard_router::{RouterService, UsageSink};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use axum::serve::ListenerExt;
 use tonic::transport::server::TcpIncoming;
 
 pub mod usage;
@@ -146,7 +146,8 @@ pub async fn serve(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener.tap_io(nodelay), app(state)).with_graceful_shutdown(stopped(stop));
+    let serve =
+        axum::serve(listener.tap_io(nodelay), app(state)).with_graceful_shutdown(stopped(stop));
     let recorder = parts.recorder;
     Ok(Bound {
         addr,
@@ -204,7 +205,10 @@ pub async fn router(
         .tcp_nodelay(true)
         .add_service(parts.service.into_server())
         // The builder's `tcp_nodelay` applies only to sockets it accepts itself.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stopped(stop));
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stopped(stop),
+        );
     let recorder = parts.recorder;
     Ok(Bound {
         addr,

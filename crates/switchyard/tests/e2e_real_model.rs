@@ -22,10 +22,15 @@ struct Env {
 }
 
 fn env() -> Option<Env> {
-    match (std::env::var("SWITCHYARD_E2E_PYTHON"), std::env::var("SWITCHYARD_E2E_MODEL")) {
+    match (
+        std::env::var("SWITCHYARD_E2E_PYTHON"),
+        std::env::var("SWITCHYARD_E2E_MODEL"),
+    ) {
         (Ok(python), Ok(model)) => Some(Env { python, model }),
         _ => {
-            eprintln!("skipped: SWITCHYARD_E2E_PYTHON / SWITCHYARD_E2E_MODEL not set (make e2e sets them up)");
+            eprintln!(
+                "skipped: SWITCHYARD_E2E_PYTHON / SWITCHYARD_E2E_MODEL not set (make e2e sets them up)"
+            );
             None
         }
     }
@@ -38,10 +43,30 @@ struct Server {
 }
 
 async fn llama_server(env: &Env, n_ctx: u32) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = tokio::process::Command::new(&env.python)
-        .args(["-m", "llama_cpp.server", "--model", &env.model, "--n_ctx", &n_ctx.to_string()])
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--model_alias", "smol", "--n_threads", "1"])
+        .args([
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            &env.model,
+            "--n_ctx",
+            &n_ctx.to_string(),
+        ])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--model_alias",
+            "smol",
+            "--n_threads",
+            "1",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -52,7 +77,12 @@ async fn llama_server(env: &Env, n_ctx: u32) -> Server {
     common::eventually(120, "llama.cpp server answers /v1/models", || {
         let http = http.clone();
         let url = url.clone();
-        async move { http.get(format!("{url}/v1/models")).send().await.is_ok_and(|r| r.status().is_success()) }
+        async move {
+            http.get(format!("{url}/v1/models"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
     })
     .await;
     Server { url, child }
@@ -70,7 +100,9 @@ async fn counting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
             let upstream = upstream.clone();
             let c = c.clone();
             tokio::spawn(async move {
-                let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.split();
                 let (mut sr, mut sw) = server.split();
                 let up = async {
@@ -80,7 +112,10 @@ async fn counting_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
                             Ok(0) | Err(_) => break,
                             Ok(n) => n,
                         };
-                        c.fetch_add(buf[..n].windows(5).filter(|w| *w == b"POST ").count(), Ordering::SeqCst);
+                        c.fetch_add(
+                            buf[..n].windows(5).filter(|w| *w == b"POST ").count(),
+                            Ordering::SeqCst,
+                        );
                         if sw.write_all(&buf[..n]).await.is_err() {
                             break;
                         }
@@ -131,29 +166,60 @@ async fn routes_by_exact_count_against_real_llama_cpp() {
     let url = gw.url("/v1/chat/completions");
 
     // Predicted prompt tokens equal what the server reports, exactly.
-    for text in ["Hello!", "Write a haiku about routers.", &"The quick brown fox jumps over the lazy dog. ".repeat(20)] {
-        let r = http.post(&url).json(&chat(text, 8, false)).send().await.unwrap();
+    for text in [
+        "Hello!",
+        "Write a haiku about routers.",
+        &"The quick brown fox jumps over the lazy dog. ".repeat(20),
+    ] {
+        let r = http
+            .post(&url)
+            .json(&chat(text, 8, false))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
-        let predicted: u64 = r.headers()["x-switchyard-prompt-tokens"].to_str().unwrap().parse().unwrap();
+        let predicted: u64 = r.headers()["x-switchyard-prompt-tokens"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         let v: Value = r.json().await.unwrap();
-        assert_eq!(v["usage"]["prompt_tokens"].as_u64().unwrap(), predicted, "for {text:?}");
+        assert_eq!(
+            v["usage"]["prompt_tokens"].as_u64().unwrap(),
+            predicted,
+            "for {text:?}"
+        );
     }
 
     // A prompt that fits 512 is served by the 512 deployment.
-    let r = http.post(&url).json(&chat("Say hi.", 16, false)).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .json(&chat("Say hi.", 16, false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-switchyard-group"], "smol-512");
 
     // ~700 tokens go to the 2048 deployment without any request reaching the 512 server.
     let before = hits_512.load(Ordering::SeqCst);
     let long = "Routing decides where a prompt goes before it is sent. ".repeat(64);
-    let r = http.post(&url).json(&chat(&long, 16, false)).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .json(&chat(&long, 16, false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-switchyard-group"], "smol-2048");
     assert_eq!(r.headers()["x-switchyard-attempts"], "1");
     let v: Value = r.json().await.unwrap();
     assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 600);
-    assert_eq!(hits_512.load(Ordering::SeqCst), before, "the 512 server saw the long prompt");
+    assert_eq!(
+        hits_512.load(Ordering::SeqCst),
+        before,
+        "the 512 server saw the long prompt"
+    );
 
     // Right at the boundary: prompt + max_tokens == 512 fits; one more token does not.
     let text = "Exactly at the edge of the window. ".repeat(8);
@@ -168,12 +234,34 @@ async fn routes_by_exact_count_against_real_llama_cpp() {
         .unwrap();
     let p = plan["deployments"][0]["predicted_tokens"].as_u64().unwrap() as u32;
     let fits = 512 - p;
-    let r = http.post(&url).json(&chat(&text, fits, false)).send().await.unwrap();
+    let r = http
+        .post(&url)
+        .json(&chat(&text, fits, false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!((r.headers()["x-switchyard-group"].to_str().unwrap(), r.headers()["x-switchyard-attempts"].to_str().unwrap()), ("smol-512", "1"));
-    let r = http.post(&url).json(&chat(&text, fits + 1, false)).send().await.unwrap();
+    assert_eq!(
+        (
+            r.headers()["x-switchyard-group"].to_str().unwrap(),
+            r.headers()["x-switchyard-attempts"].to_str().unwrap()
+        ),
+        ("smol-512", "1")
+    );
+    let r = http
+        .post(&url)
+        .json(&chat(&text, fits + 1, false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!((r.headers()["x-switchyard-group"].to_str().unwrap(), r.headers()["x-switchyard-attempts"].to_str().unwrap()), ("smol-2048", "1"));
+    assert_eq!(
+        (
+            r.headers()["x-switchyard-group"].to_str().unwrap(),
+            r.headers()["x-switchyard-attempts"].to_str().unwrap()
+        ),
+        ("smol-2048", "1")
+    );
     drop((s512, s2048));
 }
 
@@ -184,7 +272,11 @@ async fn a_killed_server_mid_answer_is_continued_on_the_next() {
     let gw = common::serve(common::config_from(&config(&env, &s512.url, &s2048.url))).await;
     let mut resp = common::client()
         .post(gw.url("/v1/chat/completions"))
-        .json(&chat("Tell me a long story about a lighthouse keeper.", 160, true))
+        .json(&chat(
+            "Tell me a long story about a lighthouse keeper.",
+            160,
+            true,
+        ))
         .send()
         .await
         .unwrap();
@@ -196,14 +288,29 @@ async fn a_killed_server_mid_answer_is_continued_on_the_next() {
         body.push_str(&String::from_utf8_lossy(&chunk));
         if !killed && body.matches("\"content\"").count() >= 6 {
             let pid = s512.child.id().unwrap().to_string();
-            assert!(std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap().success());
+            assert!(
+                std::process::Command::new("kill")
+                    .args(["-KILL", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
             killed = true;
         }
     }
-    assert!(killed, "the answer ended before the server could be killed: {body}");
+    assert!(
+        killed,
+        "the answer ended before the server could be killed: {body}"
+    );
     let payloads = common::sse_payloads(&body);
-    assert_eq!(payloads.iter().filter(|p| p.as_str() == "[DONE]").count(), 1);
-    assert!(!body.contains("\"error\""), "the client saw an error: {body}");
+    assert_eq!(
+        payloads.iter().filter(|p| p.as_str() == "[DONE]").count(),
+        1
+    );
+    assert!(
+        !body.contains("\"error\""),
+        "the client saw an error: {body}"
+    );
     let finishes = payloads
         .iter()
         .filter_map(|p| serde_json::from_str::<Value>(p).ok())

@@ -72,10 +72,18 @@ fn split_model(model: &str, key: &str) -> Result<(Provider, String), ConfigError
     Ok((provider, name.to_string()))
 }
 
-fn parse_template(configured: Option<&str>, model: &str, key: &str) -> Result<TemplateFamily, ConfigError> {
+fn parse_template(
+    configured: Option<&str>,
+    model: &str,
+    key: &str,
+) -> Result<TemplateFamily, ConfigError> {
     match configured {
-        Some(name) => TemplateFamily::parse(name)
-            .ok_or_else(|| ConfigError::invalid(key, format!("\"{name}\" is not one of: llama3, mistral, chatml"))),
+        Some(name) => TemplateFamily::parse(name).ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                format!("\"{name}\" is not one of: llama3, mistral, chatml"),
+            )
+        }),
         None => Ok(TemplateFamily::from_model_name(model)),
     }
 }
@@ -92,11 +100,16 @@ fn normalise_base(
         // TLS stack would double the gateway's dependencies for a case none of our users has.
         return Err(ConfigError::invalid(
             key,
-            format!("\"{base}\": https is not supported by this build; use the server's plain http:// address"),
+            format!(
+                "\"{base}\": https is not supported by this build; use the server's plain http:// address"
+            ),
         ));
     }
     if !trimmed.starts_with("http://") {
-        return Err(ConfigError::invalid(key, format!("\"{base}\" is not an http:// URL")));
+        return Err(ConfigError::invalid(
+            key,
+            format!("\"{base}\" is not an http:// URL"),
+        ));
     }
     if let Some(stripped) = trimmed.strip_suffix("/v1") {
         let why = match provider {
