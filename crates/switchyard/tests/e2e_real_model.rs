@@ -43,12 +43,19 @@ struct Server {
 }
 
 async fn llama_server(env: &Env, n_ctx: u32) -> Server {
+    assert!(
+        std::path::Path::new(&env.model).is_file(),
+        "SWITCHYARD_E2E_MODEL={:?} is not a file",
+        env.model
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let child = tokio::process::Command::new(&env.python)
+    let log_path = std::env::temp_dir().join(format!("switchyard-e2e-llama-{port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = tokio::process::Command::new(&env.python)
         .args([
             "-m",
             "llama_cpp.server",
@@ -68,23 +75,40 @@ async fn llama_server(env: &Env, n_ctx: u32) -> Server {
             "1",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let http = common::client();
-    common::eventually(120, "llama.cpp server answers /v1/models", || {
-        let http = http.clone();
-        let url = url.clone();
-        async move {
-            http.get(format!("{url}/v1/models"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        if http
+            .get(format!("{url}/v1/models"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
         }
-    })
-    .await;
+        let exited = child.try_wait().unwrap();
+        if exited.is_some() || tokio::time::Instant::now() > deadline {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!(
+                "llama.cpp server (n_ctx {n_ctx}) did not come up (exit: {exited:?}); its log ends:\n{tail}"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     Server { url, child }
 }
 
