@@ -120,6 +120,12 @@ fn tools(req: &pb::ChatRequest) -> Vec<Value> {
         .collect()
 }
 
+/// Whether Ollama is asked to stream. Non-streaming answers arrive as one JSON object, which the
+/// NDJSON parser reads as a single final line.
+pub(crate) fn whole_answer_streamed(attempt: &Attempt<'_>) -> bool {
+    attempt.request.stream || attempt.extra_assistant_prefix.is_some()
+}
+
 /// Builds the URL and body of an `/api/chat` call.
 pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), BackendError> {
     let req = attempt.request;
@@ -176,7 +182,9 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
     let body = ChatBody {
         model: &attempt.deployment.model,
         messages,
-        stream: true,
+        // A client that does not stream gets the answer in one piece: one response to read and
+        // parse instead of one line per token. (A continuation is always streamed.)
+        stream: whole_answer_streamed(attempt),
         options: options(attempt),
         format: format(req.response_format_json.as_deref()),
         tools: tools(req),

@@ -66,7 +66,15 @@ impl Backends {
         if let Some(key) = &d.api_key {
             rb = rb.bearer_auth(key);
         }
-        let head_deadline = (started + d.timeouts.first_byte).min(started + d.timeouts.total);
+        // An unstreamed Ollama answer sends its head only when it is complete: only the total
+        // timeout applies to it.
+        let streamed = d.provider != Provider::Ollama || ollama::whole_answer_streamed(&attempt);
+        let first_byte = if streamed {
+            d.timeouts.first_byte
+        } else {
+            d.timeouts.total
+        };
+        let head_deadline = (started + first_byte).min(started + d.timeouts.total);
         let resp = match tokio::time::timeout_at(head_deadline, rb.send()).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(BackendError::from_transport(&e)),
@@ -87,7 +95,9 @@ impl Backends {
             Provider::Ollama => ollama::events(lines),
             Provider::OpenAi => openai::events(lines),
         };
-        Ok(timeouts::with_deadlines(events, started, &d.timeouts))
+        let mut t = d.timeouts.clone();
+        t.first_byte = first_byte;
+        Ok(timeouts::with_deadlines(events, started, &t))
     }
 }
 
