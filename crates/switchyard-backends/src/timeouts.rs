@@ -23,10 +23,18 @@ pub(crate) fn with_deadlines(
     let total_deadline = started + t.total;
     Box::pin(async_stream::stream! {
         let mut deadline = (started + first_byte).min(total_deadline);
+        // One timer for the whole stream, moved forward after each event (not one per token).
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(timer);
         let mut first = true;
         loop {
-            match tokio::time::timeout_at(deadline, inner.next()).await {
-                Ok(Some(item)) => {
+            let next = tokio::select! {
+                biased;
+                item = inner.next() => Some(item),
+                _ = &mut timer => None,
+            };
+            match next {
+                Some(Some(item)) => {
                     let is_err = item.is_err();
                     let is_done = matches!(item, Ok(BackendEvent::Done(_)));
                     yield item;
@@ -35,9 +43,10 @@ pub(crate) fn with_deadlines(
                     }
                     first = false;
                     deadline = (Instant::now() + idle).min(total_deadline);
+                    timer.as_mut().reset(deadline);
                 }
-                Ok(None) => break,
-                Err(_) => {
+                Some(None) => break,
+                None => {
                     let what = if Instant::now() >= total_deadline {
                         format!("attempt exceeded its total timeout of {:?}", total_deadline - started)
                     } else if first {
