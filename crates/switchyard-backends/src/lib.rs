@@ -50,6 +50,36 @@ pub struct Attempt<'a> {
     pub max_tokens: Option<u32>,
 }
 
+/// Writes the request's sampling fields into `target` under their OpenAI names, which Ollama's
+/// `options` share (`temperature`, `top_p`, `top_k`, `min_p`, penalties, `seed`, `stop`).
+pub(crate) fn put_sampling(
+    target: &mut serde_json::Map<String, serde_json::Value>,
+    s: &pb::Sampling,
+) {
+    let floats = [
+        ("temperature", s.temperature),
+        ("top_p", s.top_p),
+        ("min_p", s.min_p),
+        ("presence_penalty", s.presence_penalty),
+        ("frequency_penalty", s.frequency_penalty),
+        ("repeat_penalty", s.repeat_penalty),
+    ];
+    for (k, v) in floats {
+        if let Some(v) = v {
+            target.insert(k.into(), v.into());
+        }
+    }
+    if let Some(k) = s.top_k {
+        target.insert("top_k".into(), k.into());
+    }
+    if let Some(seed) = s.seed {
+        target.insert("seed".into(), seed.into());
+    }
+    if !s.stop.is_empty() {
+        target.insert("stop".into(), s.stop.clone().into());
+    }
+}
+
 impl Attempt<'_> {
     /// The provider whose wire format this attempt uses.
     pub fn provider(&self) -> Provider {

@@ -69,26 +69,7 @@ fn options(attempt: &Attempt<'_>) -> Value {
         o.insert("num_predict".into(), n.into());
     }
     if let Some(s) = s {
-        let mut put = |k: &str, v: Option<f64>| {
-            if let Some(v) = v {
-                o.insert(k.into(), v.into());
-            }
-        };
-        put("temperature", s.temperature);
-        put("top_p", s.top_p);
-        put("min_p", s.min_p);
-        put("presence_penalty", s.presence_penalty);
-        put("frequency_penalty", s.frequency_penalty);
-        put("repeat_penalty", s.repeat_penalty);
-        if let Some(k) = s.top_k {
-            o.insert("top_k".into(), k.into());
-        }
-        if let Some(seed) = s.seed {
-            o.insert("seed".into(), seed.into());
-        }
-        if !s.stop.is_empty() {
-            o.insert("stop".into(), s.stop.clone().into());
-        }
+        crate::put_sampling(&mut o, s);
     }
     Value::Object(o)
 }

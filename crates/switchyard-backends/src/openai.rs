@@ -46,28 +46,8 @@ fn put_sampling(body: &mut Map<String, Value>, attempt: &Attempt<'_>) {
     if let Some(n) = attempt.max_tokens {
         body.insert("max_tokens".into(), n.into());
     }
-    let Some(s) = &attempt.request.sampling else {
-        return;
-    };
-    let mut put = |k: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            body.insert(k.into(), v.into());
-        }
-    };
-    put("temperature", s.temperature);
-    put("top_p", s.top_p);
-    put("presence_penalty", s.presence_penalty);
-    put("frequency_penalty", s.frequency_penalty);
-    put("min_p", s.min_p);
-    put("repeat_penalty", s.repeat_penalty);
-    if let Some(k) = s.top_k {
-        body.insert("top_k".into(), k.into());
-    }
-    if let Some(seed) = s.seed {
-        body.insert("seed".into(), seed.into());
-    }
-    if !s.stop.is_empty() {
-        body.insert("stop".into(), s.stop.clone().into());
+    if let Some(s) = &attempt.request.sampling {
+        crate::put_sampling(body, s);
     }
 }
 
