@@ -3,8 +3,9 @@
 //! Each provider's wire format (Ollama's NDJSON `/api/chat`, OpenAI-style SSE) is translated into
 //! one event stream of [`BackendEvent`]s, and every way an attempt can fail becomes a
 //! [`BackendError`] carrying a [`FailureClass`]. The router sees neither HTTP nor JSON: it reads
-//! events and asks the error's class what to do next. Upstream calls are always streamed, even for
-//! non-streaming clients, so one parser serves both and stalls are detected the same way.
+//! events and asks the error's class what to do next. Streaming clients get streamed upstream
+//! calls; for a non-streaming client Ollama is asked for the whole answer at once, which the same
+//! NDJSON parser reads as one final line.
 
 mod error;
 mod lines;
