@@ -88,7 +88,12 @@ pub struct AppState {
     pub options: GatewayOptions,
     /// The usage ledger, for `/v1/usage`; `None` when this gateway has none.
     pub usage: Option<std::sync::Arc<dyn UsageQuerier>>,
+    /// Renders the Prometheus metrics page (`/metrics`); `None` when there is none.
+    pub metrics: Option<MetricsRenderer>,
 }
+
+/// Renders a Prometheus exposition.
+pub type MetricsRenderer = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 impl AppState {
     pub fn new(channel: RouterChannel, options: GatewayOptions) -> Self {
@@ -98,7 +103,14 @@ impl AppState {
                 .max_encoding_message_size(64 * 1024 * 1024),
             options,
             usage: None,
+            metrics: None,
         }
+    }
+
+    /// Adds a `/metrics` page.
+    pub fn with_metrics(mut self, metrics: MetricsRenderer) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Adds the usage ledger for `/v1/usage`.
@@ -127,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health/liveness", get(routes::health::liveness))
         .route("/health/liveliness", get(routes::health::liveness))
         .route("/health/readiness", get(routes::health::readiness))
+        .route("/metrics", get(routes::health::metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::Extension(BodyLimit(max_body_bytes)))

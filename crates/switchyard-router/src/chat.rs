@@ -63,6 +63,13 @@ pub(crate) async fn run(state: &RouterState, req: pb::ChatRequest, tx: EventTx) 
     }
     // Recorded before the last event goes out, so a caller that has its answer can rely on the
     // record existing.
+    state.metrics.request(
+        &req.model,
+        &record.status,
+        timing.started.elapsed(),
+        timing.ttft(),
+        timing.overhead(),
+    );
     if let Some(sink) = &state.usage_sink {
         record.latency_ms = timing.elapsed_ms();
         record.ttft_ms = timing.ttft_ms();
@@ -215,13 +222,21 @@ async fn drive(
             if strategy == Strategy::LeastBusy {
                 let _ = state.shared.inflight.incr(&id).await;
             }
+            state.metrics.inflight(&id, 1);
+            let attempt_started = Instant::now();
             let outcome = attempt::run(&ctx).await;
+            timing.add_backend(attempt_started.elapsed());
+            state.metrics.inflight(&id, -1);
             if strategy == Strategy::LeastBusy {
                 let _ = state.shared.inflight.decr(&id).await;
             }
             match outcome {
                 Outcome::Served(usage) => {
                     state.cooldowns.record_success(d);
+                    state.metrics.attempt(&id, "ok");
+                    state
+                        .metrics
+                        .tokens(&id, usage.prompt_tokens, usage.completion_tokens);
                     state.shared.report_success(&id).await;
                     if strategy == Strategy::UsageBased {
                         let tokens =
@@ -251,6 +266,7 @@ async fn drive(
                     tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
                     state.cooldowns.record_failure(d, Instant::now());
                     state.shared.report_failure(&id, error.class).await;
+                    state.metrics.attempt(&id, error.class.as_str());
                     failed.push(record(state, d, &error));
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
@@ -263,6 +279,7 @@ async fn drive(
                         // A half-sent tool call or JSON document cannot be continued faithfully.
                         return Err(route_error::mid_stream(&error, failed));
                     }
+                    state.metrics.continuation(error.class.as_str());
                     let c = carry.get_or_insert_with(Carry::default);
                     c.completion_tokens = c.completion_tokens.saturating_add(chunks);
                     c.prompt_tokens = c.prompt_tokens.saturating_add(estimate.predicted());
@@ -276,6 +293,10 @@ async fn drive(
                         state.shared.report_failure(&id, e.class).await;
                     }
                     failed.push(record(state, d, &e));
+                    state.metrics.attempt(&id, e.class.as_str());
+                    if e.is_retryable() {
+                        state.metrics.fallback(e.class.as_str());
+                    }
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
                         failure_class: Some(e.class.as_str().to_string()),

@@ -9,6 +9,7 @@
 mod attempt;
 mod chat;
 mod explain;
+mod metrics;
 mod route_error;
 mod shared;
 mod state;
@@ -76,6 +77,20 @@ impl RouterService {
 
     pub fn state(&self) -> &RouterState {
         &self.state
+    }
+
+    /// The Prometheus exposition of this router's metrics, with deployment health refreshed
+    /// from the health view.
+    pub fn render_metrics(&self) -> String {
+        for d in &self.state.config.deployments {
+            let v = match self.state.shared.view.get(&d.id).status {
+                switchyard_health::Status::Up => 1,
+                switchyard_health::Status::Down => 0,
+                switchyard_health::Status::Unknown => -1,
+            };
+            self.state.metrics.set_health(&d.id, v);
+        }
+        self.state.metrics.render()
     }
 
     /// The dry-run plan for a request (what `Explain` answers), without a gRPC round trip.

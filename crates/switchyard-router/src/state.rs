@@ -12,6 +12,7 @@ use switchyard_core::cooldown::Cooldowns;
 use switchyard_core::tokens::{PromptEstimate, SafetyMargin, TextFeatures, TokenCounter};
 use switchyard_proto as pb;
 
+use crate::metrics::RouterMetrics;
 use crate::shared::Shared;
 use crate::tokenizers::{self, DeploymentTokens};
 use crate::usage::UsageSink;
@@ -27,6 +28,7 @@ pub struct RouterState {
     pub usage_sink: Option<Arc<dyn UsageSink>>,
     /// Health, in-flight counts and usage shared with the prober and other replicas.
     pub shared: Shared,
+    pub metrics: RouterMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,7 @@ impl RouterState {
             calibration,
             usage_sink: None,
             shared,
+            metrics: RouterMetrics::default(),
         })
     }
 

@@ -5,6 +5,8 @@
 //! sink's business. `record` must not block: the request path never waits on accounting.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// One attempt of a request.
@@ -51,6 +53,8 @@ pub(crate) struct Timing {
     pub started: Instant,
     pub started_wall: SystemTime,
     first_token: OnceLock<Instant>,
+    /// Time spent inside backend attempts, in nanoseconds.
+    backend_ns: AtomicU64,
 }
 
 impl Timing {
@@ -59,7 +63,27 @@ impl Timing {
             started: Instant::now(),
             started_wall: SystemTime::now(),
             first_token: OnceLock::new(),
+            backend_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Adds the duration of one backend attempt.
+    pub fn add_backend(&self, d: Duration) {
+        self.backend_ns
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// Switchyard's own time so far: elapsed minus time inside backend attempts.
+    pub fn overhead(&self) -> Duration {
+        self.started.elapsed().saturating_sub(Duration::from_nanos(
+            self.backend_ns.load(Ordering::Relaxed),
+        ))
+    }
+
+    pub fn ttft(&self) -> Option<Duration> {
+        self.first_token
+            .get()
+            .map(|t| t.saturating_duration_since(self.started))
     }
 
     /// Marks the first token sent to the caller (later calls are ignored).

@@ -140,7 +140,9 @@ pub async fn serve(
     let stop = shutdown_fanout(shutdown);
     let options = gateway_options(&config.gateway);
     let parts = router_parts(config, opts, &stop).await?;
-    let mut state = AppState::new(local_router(parts.service.into_server()), options);
+    let metrics_source = parts.service.clone();
+    let mut state = AppState::new(local_router(parts.service.into_server()), options)
+        .with_metrics(Arc::new(move || metrics_source.render_metrics()));
     if let Some(q) = parts.querier {
         state = state.with_usage(q);
     }

@@ -1,0 +1,243 @@
+//! Prometheus metrics of the routing service: what was asked, what served it, what failed and
+//! why, tokens, latency, time to first token, and Switchyard's own overhead.
+//!
+//! Label values come from a closed vocabulary — configured group and deployment ids, failure
+//! class labels, request status codes — so the number of series is bounded by the config.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    group: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    deployment: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    deployment: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabels {
+    group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeploymentLabels {
+    deployment: String,
+}
+
+type Histograms = Family<GroupLabels, Histogram, fn() -> Histogram>;
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs … ~100 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 21))
+}
+
+pub struct RouterMetrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    attempts: Family<AttemptLabels, Counter>,
+    fallbacks: Family<ReasonLabels, Counter>,
+    continuations: Family<ReasonLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
+    latency: Histograms,
+    ttft: Histograms,
+    overhead: Histogram,
+    inflight: Family<DeploymentLabels, Gauge>,
+    deployment_up: Family<DeploymentLabels, Gauge>,
+}
+
+impl Default for RouterMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("switchyard");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Requests by requested group and final status (ok or error code)",
+            requests.clone(),
+        );
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "attempts",
+            "Backend attempts by deployment and outcome (ok or failure class)",
+            attempts.clone(),
+        );
+        let fallbacks = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "fallbacks",
+            "Moves to another candidate before the first byte, by failure class",
+            fallbacks.clone(),
+        );
+        let continuations = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "continuations",
+            "Streams continued on another candidate after the first byte, by failure class",
+            continuations.clone(),
+        );
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "tokens",
+            "Prompt and completion tokens by serving deployment",
+            tokens.clone(),
+        );
+        let latency: Histograms =
+            Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Request latency (arrival to last event)",
+            latency.clone(),
+        );
+        let ttft: Histograms = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        registry.register(
+            "time_to_first_token_seconds",
+            "Arrival to the first token sent to the client",
+            ttft.clone(),
+        );
+        let overhead = seconds_histogram();
+        registry.register(
+            "overhead_seconds",
+            "Switchyard's own time per request: total minus time waiting on backends",
+            overhead.clone(),
+        );
+        let inflight = Family::<DeploymentLabels, Gauge>::default();
+        registry.register(
+            "inflight",
+            "Attempts in progress on each deployment (this replica)",
+            inflight.clone(),
+        );
+        let deployment_up = Family::<DeploymentLabels, Gauge>::default();
+        registry.register(
+            "deployment_up",
+            "Deployment health: 1 up, 0 down, -1 unknown",
+            deployment_up.clone(),
+        );
+        RouterMetrics {
+            registry,
+            requests,
+            attempts,
+            fallbacks,
+            continuations,
+            tokens,
+            latency,
+            ttft,
+            overhead,
+            inflight,
+            deployment_up,
+        }
+    }
+}
+
+impl RouterMetrics {
+    pub(crate) fn request(
+        &self,
+        group: &str,
+        status: &str,
+        latency: Duration,
+        ttft: Option<Duration>,
+        overhead: Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                group: group.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
+        let g = GroupLabels {
+            group: group.to_string(),
+        };
+        self.latency
+            .get_or_create(&g)
+            .observe(latency.as_secs_f64());
+        if let Some(t) = ttft {
+            self.ttft.get_or_create(&g).observe(t.as_secs_f64());
+        }
+        self.overhead.observe(overhead.as_secs_f64());
+    }
+
+    pub(crate) fn attempt(&self, deployment: &str, outcome: &str) {
+        self.attempts
+            .get_or_create(&AttemptLabels {
+                deployment: deployment.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn fallback(&self, reason: &str) {
+        self.fallbacks
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn continuation(&self, reason: &str) {
+        self.continuations
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn tokens(&self, deployment: &str, prompt: u32, completion: u32) {
+        let d = deployment.to_string();
+        self.tokens
+            .get_or_create(&TokenLabels {
+                deployment: d.clone(),
+                kind: "prompt",
+            })
+            .inc_by(u64::from(prompt));
+        self.tokens
+            .get_or_create(&TokenLabels {
+                deployment: d,
+                kind: "completion",
+            })
+            .inc_by(u64::from(completion));
+    }
+
+    pub(crate) fn inflight(&self, deployment: &str, delta: i64) {
+        self.inflight
+            .get_or_create(&DeploymentLabels {
+                deployment: deployment.to_string(),
+            })
+            .inc_by(delta);
+    }
+
+    pub(crate) fn set_health(&self, deployment: &str, value: i64) {
+        self.deployment_up
+            .get_or_create(&DeploymentLabels {
+                deployment: deployment.to_string(),
+            })
+            .set(value);
+    }
+
+    /// The exposition text (OpenMetrics, which Prometheus reads).
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,141 @@
+//! `/metrics` parses as Prometheus text and counts what happened in a scripted scenario,
+//! including a fallback and a continuation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+
+use switchyard_sim::{Fault, FaultRule};
+
+/// Parses the exposition into `series -> value`, failing on any malformed line.
+fn parse(text: &str) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name in {line:?}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "unterminated labels in {line:?}");
+        }
+        let v: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        out.insert(series.to_string(), v);
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_count_requests_fallbacks_and_continuations() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&common::seed_config_text(
+        &sim.base_url(),
+    )))
+    .await;
+    let http = common::client();
+    let url = gw.url("/v1/chat/completions");
+    let ok = |content: &str, stream: bool| {
+        http.post(&url)
+            .json(&common::chat_body("local-small", content, stream))
+            .send()
+    };
+
+    ok("plain [[tokens=5]]", false)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::Status {
+            code: 500,
+            message: "boom".into(),
+        },
+        Some(1),
+    ));
+    ok("fallback [[tokens=5]]", false)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::CutAfter { chunks: 3 },
+        Some(1),
+    ));
+    ok("continued [[tokens=8]]", true)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = ok(&common::words(40_000), false).await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    let resp = http.get(gw.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    let m = parse(&text);
+    let get = |s: &str| {
+        *m.get(s)
+            .unwrap_or_else(|| panic!("no series {s} in:\n{text}"))
+    };
+    assert_eq!(
+        get(r#"switchyard_requests_total{group="local-small",status="ok"}"#),
+        3.0
+    );
+    assert_eq!(
+        get(r#"switchyard_requests_total{group="local-small",status="context_length_exceeded"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"switchyard_fallbacks_total{reason="server_error"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"switchyard_continuations_total{reason="stream_broken"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"switchyard_attempts_total{deployment="local-small/llama3.2:1b",outcome="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        get(r#"switchyard_attempts_total{deployment="local-medium/llama3.1:8b",outcome="ok"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"switchyard_tokens_total{deployment="local-small/llama3.2:1b",kind="completion"}"#),
+        5.0
+    );
+    assert_eq!(
+        get(r#"switchyard_request_duration_seconds_count{group="local-small"}"#),
+        4.0
+    );
+    assert_eq!(get("switchyard_overhead_seconds_count"), 4.0);
+    assert_eq!(
+        get(r#"switchyard_inflight{deployment="local-small/llama3.2:1b"}"#),
+        0.0
+    );
+    assert_eq!(
+        get(r#"switchyard_deployment_up{deployment="local-large/mistral:7b"}"#),
+        -1.0
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+    eprintln!("metrics page: {} bytes, {} series", text.len(), m.len());
+}
