@@ -7,6 +7,7 @@
 //!
 //! [`app`] builds the axum `Router`, so tests can drive it without a socket.
 
+mod auth;
 mod error;
 mod extract;
 pub mod openai;
@@ -65,13 +66,19 @@ where
 }
 
 /// The gateway's own settings.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct GatewayOptions {
     /// Larger request bodies get 413.
     pub max_body_bytes: usize,
     /// Longest silence on an SSE stream before a keep-alive comment is sent.
     pub sse_keepalive: std::time::Duration,
+    /// When set, every API route requires it.
+    pub master_key: Option<auth::MasterKey>,
+    /// Whether `/metrics` requires the master key.
+    pub metrics_require_key: bool,
 }
+
+pub use auth::MasterKey;
 
 /// Answers usage queries: the ledger's store in process, or the ledger service.
 pub trait UsageQuerier: Send + Sync {
@@ -141,6 +148,10 @@ pub fn app(state: AppState) -> Router {
         .route("/health/readiness", get(routes::health::readiness))
         .route("/metrics", get(routes::health::metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::Extension(BodyLimit(max_body_bytes)))
         .with_state(state)

@@ -30,6 +30,11 @@ fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
     GatewayOptions {
         max_body_bytes: g.max_body_bytes,
         sse_keepalive: g.sse_keepalive,
+        master_key: g
+            .master_key
+            .as_deref()
+            .map(switchyard_gateway::MasterKey::new),
+        metrics_require_key: g.metrics_require_key,
     }
 }
 

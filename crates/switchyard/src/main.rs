@@ -192,6 +192,16 @@ fn beside(config: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// An open API on a network address is worth a loud line in the log (see README, "Access").
+fn warn_if_open(cfg: &switchyard_core::config::Config, listen: SocketAddr) {
+    if cfg.gateway.master_key.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(
+            %listen,
+            "no master key is set and the API listens beyond this machine: anyone who can reach it can use your models (set general_settings.master_key)"
+        );
+    }
+}
+
 fn announce(service: &str, addr: SocketAddr) {
     println!(
         "{}",
@@ -216,6 +226,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 data_dir: Some(data_dir.unwrap_or_else(|| beside(&config.config))),
                 ..Default::default()
             };
+            warn_if_open(&cfg, listen);
             let bound = switchyard::serve(cfg, listen, opts, shutdown_signal()).await?;
             announce("serve", bound.addr);
             bound.serve.await?;
@@ -228,6 +239,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let cfg = switchyard::load_config(&config.config)?;
             let listen = listen.unwrap_or(cfg.gateway.listen);
             let router = router.unwrap_or_else(|| cfg.gateway.router_address.clone());
+            warn_if_open(&cfg, listen);
             let bound = switchyard::gateway(&cfg, &router, listen, shutdown_signal()).await?;
             announce("gateway", bound.addr);
             bound.serve.await?;

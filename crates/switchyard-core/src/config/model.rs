@@ -87,6 +87,10 @@ pub struct GatewaySettings {
     /// A stream with no event for this long gets an SSE comment, so proxies and clients do not
     /// time out while a long prompt is processed.
     pub sse_keepalive: Duration,
+    /// When set, every API route needs it (`Authorization: Bearer …` or `x-api-key`).
+    pub master_key: Option<String>,
+    /// Whether `/metrics` needs the master key too (health endpoints never do).
+    pub metrics_require_key: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -185,6 +185,8 @@ pub struct RawGateway {
     pub router_address: Option<String>,
     pub max_body_bytes: Option<Number>,
     pub sse_keepalive: Option<Seconds>,
+    pub master_key: Option<String>,
+    pub metrics_require_key: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

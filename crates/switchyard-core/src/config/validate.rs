@@ -747,15 +747,7 @@ pub fn validate(
     }
 
     // --- settings parsed but not used yet ---
-    for (key, present) in [
-        (
-            "general_settings.master_key",
-            raw.general_settings
-                .as_ref()
-                .is_some_and(|g| g.master_key.is_some()),
-        ),
-        ("litellm_settings.callbacks", ls.callbacks.is_some()),
-    ] {
+    for (key, present) in [("litellm_settings.callbacks", ls.callbacks.is_some())] {
         if present {
             b.warnings
                 .push(format!("{key}: accepted, not used by this version"));
@@ -865,11 +857,35 @@ pub fn validate(
             "must be greater than zero",
         ));
     }
+    let master_key = gw
+        .master_key
+        .or_else(|| {
+            raw.general_settings
+                .as_ref()
+                .and_then(|g| g.master_key.clone())
+        })
+        .filter(|k| !k.is_empty());
+    match &master_key {
+        Some(k) if k.len() < 8 => {
+            return Err(ConfigError::invalid(
+                "general_settings.master_key",
+                "too short: use at least 8 characters",
+            ));
+        }
+        Some(_) => b
+            .notes
+            .push("master key set: every API route needs it (health endpoints stay open)".into()),
+        None => b
+            .notes
+            .push("no master key: the API is open to anyone who can reach it".into()),
+    }
     let gateway = GatewaySettings {
         listen,
         router_address,
         max_body_bytes,
         sse_keepalive,
+        master_key,
+        metrics_require_key: gw.metrics_require_key.unwrap_or(true),
     };
 
     Ok(Config::new(

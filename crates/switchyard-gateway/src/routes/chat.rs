@@ -57,7 +57,10 @@ pub async fn chat_completions(
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let req = body.into_router_request(request_id.clone())?;
+    let mut req = body.into_router_request(request_id.clone())?;
+    if state.options.master_key.is_some() {
+        req.api_key_id = "master".into();
+    }
     let stream = req.stream;
     let include_usage = req.include_usage;
     let model = req.model.clone();
