@@ -205,7 +205,34 @@ pub async fn router(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
     let stop = shutdown_fanout(shutdown);
+    let metrics_listen = config.router.metrics_listen;
     let parts = router_parts(config, opts, &stop).await?;
+    if let Some(maddr) = metrics_listen {
+        let source = parts.service.clone();
+        let page = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let source = source.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        source.render_metrics(),
+                    )
+                }
+            }),
+        );
+        let mlistener = bind(maddr).await?;
+        tracing::info!(addr = %mlistener.local_addr()?, "router metrics listening");
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(mlistener, page)
+                .with_graceful_shutdown(stopped(stop))
+                .await;
+        });
+    }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
     let serve = tonic::transport::Server::builder()

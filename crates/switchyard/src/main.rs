@@ -73,6 +73,9 @@ enum Command {
         /// Do not probe backends in this process (a separate `switchyard prober` does).
         #[arg(long)]
         no_prober: bool,
+        /// Serve Prometheus `/metrics` over HTTP here (default: router.metrics_listen, else none).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// The usage ledger service alone (gRPC).
     Ledger {
@@ -249,8 +252,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
             listen,
             data_dir,
             no_prober,
+            metrics_listen,
         } => {
-            let cfg = switchyard::load_config(&config.config)?;
+            let mut cfg = switchyard::load_config(&config.config)?;
+            if metrics_listen.is_some() {
+                cfg.router.metrics_listen = metrics_listen;
+            }
             for w in &cfg.warnings {
                 tracing::warn!("config: {w}");
             }

@@ -13,7 +13,13 @@ const TESTED_FORMS: &[(&str, &[&str])] = &[
     ("prober", &["--config"]),
     (
         "router",
-        &["--config", "--listen", "--no-prober", "--data-dir"],
+        &[
+            "--config",
+            "--listen",
+            "--no-prober",
+            "--data-dir",
+            "--metrics-listen",
+        ],
     ),
     ("gateway", &["--config", "--listen", "--router"]),
 ];

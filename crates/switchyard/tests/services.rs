@@ -60,6 +60,12 @@ async fn four_processes_route_around_a_stopped_model_and_account_every_request()
     let ledger_url = format!("http://{}", ledger.addr);
     let env = [("SWITCHYARD__LEDGER__ADDRESS", ledger_url.as_str())];
     let _prober = common::spawn_switchyard_env(&["prober", "--config", path], &env).await;
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let router = common::spawn_switchyard_env(
         &[
             "router",
@@ -70,6 +76,8 @@ async fn four_processes_route_around_a_stopped_model_and_account_every_request()
             "--no-prober",
             "--data-dir",
             data,
+            "--metrics-listen",
+            &metrics_addr,
         ],
         &env,
     )
@@ -169,6 +177,19 @@ async fn four_processes_route_around_a_stopped_model_and_account_every_request()
         .find(|m| m["model"] == "llama3.2:1b")
         .unwrap();
     assert_eq!(small["requests"], 1, "{summary}");
+    // The router process serves its own metrics page.
+    let page = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"switchyard_requests_total{group="local-small",status="ok"} 6"#),
+        "{page}"
+    );
     let csv = http
         .get(format!("{base}/v1/usage?group_by=model&format=csv"))
         .send()

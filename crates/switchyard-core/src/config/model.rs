@@ -96,6 +96,8 @@ pub struct GatewaySettings {
 #[derive(Clone, Debug)]
 pub struct RouterServiceSettings {
     pub listen: SocketAddr,
+    /// Where a separate router serves `/metrics` over HTTP (`None`: no metrics listener).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Where state shared between replicas lives: Redis when a URL is given, else this process.

@@ -192,4 +192,5 @@ pub struct RawGateway {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawRouterService {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
 }

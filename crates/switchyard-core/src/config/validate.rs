@@ -841,6 +841,11 @@ pub fn validate(
             .unwrap_or(DEFAULT_ROUTER_LISTEN),
         "router.listen",
     )?;
+    let metrics_listen = router_raw
+        .metrics_listen
+        .as_deref()
+        .map(|a| parse_addr(a, "router.metrics_listen"))
+        .transpose()?;
     let router_address = gw
         .router_address
         .unwrap_or_else(|| format!("http://{router_listen}"));
@@ -892,6 +897,7 @@ pub fn validate(
         gateway,
         RouterServiceSettings {
             listen: router_listen,
+            metrics_listen,
         },
         (state, ledger, prober),
         routing,
