@@ -40,7 +40,7 @@ fn compose_runs_the_tested_commands() {
         assert!(names.contains(needed), "compose lacks {needed}");
     }
     for (name, svc) in services {
-        if name == "redis" {
+        if matches!(name.as_str(), "redis" | "prometheus" | "grafana") {
             continue;
         }
         let cmd: Vec<&str> = svc["command"]
