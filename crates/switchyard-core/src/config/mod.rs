@@ -5,6 +5,7 @@
 //! resolves `os.environ/VAR` references; [`validate`] applies defaults and LiteLLM's meanings and
 //! records a note for each interpretation, which `switchyard check` prints.
 
+mod deployments;
 mod error;
 mod lenient;
 mod load;

@@ -1,0 +1,496 @@
+//! Reading deployments and fallback chains: LiteLLM's `model_list` entries and Switchyard's
+//! native `deployments`, with a note for every interpretation (which key gave the window, what
+//! was passed to Ollama), and the `fallbacks` forms resolved to group indices.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use super::error::{ConfigError, EnvSource};
+use super::lenient::{Number, Seconds};
+use super::model::*;
+use super::raw::*;
+use crate::tokens::TemplateFamily;
+
+const DEFAULT_OLLAMA_BASE: &str = "http://localhost:11434";
+
+pub(super) struct Builder<'a> {
+    pub(super) env: &'a dyn EnvSource,
+    pub(super) notes: Vec<String>,
+    pub(super) warnings: Vec<String>,
+    pub(super) groups: Vec<Group>,
+    pub(super) group_ix: HashMap<String, GroupIx>,
+    pub(super) deployments: Vec<Deployment>,
+}
+
+pub(super) fn to_u32(n: Number, key: &str) -> Result<u32, ConfigError> {
+    u32::try_from(n.0).map_err(|_| ConfigError::invalid(key, format!("{} is too large", n.0)))
+}
+
+pub(super) fn parse_addr(text: &str, key: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|_| {
+        ConfigError::invalid(
+            key,
+            format!("\"{text}\" is not an address like 0.0.0.0:4000"),
+        )
+    })
+}
+
+/// Splits LiteLLM's `provider/model` into our provider and the backend's model name.
+fn split_model(model: &str, key: &str) -> Result<(Provider, String), ConfigError> {
+    let Some((prefix, name)) = model.split_once('/') else {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "\"{model}\" has no provider prefix; write e.g. ollama/{model} or openai/{model}"
+            ),
+        ));
+    };
+    if name.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "the model name after the provider prefix is empty",
+        ));
+    }
+    let provider = match prefix {
+        "ollama" | "ollama_chat" => Provider::Ollama,
+        "openai" | "hosted_vllm" | "llamacpp" | "llama_cpp" | "openai_compatible" | "vllm"
+        | "lm_studio" => Provider::OpenAi,
+        other => {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "provider \"{other}\" is not supported; use ollama/, ollama_chat/ or openai/ (any OpenAI-compatible server)"
+                ),
+            ));
+        }
+    };
+    Ok((provider, name.to_string()))
+}
+
+fn parse_template(
+    configured: Option<&str>,
+    model: &str,
+    key: &str,
+) -> Result<TemplateFamily, ConfigError> {
+    match configured {
+        Some(name) => TemplateFamily::parse(name).ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                format!("\"{name}\" is not one of: llama3, mistral, chatml"),
+            )
+        }),
+        None => Ok(TemplateFamily::from_model_name(model)),
+    }
+}
+
+fn normalise_base(
+    base: &str,
+    provider: Provider,
+    key: &str,
+    notes: &mut Vec<String>,
+) -> Result<String, ConfigError> {
+    let trimmed = base.trim().trim_end_matches('/');
+    if trimmed.starts_with("https://") {
+        // The backend client is built without TLS: local model servers speak plain HTTP, and a
+        // TLS stack would double the gateway's dependencies for a case none of our users has.
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "\"{base}\": https is not supported by this build; use the server's plain http:// address"
+            ),
+        ));
+    }
+    if !trimmed.starts_with("http://") {
+        return Err(ConfigError::invalid(
+            key,
+            format!("\"{base}\" is not an http:// URL"),
+        ));
+    }
+    if let Some(stripped) = trimmed.strip_suffix("/v1") {
+        let why = match provider {
+            Provider::Ollama => "Ollama's native API lives at the root, not under /v1",
+            Provider::OpenAi => "Switchyard appends /v1/chat/completions itself",
+        };
+        notes.push(format!("{key}: trailing /v1 removed ({why})"));
+        return Ok(stripped.to_string());
+    }
+    Ok(trimmed.to_string())
+}
+
+impl<'a> Builder<'a> {
+    fn group(&mut self, name: &str) -> GroupIx {
+        if let Some(&g) = self.group_ix.get(name) {
+            return g;
+        }
+        let g = self.groups.len();
+        self.groups.push(Group {
+            name: name.to_string(),
+            deployments: Vec::new(),
+            fallbacks: Vec::new(),
+            context_fallbacks: Vec::new(),
+        });
+        self.group_ix.insert(name.to_string(), g);
+        g
+    }
+
+    fn unique_id(&self, wanted: String) -> String {
+        if !self.deployments.iter().any(|d| d.id == wanted) {
+            return wanted;
+        }
+        (2..)
+            .map(|n| format!("{wanted}#{n}"))
+            .find(|c| !self.deployments.iter().any(|d| &d.id == c))
+            .unwrap_or(wanted)
+    }
+
+    pub(super) fn litellm_model(
+        &mut self,
+        i: usize,
+        m: RawLiteLlmModel,
+        defaults: &Timeouts,
+    ) -> Result<(), ConfigError> {
+        let key = format!("model_list[{i}]");
+        if m.model_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.model_name"),
+                "must not be empty",
+            ));
+        }
+        let p = m.litellm_params;
+        let (provider, model) = split_model(&p.model, &format!("{key}.litellm_params.model"))?;
+        let base_key = format!("{key}.litellm_params.api_base");
+        let api_base = match (&p.api_base, provider) {
+            (Some(b), _) => normalise_base(b, provider, &base_key, &mut self.notes)?,
+            (None, Provider::Ollama) => {
+                let b = self
+                    .env
+                    .get("OLLAMA_API_BASE")
+                    .unwrap_or_else(|| DEFAULT_OLLAMA_BASE.to_string());
+                self.notes.push(format!(
+                    "{base_key}: not set; using {b} (OLLAMA_API_BASE or Ollama's default)"
+                ));
+                normalise_base(&b, provider, &base_key, &mut self.notes)?
+            }
+            (None, Provider::OpenAi) => {
+                return Err(ConfigError::invalid(
+                    base_key,
+                    "required for an OpenAI-compatible deployment",
+                ));
+            }
+        };
+        if p.model.starts_with("ollama/") {
+            self.notes.push(format!(
+                "{key}.litellm_params.model: {}: LiteLLM's ollama/ prefix means /api/generate with a prompt it renders itself; Switchyard sends /api/chat (the model's own template) for both ollama/ and ollama_chat/",
+                p.model
+            ));
+        }
+        let info = m.model_info;
+        let label = format!(
+            "{} ({} via {} at {})",
+            m.model_name,
+            model,
+            provider.as_str(),
+            api_base
+        );
+        let (window, source) = if let Some(n) = info.as_ref().and_then(|i| i.max_input_tokens) {
+            let k = format!("{key}.model_info.max_input_tokens");
+            (
+                Some(to_u32(n, &k)?),
+                WindowSource::Config("model_info.max_input_tokens".into()),
+            )
+        } else if let Some(n) = p.num_ctx {
+            let k = format!("{key}.litellm_params.num_ctx");
+            (
+                Some(to_u32(n, &k)?),
+                WindowSource::Config("litellm_params.num_ctx".into()),
+            )
+        } else if let (Some(n), Provider::Ollama) = (p.max_tokens, provider) {
+            let k = format!("{key}.litellm_params.max_tokens");
+            (
+                Some(to_u32(n, &k)?),
+                WindowSource::Config("litellm_params.max_tokens".into()),
+            )
+        } else {
+            (None, WindowSource::Unknown)
+        };
+        match (&source, window) {
+            (WindowSource::Config(src), Some(w)) if src == "litellm_params.max_tokens" => self.notes.push(format!(
+                "{label}: context window {w} from litellm_params.max_tokens (on an Ollama deployment this is read as the usable context the author verified, not an output limit; sent as options.num_ctx={w} on every request)"
+            )),
+            (WindowSource::Config(src), Some(w)) => {
+                let sent = if provider == Provider::Ollama {
+                    format!("; sent as options.num_ctx={w} on every request")
+                } else {
+                    String::new()
+                };
+                self.notes.push(format!("{label}: context window {w} from {src}{sent}"));
+            }
+            _ => self.notes.push(format!(
+                "{label}: context window not configured; read from the backend when it answers, until then requests are not filtered by fit for it"
+            )),
+        }
+        if provider == Provider::OpenAi
+            && p.max_tokens.is_some()
+            && !matches!(&source, WindowSource::Config(s) if s == "litellm_params.max_tokens")
+        {
+            self.warnings.push(format!(
+                "{key}.litellm_params.max_tokens: on an OpenAI-compatible deployment this is an output limit; not used as the context window (set model_info.max_input_tokens)"
+            ));
+        }
+        let mut timeouts = defaults.clone();
+        if let Some(Seconds(t)) = p.timeout {
+            timeouts.total = t;
+        }
+        if let Some(Seconds(t)) = p.stream_timeout {
+            timeouts.first_byte = t;
+        }
+        let mut options = serde_json::Map::new();
+        let mut silent_truncation = false;
+        let mut continuation = Continuation::Prefill;
+        for (k, v) in p.extra {
+            if k == "continuation" {
+                let ck = format!("{key}.litellm_params.continuation");
+                continuation = v.as_str().and_then(Continuation::parse).ok_or_else(|| {
+                    ConfigError::invalid(ck, "expected \"prefill\" or \"completions\"")
+                })?;
+            } else if k == "truncate" && provider == Provider::Ollama {
+                silent_truncation = v.as_bool().unwrap_or(false);
+                self.notes.push(format!("{key}.litellm_params.truncate: sent as Ollama's top-level truncate={silent_truncation}"));
+            } else if provider == Provider::Ollama {
+                self.notes.push(format!(
+                    "{key}.litellm_params.{k}: passed to Ollama as options.{k}"
+                ));
+                options.insert(k, v);
+            } else {
+                self.warnings.push(format!(
+                    "{key}.litellm_params.{k}: not used for OpenAI-compatible deployments"
+                ));
+            }
+        }
+        for (name, v) in [("rpm", p.rpm), ("tpm", p.tpm), ("weight", p.weight)] {
+            if v.is_some() {
+                self.warnings.push(format!(
+                    "{key}.litellm_params.{name}: accepted, not used by the ordered strategy"
+                ));
+            }
+        }
+        let api_key = p.api_key;
+        let order = match p.order {
+            Some(n) => to_u32(n, &format!("{key}.litellm_params.order"))?,
+            None => u32::MAX,
+        };
+        let tokenizer = info.as_ref().and_then(|i| i.tokenizer.clone());
+        let template = parse_template(
+            info.as_ref().and_then(|i| i.template.as_deref()),
+            &model,
+            &format!("{key}.model_info.template"),
+        )?;
+        let id = info
+            .as_ref()
+            .and_then(|i| i.id.clone())
+            .unwrap_or_else(|| format!("{}/{}", m.model_name, model));
+        let id = self.unique_id(id);
+        let group = self.group(&m.model_name);
+        let ix = self.deployments.len();
+        self.groups[group].deployments.push(ix);
+        self.deployments.push(Deployment {
+            id,
+            group,
+            provider,
+            model,
+            api_base,
+            api_key,
+            context_window: window,
+            window_source: source,
+            keep_alive: p.keep_alive,
+            options,
+            silent_truncation,
+            continuation,
+            tokenizer,
+            template,
+            order,
+            timeouts,
+        });
+        Ok(())
+    }
+
+    pub(super) fn native_deployment(
+        &mut self,
+        i: usize,
+        d: RawDeployment,
+        defaults: &Timeouts,
+    ) -> Result<(), ConfigError> {
+        let key = format!("deployments[{i}]");
+        if d.group.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}.group"),
+                "must not be empty",
+            ));
+        }
+        let provider = match d.provider.as_str() {
+            "ollama" => Provider::Ollama,
+            "openai" | "llamacpp" | "llama.cpp" => Provider::OpenAi,
+            other => {
+                return Err(ConfigError::invalid(
+                    format!("{key}.provider"),
+                    format!("\"{other}\" is not one of: ollama, openai"),
+                ));
+            }
+        };
+        let base_key = format!("{key}.api_base");
+        let api_base = match d.api_base {
+            Some(b) => normalise_base(&b, provider, &base_key, &mut self.notes)?,
+            None if provider == Provider::Ollama => DEFAULT_OLLAMA_BASE.to_string(),
+            None => {
+                return Err(ConfigError::invalid(
+                    base_key,
+                    "required for an OpenAI-compatible deployment",
+                ));
+            }
+        };
+        let window = d
+            .context_window
+            .map(|n| to_u32(n, &format!("{key}.context_window")))
+            .transpose()?;
+        let label = format!(
+            "{} ({} via {} at {})",
+            d.group,
+            d.model,
+            provider.as_str(),
+            api_base
+        );
+        let source = match window {
+            Some(w) => {
+                self.notes
+                    .push(format!("{label}: context window {w} from context_window"));
+                WindowSource::Config("context_window".into())
+            }
+            None => {
+                self.notes.push(format!(
+                    "{label}: context window not configured; read from the backend"
+                ));
+                WindowSource::Unknown
+            }
+        };
+        let order = match d.order {
+            Some(n) => to_u32(n, &format!("{key}.order"))?,
+            None => u32::MAX,
+        };
+        let continuation = match d.continuation.as_deref() {
+            None => Continuation::Prefill,
+            Some(c) => Continuation::parse(c).ok_or_else(|| {
+                ConfigError::invalid(
+                    format!("{key}.continuation"),
+                    "expected \"prefill\" or \"completions\"",
+                )
+            })?,
+        };
+        let template = parse_template(d.template.as_deref(), &d.model, &format!("{key}.template"))?;
+        let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
+        let group = self.group(&d.group);
+        let ix = self.deployments.len();
+        self.groups[group].deployments.push(ix);
+        self.deployments.push(Deployment {
+            id,
+            group,
+            provider,
+            model: d.model,
+            api_base,
+            api_key: d.api_key,
+            context_window: window,
+            window_source: source,
+            keep_alive: d.keep_alive,
+            options: d
+                .options
+                .map(|o| o.into_iter().collect())
+                .unwrap_or_default(),
+            silent_truncation: d.silent_truncation.unwrap_or(false),
+            continuation,
+            template,
+            tokenizer: d.tokenizer,
+            order,
+            timeouts: defaults.clone(),
+        });
+        Ok(())
+    }
+
+    pub(super) fn resolve_group(&self, name: &str, key: &str) -> Result<GroupIx, ConfigError> {
+        self.group_ix.get(name).copied().ok_or_else(|| {
+            let known: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+            ConfigError::invalid(
+                key,
+                format!(
+                    "unknown model group \"{name}\" (groups: {})",
+                    known.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Applies one `fallbacks`-style setting; returns `(group, chain)` pairs.
+    pub(super) fn fallback_pairs(
+        &self,
+        raw: RawFallbacks,
+        key: &str,
+    ) -> Result<Vec<(GroupIx, Vec<GroupIx>)>, ConfigError> {
+        let mut pairs = Vec::new();
+        let mut add_map =
+            |map: BTreeMap<String, Vec<String>>, key: String| -> Result<(), ConfigError> {
+                for (from, to) in map {
+                    let g = self.resolve_group(&from, &key)?;
+                    let mut chain = Vec::new();
+                    for (j, t) in to.iter().enumerate() {
+                        let tk = format!("{key}.{from}[{j}]");
+                        let tg = self.resolve_group(t, &tk)?;
+                        if tg == g {
+                            return Err(ConfigError::invalid(
+                                tk,
+                                format!("\"{from}\" cannot fall back to itself"),
+                            ));
+                        }
+                        if !chain.contains(&tg) {
+                            chain.push(tg);
+                        }
+                    }
+                    pairs.push((g, chain));
+                }
+                Ok(())
+            };
+        match raw {
+            RawFallbacks::Chain(list) => {
+                let mut resolved = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    let g = self.resolve_group(name, &format!("{key}[{i}]"))?;
+                    if resolved.contains(&g) {
+                        return Err(ConfigError::invalid(
+                            format!("{key}[{i}]"),
+                            format!("\"{name}\" appears twice in the chain"),
+                        ));
+                    }
+                    resolved.push(g);
+                }
+                for (i, &g) in resolved.iter().enumerate() {
+                    pairs.push((g, resolved[i + 1..].to_vec()));
+                }
+            }
+            RawFallbacks::Maps(maps) => {
+                for (i, map) in maps.into_iter().enumerate() {
+                    add_map(map, format!("{key}[{i}]"))?;
+                }
+            }
+            RawFallbacks::Map(map) => add_map(map, key.to_string())?,
+        }
+        Ok(pairs)
+    }
+}
+
+pub(super) fn fallbacks_description(raw: &RawFallbacks) -> &'static str {
+    match raw {
+        RawFallbacks::Chain(_) => {
+            "a plain list, read as one ordered chain: each group falls back to every group after it"
+        }
+        RawFallbacks::Maps(_) | RawFallbacks::Map(_) => {
+            "LiteLLM's list of maps: each group falls back to its listed groups, in order"
+        }
+    }
+}
