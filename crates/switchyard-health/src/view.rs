@@ -35,25 +35,46 @@ impl HealthView {
 
     /// The state of `deployment` (Unknown when absent or expired).
     pub fn get(&self, deployment: &str) -> DeploymentHealth {
+        self.with_live(deployment, |h| h.cloned())
+            .unwrap_or_else(DeploymentHealth::unknown)
+    }
+
+    /// Reads the live state of `deployment` (`None` when absent or expired) without copying it:
+    /// the request path asks several questions per candidate.
+    fn with_live<T>(&self, deployment: &str, f: impl FnOnce(Option<&DeploymentHealth>) -> T) -> T {
         let now = now_ms();
         self.read(|s| {
-            s.get(deployment)
-                .filter(|h| h.updated_ms.saturating_add(self.inner.ttl_ms) > now)
-                .cloned()
+            f(s.get(deployment)
+                .filter(|h| h.updated_ms.saturating_add(self.inner.ttl_ms) > now))
         })
-        .unwrap_or_else(DeploymentHealth::unknown)
     }
 
     /// Whether routing may use `deployment` (Up or Unknown).
     pub fn is_routable(&self, deployment: &str) -> bool {
-        self.get(deployment).is_routable()
+        self.with_live(deployment, |h| h.is_none_or(DeploymentHealth::is_routable))
+    }
+
+    /// Whether the model is loaded on its server (Up and loaded).
+    pub fn is_warm(&self, deployment: &str) -> bool {
+        self.with_live(deployment, |h| h.is_some_and(DeploymentHealth::is_warm))
+    }
+
+    /// The context the server reports for the loaded model, when known.
+    pub fn loaded_context(&self, deployment: &str) -> Option<u32> {
+        self.with_live(deployment, |h| h.and_then(|h| h.loaded_context))
+    }
+
+    /// The last probe latency, when known.
+    pub fn latency_ms(&self, deployment: &str) -> Option<u32> {
+        self.with_live(deployment, |h| h.and_then(|h| h.latency_ms))
     }
 
     /// Whether a success on `deployment` is worth reporting (it is Down or has failures), so
     /// the router can skip [`HealthStore::report_success`] on the common clean path.
     pub fn needs_success_report(&self, deployment: &str) -> bool {
-        let h = self.get(deployment);
-        h.status == crate::Status::Down || h.consecutive_failures > 0
+        self.with_live(deployment, |h| {
+            h.is_some_and(|h| h.status == crate::Status::Down || h.consecutive_failures > 0)
+        })
     }
 
     /// Every live state.

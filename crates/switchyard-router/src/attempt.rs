@@ -107,17 +107,11 @@ impl AttemptCtx<'_> {
         if self.carry.is_some() {
             return; // the prompt carried a partial answer: not comparable
         }
-        let d = self.candidate.deployment;
-        let exact = self
-            .state
-            .tokens
-            .get(d)
-            .is_some_and(|t| t.counter().is_exact());
-        if let (Some(reported), Some(cal), Some(x), false) = (
+        // Calibration inputs exist only for estimating counters: an exact one has nothing to learn.
+        if let (Some(reported), Some(cal), Some(x)) = (
             c.prompt_tokens,
-            self.state.calibration.get(d),
+            self.state.calibration.get(self.candidate.deployment),
             &self.inputs,
-            exact,
         ) {
             cal.observe(x, reported);
         }

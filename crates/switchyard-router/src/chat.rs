@@ -217,31 +217,31 @@ async fn drive(
                 inputs,
             };
             let d = candidate.deployment;
-            let id = deployment_id(state, d);
+            let id: &str = cfg.deployments.get(d).map_or("", |x| x.id.as_str());
             let strategy = cfg.routing.strategy;
             if strategy == Strategy::LeastBusy {
-                let _ = state.shared.inflight.incr(&id).await;
+                let _ = state.shared.inflight.incr(id).await;
             }
-            state.metrics.inflight(&id, 1);
+            state.metrics.inflight(id, 1);
             let attempt_started = Instant::now();
             let outcome = attempt::run(&ctx).await;
             timing.add_backend(attempt_started.elapsed());
-            state.metrics.inflight(&id, -1);
+            state.metrics.inflight(id, -1);
             if strategy == Strategy::LeastBusy {
-                let _ = state.shared.inflight.decr(&id).await;
+                let _ = state.shared.inflight.decr(id).await;
             }
             match outcome {
                 Outcome::Served(usage) => {
                     state.cooldowns.record_success(d);
-                    state.metrics.attempt(&id, "ok");
+                    state.metrics.attempt(id, "ok");
                     state
                         .metrics
-                        .tokens(&id, usage.prompt_tokens, usage.completion_tokens);
-                    state.shared.report_success(&id).await;
+                        .tokens(id, usage.prompt_tokens, usage.completion_tokens);
+                    state.shared.report_success(id).await;
                     if strategy == Strategy::UsageBased {
                         let tokens =
                             u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
-                        let _ = state.shared.usage.add(&id, tokens).await;
+                        let _ = state.shared.usage.add(id, tokens).await;
                     }
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
@@ -265,8 +265,8 @@ async fn drive(
                 } => {
                     tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
                     state.cooldowns.record_failure(d, Instant::now());
-                    state.shared.report_failure(&id, error.class).await;
-                    state.metrics.attempt(&id, error.class.as_str());
+                    state.shared.report_failure(id, error.class).await;
+                    state.metrics.attempt(id, error.class.as_str());
                     failed.push(record(state, d, &error));
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
@@ -290,10 +290,10 @@ async fn drive(
                     tracing::debug!(deployment = d, class = %e.class, error = %e.message, "attempt failed");
                     if e.class.counts_against_health() {
                         state.cooldowns.record_failure(d, Instant::now());
-                        state.shared.report_failure(&id, e.class).await;
+                        state.shared.report_failure(id, e.class).await;
                     }
                     failed.push(record(state, d, &e));
-                    state.metrics.attempt(&id, e.class.as_str());
+                    state.metrics.attempt(id, e.class.as_str());
                     if e.is_retryable() {
                         state.metrics.fallback(e.class.as_str());
                     }

@@ -99,7 +99,7 @@ impl Availability for RouterAvailability<'_> {
     fn window(&self, d: DeploymentIx, configured: Option<u32>) -> Option<u32> {
         configured.or_else(|| {
             let dep = self.0.config.deployments.get(d)?;
-            self.0.shared.view.get(&dep.id).loaded_context
+            self.0.shared.view.loaded_context(&dep.id)
         })
     }
 }

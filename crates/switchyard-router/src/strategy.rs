@@ -43,19 +43,12 @@ pub(crate) async fn order(state: &RouterState, candidates: &mut [Candidate]) {
         },
         Strategy::LatencyBased => ids
             .iter()
-            .map(|id| {
-                state
-                    .shared
-                    .view
-                    .get(id)
-                    .latency_ms
-                    .map_or(f64::MAX, f64::from)
-            })
+            .map(|id| state.shared.view.latency_ms(id).map_or(f64::MAX, f64::from))
             .collect(),
         Strategy::WarmFirst => ids
             .iter()
             .map(|id| {
-                if state.shared.view.get(id).is_warm() {
+                if state.shared.view.is_warm(id) {
                     0.0
                 } else {
                     1.0
