@@ -49,6 +49,8 @@ pub struct Attempt<'a> {
     pub extra_assistant_prefix: Option<&'a str>,
     /// Output limit for this attempt (the request's, reduced by what earlier attempts produced).
     pub max_tokens: Option<u32>,
+    /// W3C `traceparent` to send, making the backend's work part of the request's trace.
+    pub traceparent: Option<&'a str>,
 }
 
 /// Writes the request's sampling fields into `target` under their OpenAI names, which Ollama's

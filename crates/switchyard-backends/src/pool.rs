@@ -66,6 +66,9 @@ impl Backends {
         if let Some(key) = &d.api_key {
             rb = rb.bearer_auth(key);
         }
+        if let Some(tp) = attempt.traceparent {
+            rb = rb.header("traceparent", tp);
+        }
         // An unstreamed Ollama answer sends its head only when it is complete: only the total
         // timeout applies to it.
         let streamed = d.provider != Provider::Ollama || ollama::whole_answer_streamed(&attempt);

@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod extract;
+mod metrics;
 pub mod openai;
 mod routes;
 
@@ -24,6 +25,7 @@ use tower::util::BoxCloneSyncService;
 
 pub use error::ApiError;
 pub use extract::BodyLimit;
+pub use metrics::{GatewayMetrics, join_pages};
 
 /// Why the channel to the router failed (a concrete type: tonic's client bounds need one).
 #[derive(Debug, thiserror::Error)]
@@ -95,8 +97,10 @@ pub struct AppState {
     pub options: GatewayOptions,
     /// The usage ledger, for `/v1/usage`; `None` when this gateway has none.
     pub usage: Option<std::sync::Arc<dyn UsageQuerier>>,
-    /// Renders the Prometheus metrics page (`/metrics`); `None` when there is none.
+    /// Renders other components' metrics for `/metrics` (the router's, in `serve` mode).
     pub metrics: Option<MetricsRenderer>,
+    /// The gateway's own HTTP metrics, always on `/metrics`.
+    pub http_metrics: GatewayMetrics,
 }
 
 /// Renders a Prometheus exposition.
@@ -111,6 +115,7 @@ impl AppState {
             options,
             usage: None,
             metrics: None,
+            http_metrics: GatewayMetrics::default(),
         }
     }
 
@@ -151,6 +156,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.http_metrics.clone(),
+            metrics::count,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::Extension(BodyLimit(max_body_bytes)))

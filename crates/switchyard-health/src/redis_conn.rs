@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis::RedisResult;
@@ -44,6 +44,7 @@ struct Inner {
     prefix: String,
     op_timeout: Duration,
     degraded: AtomicBool,
+    errors: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -85,6 +86,7 @@ impl RedisConn {
                 prefix: key_prefix.to_owned(),
                 op_timeout: options.op_timeout,
                 degraded: AtomicBool::new(false),
+                errors: AtomicU64::new(0),
             }),
         })
     }
@@ -102,6 +104,11 @@ impl RedisConn {
     /// Whether the last call failed because Redis was unreachable or too slow.
     pub fn is_degraded(&self) -> bool {
         self.inner.degraded.load(Ordering::Relaxed)
+    }
+
+    /// Calls that failed or timed out since start (for the `redis_errors` metric).
+    pub fn error_count(&self) -> u64 {
+        self.inner.errors.load(Ordering::Relaxed)
     }
 
     /// Round trip to Redis; updates [`RedisConn::is_degraded`]. For readiness checks.
@@ -136,6 +143,7 @@ impl RedisConn {
                 Ok(v)
             }
             Ok(Err(e)) => {
+                self.inner.errors.fetch_add(1, Ordering::Relaxed);
                 if e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_connection_refusal()
@@ -150,6 +158,7 @@ impl RedisConn {
                 })
             }
             Err(_) => {
+                self.inner.errors.fetch_add(1, Ordering::Relaxed);
                 self.set_degraded(true);
                 Err(HealthError::Timeout {
                     op,

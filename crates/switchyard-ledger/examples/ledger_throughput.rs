@@ -43,6 +43,7 @@ fn record(run: &str, i: usize) -> UsageRecord {
             deployment: format!("ollama-{}", i % 3),
             ..Default::default()
         }],
+        traceparent: None,
         ..Default::default()
     }
 }

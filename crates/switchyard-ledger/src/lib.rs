@@ -11,14 +11,17 @@
 
 mod days;
 mod error;
+mod metrics;
 pub mod proto;
 mod recorder;
 mod service;
 mod sql;
 mod store;
+mod trace;
 mod validate;
 
 pub use error::{ServeError, StoreError};
+pub use metrics::LedgerMetrics;
 pub use proto::{
     Attempt, GroupBy, RecordAck, RecordBatch, RejectedRecord, UsageAggregate, UsageQuery,
     UsageQueryResponse, UsageRecord,
@@ -26,5 +29,5 @@ pub use proto::{
 pub use recorder::{
     FlushOutcome, LedgerTarget, Recorder, RecorderConfig, RecorderError, RecorderStats,
 };
-pub use service::{LedgerService, serve_ledger};
+pub use service::{LedgerService, serve_ledger, serve_ledger_service};
 pub use store::{BatchOutcome, PostgresConfig, PostgresStore, SqliteStore, UsageStore, open_store};

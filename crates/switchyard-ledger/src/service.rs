@@ -9,6 +9,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
 use crate::error::ServeError;
+use crate::metrics::LedgerMetrics;
 use crate::proto::ledger_server::{Ledger, LedgerServer};
 use crate::proto::{RecordAck, RecordBatch, UsageQuery, UsageQueryResponse};
 use crate::store::UsageStore;
@@ -23,12 +24,21 @@ const MAX_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Clone)]
 pub struct LedgerService {
     store: Arc<dyn UsageStore>,
+    metrics: LedgerMetrics,
 }
 
 impl LedgerService {
     /// Serves `store`.
     pub fn new(store: Arc<dyn UsageStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            metrics: LedgerMetrics::default(),
+        }
+    }
+
+    /// This service's metrics (for a `/metrics` page).
+    pub fn metrics(&self) -> LedgerMetrics {
+        self.metrics.clone()
     }
 
     /// The tonic service, ready for `Server::add_service`.
@@ -47,10 +57,19 @@ impl Ledger for LedgerService {
                 batch.records.len()
             )));
         }
+        let _spans = crate::trace::write_spans(&batch.records);
+        let started = std::time::Instant::now();
         let outcome = self.store.insert_batch(&batch.records).await.map_err(|e| {
+            self.metrics.write_failed();
             tracing::warn!(error = %e, records = batch.records.len(), "ledger insert failed");
             Status::from(e)
         })?;
+        self.metrics.written(
+            outcome.inserted,
+            outcome.duplicates,
+            outcome.rejected.len(),
+            started.elapsed(),
+        );
         if !outcome.rejected.is_empty() {
             tracing::warn!(
                 rejected = outcome.rejected.len(),
@@ -80,8 +99,17 @@ pub async fn serve_ledger(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    serve_ledger_service(LedgerService::new(store), listener, shutdown).await
+}
+
+/// Serves `service` on `listener` until `shutdown` completes, then drains in-flight calls.
+pub async fn serve_ledger_service(
+    service: LedgerService,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     tonic::transport::Server::builder()
-        .add_service(LedgerService::new(store).into_server())
+        .add_service(service.into_server())
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

@@ -69,6 +69,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub timing: &'a Timing,
     /// What the estimate was computed from, for calibration (estimating counters only).
     pub inputs: Option<Inputs>,
+    /// W3C `traceparent` for the backend call (this attempt's span, or the caller's trace).
+    pub traceparent: Option<&'a str>,
 }
 
 impl AttemptCtx<'_> {
@@ -153,6 +155,7 @@ pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
         request: ctx.request,
         extra_assistant_prefix: ctx.carry.map(|c| c.text.as_str()),
         max_tokens: ctx.max_tokens,
+        traceparent: ctx.traceparent,
     };
     let started = tokio::select! {
         r = ctx.state.backends.start(attempt) => r,
@@ -232,6 +235,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     reason: c.finish_reason.clone(),
                 }));
                 let usage = ctx.usage(&c, chunks);
+                crate::trace::attempt_done(&c.finish_reason, c.prompt_tokens, &usage);
                 let usage_event = event(pb::chat_event::Event::Usage(usage));
                 if !send(ctx, finish).await || !send(ctx, usage_event).await {
                     return Outcome::ClientGone;
@@ -304,6 +308,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 }
                 ctx.learn(&c);
                 let usage = ctx.usage(&c, chunks);
+                crate::trace::attempt_done(&c.finish_reason, c.prompt_tokens, &usage);
                 let events = [
                     ctx.route_info(),
                     event(pb::chat_event::Event::Delta(pb::Delta {

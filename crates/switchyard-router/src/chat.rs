@@ -14,20 +14,38 @@ use switchyard_core::config::Strategy;
 use switchyard_core::plan::{PlanError, plan};
 use switchyard_core::tokens::PromptEstimate;
 use switchyard_proto as pb;
+use tracing::Instrument;
 
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
 use crate::route_error;
 use crate::shared::RouterAvailability;
 use crate::state::{Estimator, RouterState};
 use crate::strategy;
+use crate::trace;
 use crate::usage::{AttemptUsage, RequestRecord, Timing};
 
 /// Runs a chat request, sending its events (or one error) to `tx`, then hands its accounting to
 /// the usage sink.
-pub(crate) async fn run(state: &RouterState, req: pb::ChatRequest, tx: EventTx) {
+pub(crate) async fn run(
+    state: &RouterState,
+    req: pb::ChatRequest,
+    tx: EventTx,
+    incoming_traceparent: Option<String>,
+) {
     let timing = Timing::start();
     let mut attempts = Vec::new();
-    let result = drive(state, &req, &tx, &timing, &mut attempts).await;
+    let span = tracing::Span::current();
+    // Our own span's context when tracing, else the caller's passed on unchanged.
+    let traceparent = switchyard_telemetry::traceparent_of(&span).or(incoming_traceparent);
+    let result = drive(
+        state,
+        &req,
+        &tx,
+        &timing,
+        &mut attempts,
+        traceparent.as_deref(),
+    )
+    .await;
     let mut record = RequestRecord {
         request_id: req.request_id.clone(),
         started_unix_ms: timing.started_unix_ms(),
@@ -70,10 +88,18 @@ pub(crate) async fn run(state: &RouterState, req: pb::ChatRequest, tx: EventTx) 
         timing.ttft(),
         timing.overhead(),
     );
+    record.latency_ms = timing.elapsed_ms();
+    record.ttft_ms = timing.ttft_ms();
+    record.attempts = attempts;
+    let trace_id = switchyard_telemetry::trace_id_of(&span).or_else(|| {
+        traceparent
+            .as_deref()
+            .and_then(switchyard_telemetry::traceparent_trace_id)
+            .map(str::to_owned)
+    });
+    trace::finish_request(&span, &record, trace_id.as_deref());
     if let Some(sink) = &state.usage_sink {
-        record.latency_ms = timing.elapsed_ms();
-        record.ttft_ms = timing.ttft_ms();
-        record.attempts = attempts;
+        record.traceparent = traceparent;
         sink.record(record);
     }
     if let Some(e) = error {
@@ -117,6 +143,7 @@ async fn drive(
     tx: &EventTx,
     timing: &Timing,
     attempts: &mut Vec<AttemptUsage>,
+    traceparent: Option<&str>,
 ) -> Result<Option<(usize, pb::Usage)>, pb::RouteError> {
     let cfg = &state.config;
     let group = cfg
@@ -202,6 +229,16 @@ async fn drive(
                 }
             }
             tried = true;
+            let span = match cfg.deployments.get(candidate.deployment) {
+                Some(dep) => trace::attempt_span(
+                    dep,
+                    cfg.groups.get(dep.group).map_or("", |g| g.name.as_str()),
+                    attempts.len() + 1,
+                    estimate.predicted(),
+                ),
+                None => tracing::Span::none(),
+            };
+            let attempt_traceparent = switchyard_telemetry::traceparent_of(&span);
             let ctx = AttemptCtx {
                 state,
                 request: req,
@@ -215,6 +252,7 @@ async fn drive(
                 carry: carry.as_ref(),
                 timing,
                 inputs,
+                traceparent: attempt_traceparent.as_deref().or(traceparent),
             };
             let d = candidate.deployment;
             let id: &str = cfg.deployments.get(d).map_or("", |x| x.id.as_str());
@@ -224,7 +262,7 @@ async fn drive(
             }
             state.metrics.inflight(id, 1);
             let attempt_started = Instant::now();
-            let outcome = attempt::run(&ctx).await;
+            let outcome = attempt::run(&ctx).instrument(span.clone()).await;
             timing.add_backend(attempt_started.elapsed());
             state.metrics.inflight(id, -1);
             if strategy == Strategy::LeastBusy {
@@ -264,6 +302,7 @@ async fn drive(
                     streamed_tool_calls,
                 } => {
                     tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
+                    trace::attempt_failed(&span, error.class, true);
                     state.cooldowns.record_failure(d, Instant::now());
                     state.shared.report_failure(id, error.class).await;
                     state.metrics.attempt(id, error.class.as_str());
@@ -288,6 +327,7 @@ async fn drive(
                 }
                 Outcome::Failed(e) => {
                     tracing::debug!(deployment = d, class = %e.class, error = %e.message, "attempt failed");
+                    trace::attempt_failed(&span, e.class, false);
                     if e.class.counts_against_health() {
                         state.cooldowns.record_failure(d, Instant::now());
                         state.shared.report_failure(id, e.class).await;

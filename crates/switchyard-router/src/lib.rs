@@ -15,6 +15,7 @@ mod shared;
 mod state;
 mod strategy;
 mod tokenizers;
+mod trace;
 mod usage;
 
 use std::pin::Pin;
@@ -26,10 +27,11 @@ use switchyard_proto as pb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 pub use shared::Shared;
 pub use state::{RouterState, StateError};
-pub use usage::{AttemptUsage, RequestRecord, UsageSink};
+pub use usage::{AttemptUsage, RequestRecord, SinkStats, UsageSink};
 
 /// Events buffered between a request's task and the caller.
 const EVENT_BUFFER: usize = 32;
@@ -83,13 +85,17 @@ impl RouterService {
     /// from the health view.
     pub fn render_metrics(&self) -> String {
         for d in &self.state.config.deployments {
-            let v = match self.state.shared.view.get(&d.id).status {
+            let h = self.state.shared.view.get(&d.id);
+            let v = match h.status {
                 switchyard_health::Status::Up => 1,
                 switchyard_health::Status::Down => 0,
                 switchyard_health::Status::Unknown => -1,
             };
-            self.state.metrics.set_health(&d.id, v);
+            self.state.metrics.set_health(&d.id, v, h.loaded);
         }
+        let redis_errors = self.state.shared.redis.as_ref().map(|r| r.error_count());
+        let sink = self.state.usage_sink.as_ref().and_then(|s| s.stats());
+        self.state.metrics.set_process(redis_errors, sink);
         self.state.metrics.render()
     }
 
@@ -109,10 +115,16 @@ impl pb::router_server::Router for RouterService {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::ChatStream>, Status> {
+        let incoming = request
+            .metadata()
+            .get(switchyard_telemetry::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let req = request.into_inner();
+        let span = trace::request_span(&req, incoming.as_deref());
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let state = self.state.clone();
-        tokio::spawn(async move { chat::run(&state, req, tx).await });
+        tokio::spawn(async move { chat::run(&state, req, tx, incoming).await }.instrument(span));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

@@ -4,6 +4,7 @@
 //! Label values come from a closed vocabulary — configured group and deployment ids, failure
 //! class labels, request status codes — so the number of series is bounded by the config.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -66,6 +67,17 @@ pub struct RouterMetrics {
     overhead: Histogram,
     inflight: Family<DeploymentLabels, Gauge>,
     deployment_up: Family<DeploymentLabels, Gauge>,
+    deployment_loaded: Family<DeploymentLabels, Gauge>,
+    redis_errors: Counter,
+    ledger_records: Family<LedgerLabels, Counter>,
+    ledger_delivery_failures: Counter,
+    ledger_pending: Gauge,
+    ledger_spool: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LedgerLabels {
+    outcome: &'static str,
 }
 
 impl Default for RouterMetrics {
@@ -132,8 +144,50 @@ impl Default for RouterMetrics {
             "Deployment health: 1 up, 0 down, -1 unknown",
             deployment_up.clone(),
         );
+        let deployment_loaded = Family::<DeploymentLabels, Gauge>::default();
+        registry.register(
+            "deployment_loaded",
+            "Model resident in the backend's memory (warm): 1 yes, 0 no, -1 unknown",
+            deployment_loaded.clone(),
+        );
+        let redis_errors = Counter::default();
+        registry.register(
+            "redis_errors",
+            "Redis calls of the shared state that failed or timed out",
+            redis_errors.clone(),
+        );
+        let ledger_records = Family::<LedgerLabels, Counter>::default();
+        registry.register(
+            "ledger_records",
+            "Usage records handed to the ledger, by outcome (delivered, lost)",
+            ledger_records.clone(),
+        );
+        let ledger_delivery_failures = Counter::default();
+        registry.register(
+            "ledger_delivery_failures",
+            "Failed deliveries to the ledger (the records stay spooled and are retried)",
+            ledger_delivery_failures.clone(),
+        );
+        let ledger_pending = Gauge::default();
+        registry.register(
+            "ledger_pending_records",
+            "Usage records not yet acknowledged by the ledger (memory and spool)",
+            ledger_pending.clone(),
+        );
+        let ledger_spool = Gauge::default();
+        registry.register(
+            "ledger_spool_records",
+            "Usage records in the on-disk spool, waiting for the ledger",
+            ledger_spool.clone(),
+        );
         RouterMetrics {
             registry,
+            deployment_loaded,
+            redis_errors,
+            ledger_records,
+            ledger_delivery_failures,
+            ledger_pending,
+            ledger_spool,
             requests,
             attempts,
             fallbacks,
@@ -224,12 +278,35 @@ impl RouterMetrics {
             .inc_by(delta);
     }
 
-    pub(crate) fn set_health(&self, deployment: &str, value: i64) {
-        self.deployment_up
-            .get_or_create(&DeploymentLabels {
-                deployment: deployment.to_string(),
-            })
-            .set(value);
+    pub(crate) fn set_health(&self, deployment: &str, value: i64, loaded: Option<bool>) {
+        let labels = DeploymentLabels {
+            deployment: deployment.to_string(),
+        };
+        self.deployment_up.get_or_create(&labels).set(value);
+        let loaded = loaded.map_or(-1, i64::from);
+        self.deployment_loaded.get_or_create(&labels).set(loaded);
+    }
+
+    /// Copies process-wide counters kept elsewhere (Redis connection, ledger recorder).
+    pub(crate) fn set_process(&self, redis_errors: Option<u64>, sink: Option<crate::SinkStats>) {
+        if let Some(n) = redis_errors {
+            self.redis_errors.inner().store(n, Ordering::Relaxed);
+        }
+        if let Some(s) = sink {
+            for (outcome, n) in [("delivered", s.delivered), ("lost", s.lost)] {
+                self.ledger_records
+                    .get_or_create(&LedgerLabels { outcome })
+                    .inner()
+                    .store(n, Ordering::Relaxed);
+            }
+            self.ledger_delivery_failures
+                .inner()
+                .store(s.delivery_failures, Ordering::Relaxed);
+            self.ledger_pending
+                .set(i64::try_from(s.pending).unwrap_or(i64::MAX));
+            self.ledger_spool
+                .set(i64::try_from(s.spool_records).unwrap_or(i64::MAX));
+        }
     }
 
     /// The exposition text (OpenMetrics, which Prometheus reads).

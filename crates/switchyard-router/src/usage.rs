@@ -41,11 +41,34 @@ pub struct RequestRecord {
     pub status: String,
     pub http_status: u16,
     pub attempts: Vec<AttemptUsage>,
+    /// W3C `traceparent` naming the request's span (or the caller's trace when tracing is off),
+    /// so the ledger's write joins the request's trace.
+    pub traceparent: Option<String>,
 }
 
 /// Where finished requests go.
 pub trait UsageSink: Send + Sync {
     fn record(&self, record: RequestRecord);
+
+    /// Delivery figures for `/metrics`, when the sink keeps any.
+    fn stats(&self) -> Option<SinkStats> {
+        None
+    }
+}
+
+/// How a sink's deliveries stand (the ledger recorder's spool and counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Records acknowledged by the ledger.
+    pub delivered: u64,
+    /// Records lost (queue or spool full, corrupt spool, refused as invalid).
+    pub lost: u64,
+    /// Failed deliveries (each retried from the spool).
+    pub delivery_failures: u64,
+    /// Records waiting in memory or in the spool.
+    pub pending: u64,
+    /// Records in the spool file.
+    pub spool_records: u64,
 }
 
 /// Timing of one request, shared by its attempts.

@@ -224,6 +224,11 @@ pub(crate) async fn prepare(
         evaluated_tokens: size.evaluated_tokens,
         truncated: size.truncated,
         body: value,
+        traceparent: parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     });
     let fault = sim.take_fault(&[&g.model, &recorded_name]);
     let fault = delivery::before_response(fault, style, kill.as_ref()).await?;

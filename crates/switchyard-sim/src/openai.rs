@@ -195,6 +195,11 @@ async fn llama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Respo
         evaluated_tokens: prompt_tokens,
         truncated: false,
         body: value,
+        traceparent: parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     });
     let fault = sim.take_fault(&[&alias, &g.model]);
     let fault = match delivery::before_response(fault, style, kill.as_ref()).await {

@@ -31,6 +31,9 @@ pub struct RecordedRequest {
     pub truncated: bool,
     /// The raw request JSON.
     pub body: serde_json::Value,
+    /// The W3C `traceparent` header, when one was sent.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 /// A model currently loaded (Ollama `/api/ps`).

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
+mod metrics_page;
 pub mod usage;
 
 /// Loads and validates a configuration file from the process environment.
@@ -209,29 +210,11 @@ pub async fn router(
     let parts = router_parts(config, opts, &stop).await?;
     if let Some(maddr) = metrics_listen {
         let source = parts.service.clone();
-        let page = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let source = source.clone();
-                async move {
-                    (
-                        [(
-                            axum::http::header::CONTENT_TYPE,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        )],
-                        source.render_metrics(),
-                    )
-                }
-            }),
-        );
-        let mlistener = bind(maddr).await?;
-        tracing::info!(addr = %mlistener.local_addr()?, "router metrics listening");
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(mlistener, page)
-                .with_graceful_shutdown(stopped(stop))
-                .await;
+        let page: metrics_page::Page = Arc::new(move || {
+            let text = source.render_metrics();
+            Box::pin(async move { text })
         });
+        metrics_page::spawn("router", maddr, page, stopped(stop.clone())).await?;
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
@@ -269,12 +252,22 @@ pub async fn ledger(
     let store = switchyard_ledger::open_store(&url)
         .await
         .with_context(|| format!("cannot open the usage ledger at {url}"))?;
+    let service = switchyard_ledger::LedgerService::new(store);
+    let stop = shutdown_fanout(shutdown);
+    if let Some(maddr) = config.ledger.metrics_listen {
+        let metrics = service.metrics();
+        let page: metrics_page::Page = Arc::new(move || {
+            let text = metrics.render();
+            Box::pin(async move { text })
+        });
+        metrics_page::spawn("ledger", maddr, page, stopped(stop.clone())).await?;
+    }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
     Ok(Bound {
         addr,
         serve: async move {
-            switchyard_ledger::serve_ledger(store, listener, shutdown).await?;
+            switchyard_ledger::serve_ledger_service(service, listener, stopped(stop)).await?;
             Ok(())
         },
     })
@@ -291,15 +284,23 @@ pub async fn prober(
         );
     };
     let conn = RedisConn::new(url, &config.state.key_prefix).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let conn_for_metrics = conn.clone();
     let store: HealthStore = RedisStore::from_conn(conn).into();
     let settings = ProberSettings {
         interval: config.prober.interval,
         timeout: config.prober.timeout,
         ..ProberSettings::default()
     };
-    let prober = Prober::new(ProbeTarget::from_config(config), store, settings)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    prober.run(shutdown).await;
+    let prober = Arc::new(
+        Prober::new(ProbeTarget::from_config(config), store, settings)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    let stop = shutdown_fanout(shutdown);
+    if let Some(maddr) = config.prober.metrics_listen {
+        let page = metrics_page::prober_page(prober.clone(), conn_for_metrics, config);
+        metrics_page::spawn("prober", maddr, page, stopped(stop.clone())).await?;
+    }
+    prober.run(stopped(stop)).await;
     Ok(())
 }
 

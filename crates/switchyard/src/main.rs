@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -87,11 +86,17 @@ enum Command {
         /// Directory for the SQLite database when no ledger.database_url is set.
         #[arg(long, env = "SWITCHYARD_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Serve Prometheus `/metrics` over HTTP here (default: ledger.metrics_listen, else none).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// The health prober alone, writing to Redis.
     Prober {
         #[command(flatten)]
         config: ConfigArg,
+        /// Serve Prometheus `/metrics` over HTTP here (default: prober.metrics_listen, else none).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Exit 0 when a service answers (for container health checks): a TCP connect, or an
     /// HTTP GET answered with 200.
@@ -125,15 +130,15 @@ enum Command {
     },
 }
 
-fn init_logs(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
+/// The OpenTelemetry `service.name` of each subcommand (`None`: no logs or traces at all).
+fn service_name(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Serve { .. } => Some("switchyard"),
+        Command::Gateway { .. } => Some("switchyard-gateway"),
+        Command::Router { .. } => Some("switchyard-router"),
+        Command::Ledger { .. } => Some("switchyard-ledger"),
+        Command::Prober { .. } => Some("switchyard-prober"),
+        Command::Check { .. } | Command::Explain { .. } | Command::Healthcheck { .. } => None,
     }
 }
 
@@ -275,16 +280,26 @@ async fn run(command: Command) -> anyhow::Result<()> {
             config,
             listen,
             data_dir,
+            metrics_listen,
         } => {
-            let cfg = switchyard::load_config(&config.config)?;
+            let mut cfg = switchyard::load_config(&config.config)?;
+            if metrics_listen.is_some() {
+                cfg.ledger.metrics_listen = metrics_listen;
+            }
             let listen = listen.unwrap_or(cfg.ledger.listen);
             let dir = data_dir.unwrap_or_else(|| beside(&config.config));
             let bound = switchyard::ledger(&cfg, &dir, listen, shutdown_signal()).await?;
             announce("ledger", bound.addr);
             bound.serve.await?;
         }
-        Command::Prober { config } => {
-            let cfg = switchyard::load_config(&config.config)?;
+        Command::Prober {
+            config,
+            metrics_listen,
+        } => {
+            let mut cfg = switchyard::load_config(&config.config)?;
+            if metrics_listen.is_some() {
+                cfg.prober.metrics_listen = metrics_listen;
+            }
             println!(
                 "{}",
                 serde_json::json!({"service": "prober", "targets": cfg.deployments.len()})
@@ -336,12 +351,6 @@ fn main() -> ExitCode {
         listen: None,
         data_dir: std::env::var_os("SWITCHYARD_DATA_DIR").map(PathBuf::from),
     });
-    if !matches!(
-        command,
-        Command::Check { .. } | Command::Explain { .. } | Command::Healthcheck { .. }
-    ) {
-        init_logs(cli.log_json);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -352,7 +361,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(command)) {
+    let telemetry = match service_name(&command) {
+        Some(service) => {
+            let format = if cli.log_json {
+                switchyard_telemetry::LogFormat::Json
+            } else {
+                switchyard_telemetry::LogFormat::Text
+            };
+            // The OTLP exporter's gRPC channel needs the runtime.
+            let _guard = runtime.enter();
+            match switchyard_telemetry::init(service, format) {
+                Ok(t) => {
+                    if let Some(endpoint) = t.endpoint() {
+                        tracing::info!(endpoint, "exporting traces over OTLP");
+                    }
+                    Some(t)
+                }
+                Err(e) => {
+                    eprintln!("switchyard: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    let result = runtime.block_on(run(command));
+    // Export the spans still buffered, while the runtime is alive.
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("switchyard: {e:#}");

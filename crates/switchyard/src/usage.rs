@@ -20,7 +20,7 @@ use switchyard_ledger::{
     Attempt, LedgerTarget, Recorder, RecorderConfig, UsageQuery, UsageQueryResponse, UsageRecord,
     UsageStore, open_store,
 };
-use switchyard_router::{RequestRecord, UsageSink};
+use switchyard_router::{RequestRecord, SinkStats, UsageSink};
 
 /// Default SQLite file name in the data directory.
 pub const SQLITE_FILE: &str = "switchyard-usage.db";
@@ -33,6 +33,21 @@ pub struct RecorderSink(pub Recorder);
 impl UsageSink for RecorderSink {
     fn record(&self, r: RequestRecord) {
         self.0.record(to_ledger(r));
+    }
+
+    fn stats(&self) -> Option<SinkStats> {
+        let s = self.0.stats();
+        Some(SinkStats {
+            delivered: s.delivered,
+            lost: s.rejected
+                + s.dropped_queue_full
+                + s.dropped_spool_full
+                + s.dropped_closed
+                + s.lost_corrupt,
+            delivery_failures: s.delivery_failures,
+            pending: s.queued + s.spool_records,
+            spool_records: s.spool_records,
+        })
     }
 }
 
@@ -64,6 +79,7 @@ fn to_ledger(r: RequestRecord) -> UsageRecord {
                 completion_tokens: a.completion_tokens,
             })
             .collect(),
+        traceparent: r.traceparent,
     }
 }
 

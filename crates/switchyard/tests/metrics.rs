@@ -139,3 +139,172 @@ async fn metrics_count_requests_fallbacks_and_continuations() {
     assert!(text.trim_end().ends_with("# EOF"));
     eprintln!("metrics page: {} bytes, {} series", text.len(), m.len());
 }
+
+fn free_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
+}
+
+async fn scrape(http: &reqwest::Client, url: &str) -> (String, HashMap<String, f64>) {
+    let resp = http.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    let text = resp.text().await.unwrap();
+    assert!(text.trim_end().ends_with("# EOF"), "{url}: no # EOF");
+    let m = parse(&text);
+    (text, m)
+}
+
+/// Gateway, router and ledger as separate processes: each has its own `/metrics`, and after the
+/// scenario (a fallback, a continuation, an overflow) each counts its share.
+#[tokio::test]
+async fn every_service_process_serves_its_own_metrics() {
+    let sim = common::reference_ollama().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, common::seed_config_text(&sim.base_url())).unwrap();
+    let path = path.to_str().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (ledger_metrics, router_metrics) = (free_addr(), free_addr());
+    let ledger = common::spawn_switchyard(&[
+        "ledger",
+        "--config",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--metrics-listen",
+        &ledger_metrics,
+    ])
+    .await;
+    let ledger_url = format!("http://{}", ledger.addr);
+    let router = common::spawn_switchyard_env(
+        &[
+            "router",
+            "--config",
+            path,
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+            "--metrics-listen",
+            &router_metrics,
+        ],
+        &[("SWITCHYARD__LEDGER__ADDRESS", ledger_url.as_str())],
+    )
+    .await;
+    let router_url = format!("http://{}", router.addr);
+    let gateway = common::spawn_switchyard(&[
+        "gateway",
+        "--config",
+        path,
+        "--listen",
+        "127.0.0.1:0",
+        "--router",
+        &router_url,
+    ])
+    .await;
+    let http = common::client();
+    let url = gateway.url("/v1/chat/completions");
+    let send = |content: String, stream: bool| {
+        http.post(&url)
+            .json(&common::chat_body("local-small", &content, stream))
+            .send()
+    };
+    send("plain [[tokens=5]]".into(), false)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::Status {
+            code: 500,
+            message: "boom".into(),
+        },
+        Some(1),
+    ));
+    send("fallback [[tokens=5]]".into(), false)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::CutAfter { chunks: 3 },
+        Some(1),
+    ));
+    send("continued [[tokens=8]]".into(), true)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        send(common::words(40_000), false).await.unwrap().status(),
+        400
+    );
+
+    let (_, r) = scrape(&http, &format!("http://{router_metrics}/metrics")).await;
+    assert_eq!(
+        r[r#"switchyard_requests_total{group="local-small",status="ok"}"#],
+        3.0
+    );
+    assert_eq!(
+        r[r#"switchyard_requests_total{group="local-small",status="context_length_exceeded"}"#],
+        1.0
+    );
+    assert_eq!(
+        r[r#"switchyard_fallbacks_total{reason="server_error"}"#],
+        1.0
+    );
+    assert_eq!(
+        r[r#"switchyard_continuations_total{reason="stream_broken"}"#],
+        1.0
+    );
+    assert_eq!(r["switchyard_overhead_seconds_count"], 4.0);
+    assert_eq!(r["switchyard_redis_errors_total"], 0.0);
+    assert!(r.contains_key("switchyard_ledger_spool_records"));
+    assert!(
+        r.contains_key(r#"switchyard_deployment_loaded{deployment="local-small/llama3.2:1b"}"#)
+    );
+
+    let (_, g) = scrape(&http, &gateway.url("/metrics")).await;
+    assert_eq!(
+        g[r#"switchyard_gateway_http_requests_total{route="/v1/chat/completions",code="200"}"#],
+        3.0
+    );
+    assert_eq!(
+        g[r#"switchyard_gateway_http_requests_total{route="/v1/chat/completions",code="400"}"#],
+        1.0
+    );
+
+    // Every request reaches the ledger, and the router's recorder has nothing left over.
+    let ledger_page = format!("http://{ledger_metrics}/metrics");
+    common::eventually(30, "the ledger inserted all four records", || {
+        let (http, ledger_page) = (http.clone(), ledger_page.clone());
+        async move {
+            let (_, l) = scrape(&http, &ledger_page).await;
+            l.get(r#"switchyard_ledger_records_total{outcome="inserted"}"#) == Some(&4.0)
+        }
+    })
+    .await;
+    let (_, l) = scrape(&http, &ledger_page).await;
+    assert_eq!(l["switchyard_ledger_write_errors_total"], 0.0);
+    assert!(l["switchyard_ledger_batch_write_seconds_count"] >= 1.0);
+    common::eventually(30, "the router's recorder has delivered everything", || {
+        let http = http.clone();
+        let page = format!("http://{router_metrics}/metrics");
+        async move {
+            let (_, r) = scrape(&http, &page).await;
+            r.get(r#"switchyard_ledger_records_total{outcome="delivered"}"#) == Some(&4.0)
+                && r.get("switchyard_ledger_pending_records") == Some(&0.0)
+        }
+    })
+    .await;
+}

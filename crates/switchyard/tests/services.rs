@@ -59,7 +59,22 @@ async fn four_processes_route_around_a_stopped_model_and_account_every_request()
     .await;
     let ledger_url = format!("http://{}", ledger.addr);
     let env = [("SWITCHYARD__LEDGER__ADDRESS", ledger_url.as_str())];
-    let _prober = common::spawn_switchyard_env(&["prober", "--config", path], &env).await;
+    let prober_metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let _prober = common::spawn_switchyard_env(
+        &[
+            "prober",
+            "--config",
+            path,
+            "--metrics-listen",
+            &prober_metrics,
+        ],
+        &env,
+    )
+    .await;
     let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -107,6 +122,25 @@ async fn four_processes_route_around_a_stopped_model_and_account_every_request()
         deployment_health(&models(&http, &base).await, "llama3.2:1b") == "up"
     })
     .await;
+    // The prober's own /metrics says so too.
+    let prober_page = http
+        .get(format!("http://{prober_metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        prober_page
+            .contains("switchyard_prober_deployment_up{deployment=\"local-small/llama3.2:1b\"} 1"),
+        "{prober_page}"
+    );
+    assert!(
+        prober_page.contains("switchyard_prober_leader 1"),
+        "{prober_page}"
+    );
+    assert!(prober_page.trim_end().ends_with("# EOF"));
     sim.stop_model("llama3.2:1b");
     common::eventually(20, "the prober reports llama3.2:1b down", || async {
         deployment_health(&models(&http, &base).await, "llama3.2:1b") == "down"

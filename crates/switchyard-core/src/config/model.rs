@@ -120,6 +120,8 @@ pub struct LedgerSettings {
     /// Records not yet delivered wait here; `None` = `switchyard-spool.log` in the data dir.
     pub spool_path: Option<String>,
     pub spool_max_bytes: u64,
+    /// Where `switchyard ledger` serves Prometheus `/metrics` (`None`: nowhere).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +129,8 @@ pub struct ProberSettings {
     pub enabled: bool,
     pub interval: Duration,
     pub timeout: Duration,
+    /// Where `switchyard prober` serves Prometheus `/metrics` (`None`: nowhere).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// LiteLLM's strategy names are accepted; the ones not implemented yet behave as `Ordered`.

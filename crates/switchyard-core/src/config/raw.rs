@@ -48,6 +48,7 @@ pub struct RawLedger {
     pub address: Option<String>,
     pub spool_path: Option<String>,
     pub spool_max_bytes: Option<Number>,
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +56,7 @@ pub struct RawProber {
     pub interval: Option<Seconds>,
     pub timeout: Option<Seconds>,
     pub enabled: Option<bool>,
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

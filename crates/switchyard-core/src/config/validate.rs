@@ -329,12 +329,22 @@ pub fn validate(
         address: lr.address,
         spool_path: lr.spool_path,
         spool_max_bytes: lr.spool_max_bytes.map(|n| n.0).unwrap_or(256 * 1024 * 1024),
+        metrics_listen: lr
+            .metrics_listen
+            .as_deref()
+            .map(|a| parse_addr(a, "ledger.metrics_listen"))
+            .transpose()?,
     };
     let pr = raw.prober.unwrap_or_default();
     let prober = ProberSettings {
         enabled: pr.enabled.unwrap_or(true),
         interval: pr.interval.map(|s| s.0).unwrap_or(Duration::from_secs(5)),
         timeout: pr.timeout.map(|s| s.0).unwrap_or(Duration::from_secs(2)),
+        metrics_listen: pr
+            .metrics_listen
+            .as_deref()
+            .map(|a| parse_addr(a, "prober.metrics_listen"))
+            .transpose()?,
     };
     if prober.interval.is_zero() {
         return Err(ConfigError::invalid(

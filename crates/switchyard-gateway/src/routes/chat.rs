@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchyard_proto as pb;
 use switchyard_proto::chat_event::Event;
+use switchyard_telemetry::{TRACEPARENT, TRACESTATE, adopt_parent, traceparent_of};
 use tonic::Streaming;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -54,9 +56,48 @@ async fn next_event(events: &mut Streaming<pb::ChatEvent>) -> Result<Option<Even
 
 pub async fn chat_completions(
     State(state): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
     let request_id = uuid::Uuid::new_v4().simple().to_string();
+    // Disabled (and free) unless traces are exported; see switchyard-telemetry.
+    let span = tracing::info_span!(
+        "chat",
+        otel.name = "POST /v1/chat/completions",
+        otel.kind = "server",
+        "http.request.method" = "POST",
+        "http.route" = "/v1/chat/completions",
+        "gen_ai.operation.name" = "chat",
+        "gen_ai.request.model" = %body.model,
+        "switchyard.request_id" = %request_id,
+        "http.response.status_code" = tracing::field::Empty,
+    );
+    let incoming = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    adopt_parent(
+        &span,
+        incoming,
+        headers.get(TRACESTATE).and_then(|v| v.to_str().ok()),
+    );
+    // Our own span's context when tracing, else the caller's passed on unchanged.
+    let traceparent = traceparent_of(&span).or_else(|| incoming.map(str::to_owned));
+    let result = handle(state, body, request_id, traceparent, &span)
+        .instrument(span.clone())
+        .await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status,
+    };
+    span.record("http.response.status_code", status.as_u16());
+    result
+}
+
+async fn handle(
+    state: AppState,
+    body: ChatCompletionRequest,
+    request_id: String,
+    traceparent: Option<String>,
+    span: &tracing::Span,
+) -> Result<Response, ApiError> {
     let mut req = body.into_router_request(request_id.clone())?;
     if state.options.master_key.is_some() {
         req.api_key_id = "master".into();
@@ -65,8 +106,12 @@ pub async fn chat_completions(
     let include_usage = req.include_usage;
     let model = req.model.clone();
     let mut client = state.router.clone();
+    let mut grpc = tonic::Request::new(req);
+    if let Some(v) = traceparent.and_then(|tp| tp.parse().ok()) {
+        grpc.metadata_mut().insert(TRACEPARENT, v);
+    }
     let mut events = client
-        .chat(req)
+        .chat(grpc)
         .await
         .map_err(|s| ApiError::router_unavailable(s.message()))?
         .into_inner();
@@ -81,6 +126,7 @@ pub async fn chat_completions(
                     model,
                     include_usage,
                     keepalive: state.options.sse_keepalive,
+                    span: span.clone(),
                 };
                 return Ok(sse.response(events, &request_id));
             }
@@ -103,6 +149,7 @@ pub async fn chat_completions(
             model,
             include_usage,
             keepalive: state.options.sse_keepalive,
+            span: span.clone(),
         };
         Ok(sse.response(events, &request_id))
     } else {
@@ -153,6 +200,8 @@ struct Sse {
     model: String,
     include_usage: bool,
     keepalive: std::time::Duration,
+    /// The request's span, kept open until the stream ends.
+    span: tracing::Span,
 }
 
 const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
@@ -164,6 +213,7 @@ impl Sse {
             model,
             include_usage,
             keepalive,
+            span,
         } = self;
         let fallback_route = pb::RouteInfo {
             response_id: format!("chatcmpl-{request_id}"),
@@ -187,6 +237,7 @@ impl Sse {
             }
         }
         let body = async_stream::stream! {
+            let _span = span;
             let mut role_sent = false;
             if route.is_some() {
                 role_sent = true;

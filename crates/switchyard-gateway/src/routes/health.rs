@@ -57,18 +57,17 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
 /// `GET /metrics`: the Prometheus exposition (OpenMetrics text).
 pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match &state.metrics {
-        Some(render) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            render(),
-        )
-            .into_response(),
-        None => {
-            crate::ApiError::not_found("this gateway has no metrics of its own; scrape the router")
-                .into_response()
-        }
-    }
+    let own = state.http_metrics.render();
+    let page = match &state.metrics {
+        Some(render) => crate::join_pages(&[render(), own]),
+        None => own,
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        page,
+    )
+        .into_response()
 }

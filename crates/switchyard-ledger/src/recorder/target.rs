@@ -47,15 +47,18 @@ impl LedgerTarget {
     ) -> Result<RecordAck, DeliveryError> {
         let call = async {
             match self {
-                LedgerTarget::Store(store) => store
-                    .insert_batch(&batch.records)
-                    .await
-                    .map(|o| RecordAck {
-                        inserted: o.inserted,
-                        duplicates: o.duplicates,
-                        rejected: o.rejected,
-                    })
-                    .map_err(|e| DeliveryError::Transient(e.to_string())),
+                LedgerTarget::Store(store) => {
+                    let _spans = crate::trace::write_spans(&batch.records);
+                    store
+                        .insert_batch(&batch.records)
+                        .await
+                        .map(|o| RecordAck {
+                            inserted: o.inserted,
+                            duplicates: o.duplicates,
+                            rejected: o.rejected,
+                        })
+                        .map_err(|e| DeliveryError::Transient(e.to_string()))
+                }
                 LedgerTarget::Remote(client) => {
                     let mut client = client.clone();
                     match client.record(batch.clone()).await {

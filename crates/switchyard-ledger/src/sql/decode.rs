@@ -39,6 +39,8 @@ where
         status: row.try_get(13)?,
         http_status: to_u32(row.try_get(14)?, "http_status")?,
         attempts,
+        // Trace context is not stored.
+        traceparent: None,
     })
 }
 

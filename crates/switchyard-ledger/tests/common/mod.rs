@@ -90,5 +90,6 @@ pub fn record(id: &str, i: u32) -> UsageRecord {
             prompt_tokens: 10 + i,
             completion_tokens: 2 * i + 1,
         }],
+        traceparent: None,
     }
 }
