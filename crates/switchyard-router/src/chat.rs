@@ -79,6 +79,12 @@ pub(crate) async fn run(
             error = Some(e);
         }
     }
+    let trace_id = switchyard_telemetry::trace_id_of(&span).or_else(|| {
+        traceparent
+            .as_deref()
+            .and_then(switchyard_telemetry::traceparent_trace_id)
+            .map(str::to_owned)
+    });
     // Recorded before the last event goes out, so a caller that has its answer can rely on the
     // record existing.
     state.metrics.request(
@@ -87,16 +93,11 @@ pub(crate) async fn run(
         timing.started.elapsed(),
         timing.ttft(),
         timing.overhead(),
+        trace_id.as_deref(),
     );
     record.latency_ms = timing.elapsed_ms();
     record.ttft_ms = timing.ttft_ms();
     record.attempts = attempts;
-    let trace_id = switchyard_telemetry::trace_id_of(&span).or_else(|| {
-        traceparent
-            .as_deref()
-            .and_then(switchyard_telemetry::traceparent_trace_id)
-            .map(str::to_owned)
-    });
     trace::finish_request(&span, &record, trace_id.as_deref());
     if let Some(sink) = &state.usage_sink {
         record.traceparent = traceparent;

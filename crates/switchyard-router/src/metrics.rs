@@ -10,6 +10,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -50,6 +51,23 @@ struct DeploymentLabels {
 
 type Histograms = Family<GroupLabels, Histogram, fn() -> Histogram>;
 
+/// The exemplar of a latency observation: the request's trace, for a click from a slow bucket
+/// to the trace in Grafana.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TraceLabels {
+    trace_id: String,
+}
+
+type LatencyHistograms = Family<
+    GroupLabels,
+    HistogramWithExemplars<TraceLabels>,
+    fn() -> HistogramWithExemplars<TraceLabels>,
+>;
+
+fn latency_histogram() -> HistogramWithExemplars<TraceLabels> {
+    HistogramWithExemplars::new(exponential_buckets(0.0001, 2.0, 21))
+}
+
 fn seconds_histogram() -> Histogram {
     // 100 µs … ~100 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 21))
@@ -62,7 +80,7 @@ pub struct RouterMetrics {
     fallbacks: Family<ReasonLabels, Counter>,
     continuations: Family<ReasonLabels, Counter>,
     tokens: Family<TokenLabels, Counter>,
-    latency: Histograms,
+    latency: LatencyHistograms,
     ttft: Histograms,
     overhead: Histogram,
     inflight: Family<DeploymentLabels, Gauge>,
@@ -113,8 +131,9 @@ impl Default for RouterMetrics {
             "Prompt and completion tokens by serving deployment",
             tokens.clone(),
         );
-        let latency: Histograms =
-            Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let latency: LatencyHistograms = Family::new_with_constructor(
+            latency_histogram as fn() -> HistogramWithExemplars<TraceLabels>,
+        );
         registry.register(
             "request_duration_seconds",
             "Request latency (arrival to last event)",
@@ -158,25 +177,25 @@ impl Default for RouterMetrics {
         );
         let ledger_records = Family::<LedgerLabels, Counter>::default();
         registry.register(
-            "ledger_records",
+            "recorder_records",
             "Usage records handed to the ledger, by outcome (delivered, lost)",
             ledger_records.clone(),
         );
         let ledger_delivery_failures = Counter::default();
         registry.register(
-            "ledger_delivery_failures",
+            "recorder_delivery_failures",
             "Failed deliveries to the ledger (the records stay spooled and are retried)",
             ledger_delivery_failures.clone(),
         );
         let ledger_pending = Gauge::default();
         registry.register(
-            "ledger_pending_records",
+            "recorder_pending_records",
             "Usage records not yet acknowledged by the ledger (memory and spool)",
             ledger_pending.clone(),
         );
         let ledger_spool = Gauge::default();
         registry.register(
-            "ledger_spool_records",
+            "recorder_spool_records",
             "Usage records in the on-disk spool, waiting for the ledger",
             ledger_spool.clone(),
         );
@@ -210,6 +229,7 @@ impl RouterMetrics {
         latency: Duration,
         ttft: Option<Duration>,
         overhead: Duration,
+        trace_id: Option<&str>,
     ) {
         self.requests
             .get_or_create(&RequestLabels {
@@ -220,9 +240,12 @@ impl RouterMetrics {
         let g = GroupLabels {
             group: group.to_string(),
         };
+        let exemplar = trace_id.map(|t| TraceLabels {
+            trace_id: t.to_owned(),
+        });
         self.latency
             .get_or_create(&g)
-            .observe(latency.as_secs_f64());
+            .observe(latency.as_secs_f64(), exemplar, None);
         if let Some(t) = ttft {
             self.ttft.get_or_create(&g).observe(t.as_secs_f64());
         }

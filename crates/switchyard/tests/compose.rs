@@ -9,8 +9,12 @@ use serde_json::Value;
 
 /// The command forms `tests/services.rs` runs: subcommand and the flags it passes.
 const TESTED_FORMS: &[(&str, &[&str])] = &[
-    ("ledger", &["--config", "--listen", "--data-dir"]),
-    ("prober", &["--config"]),
+    // Both with --metrics-listen: tests/metrics.rs and tests/services.rs.
+    (
+        "ledger",
+        &["--config", "--listen", "--data-dir", "--metrics-listen"],
+    ),
+    ("prober", &["--config", "--metrics-listen"]),
     (
         "router",
         &[
@@ -40,7 +44,10 @@ fn compose_runs_the_tested_commands() {
         assert!(names.contains(needed), "compose lacks {needed}");
     }
     for (name, svc) in services {
-        if matches!(name.as_str(), "redis" | "prometheus" | "grafana") {
+        if matches!(
+            name.as_str(),
+            "redis" | "prometheus" | "grafana" | "otel-collector" | "tempo"
+        ) {
             continue;
         }
         let cmd: Vec<&str> = svc["command"]

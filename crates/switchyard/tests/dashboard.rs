@@ -32,20 +32,60 @@ async fn every_dashboard_query_names_an_exported_metric() {
     );
     let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut wanted = BTreeSet::new();
+    let mut trace_panels = 0;
     for p in dash["panels"].as_array().unwrap() {
         for t in p["targets"].as_array().unwrap() {
-            for name in metric_names(t["expr"].as_str().unwrap()) {
-                wanted.insert(name);
+            match t["datasource"]["uid"].as_str() {
+                // TraceQL, not PromQL: it queries span names the trace test checks.
+                Some("tempo") => {
+                    let q = t["query"].as_str().unwrap();
+                    assert!(q.contains("router.chat"), "{q}");
+                    trace_panels += 1;
+                }
+                _ => {
+                    for name in metric_names(t["expr"].as_str().unwrap()) {
+                        wanted.insert(name);
+                    }
+                }
             }
         }
     }
     assert!(wanted.len() >= 8, "{wanted:?}");
+    assert!(trace_panels >= 1, "no trace panel");
 
-    // A scenario that makes every series appear: success, fallback, continuation, refusal.
+    // A scenario that makes every series appear: success, fallback, continuation, refusal; usage
+    // recorded through a ledger service of its own.
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&common::seed_config_text(
-        &sim.base_url(),
-    )))
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let ledger = common::spawn_switchyard(&[
+        "ledger",
+        "--config",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/seed-config.yaml"
+        ),
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--metrics-listen",
+        &ledger_metrics,
+    ])
+    .await;
+    let mut config = common::config_from(&common::seed_config_text(&sim.base_url()));
+    config.ledger.address = Some(format!("http://{}", ledger.addr));
+    let gw = common::serve_with(
+        config,
+        switchyard::ServeOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+    )
     .await;
     let http = common::client();
     let url = gw.url("/v1/chat/completions");
@@ -94,6 +134,24 @@ async fn every_dashboard_query_names_an_exported_metric() {
         .text()
         .await
         .unwrap();
+    let ledger_url = format!("http://{ledger_metrics}/metrics");
+    common::eventually(30, "the ledger has written the records", || {
+        let (http, url) = (http.clone(), ledger_url.clone());
+        async move {
+            let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+            page.contains("switchyard_ledger_records_total{outcome=\"inserted\"} 3")
+        }
+    })
+    .await;
+    let ledger_page = http
+        .get(&ledger_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let page = format!("{page}\n{ledger_page}");
     let exported: BTreeSet<String> = page
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())

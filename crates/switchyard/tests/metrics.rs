@@ -269,7 +269,7 @@ async fn every_service_process_serves_its_own_metrics() {
     );
     assert_eq!(r["switchyard_overhead_seconds_count"], 4.0);
     assert_eq!(r["switchyard_redis_errors_total"], 0.0);
-    assert!(r.contains_key("switchyard_ledger_spool_records"));
+    assert!(r.contains_key("switchyard_recorder_spool_records"));
     assert!(
         r.contains_key(r#"switchyard_deployment_loaded{deployment="local-small/llama3.2:1b"}"#)
     );
@@ -302,8 +302,8 @@ async fn every_service_process_serves_its_own_metrics() {
         let page = format!("http://{router_metrics}/metrics");
         async move {
             let (_, r) = scrape(&http, &page).await;
-            r.get(r#"switchyard_ledger_records_total{outcome="delivered"}"#) == Some(&4.0)
-                && r.get("switchyard_ledger_pending_records") == Some(&0.0)
+            r.get(r#"switchyard_recorder_records_total{outcome="delivered"}"#) == Some(&4.0)
+                && r.get("switchyard_recorder_pending_records") == Some(&0.0)
         }
     })
     .await;

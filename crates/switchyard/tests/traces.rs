@@ -135,6 +135,11 @@ async fn one_request_is_one_trace_across_gateway_router_attempts_and_ledger() {
     let ledger_url = format!("http://{}", ledger.addr);
     let mut router_env = otel.to_vec();
     router_env.push(("SWITCHYARD__LEDGER__ADDRESS", ledger_url.as_str()));
+    let router_metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
     let router = common::spawn_switchyard_env(
         &[
             "router",
@@ -144,6 +149,8 @@ async fn one_request_is_one_trace_across_gateway_router_attempts_and_ledger() {
             "127.0.0.1:0",
             "--data-dir",
             data,
+            "--metrics-listen",
+            &router_metrics,
         ],
         &router_env,
     )
@@ -276,6 +283,24 @@ async fn one_request_is_one_trace_across_gateway_router_attempts_and_ledger() {
     let ledger_span = s.iter().find(|r| r.name == "ledger.write").unwrap();
     assert_eq!(ledger_span.service, "switchyard-ledger");
     assert_eq!(ledger_span.parent_span_id, router_span.span_id);
+
+    // The latency histogram links to the trace (an exemplar), for a click from a slow bucket.
+    let page = common::client()
+        .get(format!("http://{router_metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exemplar = page
+        .lines()
+        .find(|l| l.starts_with("switchyard_request_duration_seconds_bucket") && l.contains(" # {"))
+        .unwrap_or_else(|| panic!("no exemplar in:\n{page}"));
+    assert!(
+        exemplar.contains(&format!("trace_id=\"{CALLER_TRACE}\"")),
+        "{exemplar}"
+    );
 
     // Each backend call carried its attempt's context.
     let sent: Vec<String> = sim
