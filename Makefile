@@ -7,7 +7,7 @@ PYTHON  := $(abspath $(VENV))/bin/python
 CONFIG  ?= switchyard.yaml
 REF_DIR := .cache/tokenizer-ref
 
-.PHONY: build run test lint fmt pyenv tokenizer-ref e2e bench clean
+.PHONY: build run test lint fmt pyenv tokenizer-ref e2e bench bench-tracing clean
 
 build:
 	$(CARGO) build --release -p switchyard -p switchyard-sim
@@ -48,6 +48,10 @@ e2e: pyenv
 ## Benchmarks: Switchyard (serve and split) vs the backend directly vs the LiteLLM proxy.
 bench:
 	bash bench/run.sh
+
+# What tracing costs per request: none / logs only (default) / OTLP export, side by side.
+bench-tracing:
+	bash bench/tracing_overhead.sh
 
 lint:
 	$(CARGO) fmt --all --check

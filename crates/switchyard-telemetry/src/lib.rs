@@ -16,4 +16,4 @@ pub use context::{
     TRACEPARENT, TRACESTATE, adopt_parent, capture_message_content, enabled, trace_id_of,
     traceparent_of, traceparent_trace_id,
 };
-pub use setup::{LogFormat, Telemetry, TelemetryError, init};
+pub use setup::{LogFormat, Telemetry, TelemetryError, init, init_with_endpoint};

@@ -74,6 +74,23 @@ fn otlp_endpoint() -> Option<String> {
 /// Installs the global subscriber for `service` (the default `service.name`; `OTEL_SERVICE_NAME`
 /// wins). Must run inside a Tokio runtime when an OTLP endpoint is configured.
 pub fn init(service: &str, format: LogFormat) -> Result<Telemetry, TelemetryError> {
+    install(service, format, otlp_endpoint())
+}
+
+/// [`init`] with traces exported to `endpoint` whatever the environment says (benchmarks, tests).
+pub fn init_with_endpoint(
+    service: &str,
+    format: LogFormat,
+    endpoint: &str,
+) -> Result<Telemetry, TelemetryError> {
+    install(service, format, Some(endpoint.to_owned()))
+}
+
+fn install(
+    service: &str,
+    format: LogFormat,
+    endpoint: Option<String>,
+) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs never record spans: with tracing off, a span then has no subscriber interest at all.
     let events_only = filter_fn(|meta| meta.is_event());
@@ -93,7 +110,7 @@ pub fn init(service: &str, format: LogFormat) -> Result<Telemetry, TelemetryErro
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         Ordering::Relaxed,
     );
-    let Some(endpoint) = otlp_endpoint() else {
+    let Some(endpoint) = endpoint else {
         tracing_subscriber::registry()
             .with(log_layer)
             .try_init()
