@@ -8,7 +8,12 @@
 //! `bench/tracing_overhead.sh` runs the modes side by side.
 //!
 //! `cargo run --release -p switchyard --example tracing_overhead -- MODE [REQUESTS]`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::alloc::System;
 use std::collections::HashMap;

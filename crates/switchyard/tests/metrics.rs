@@ -294,8 +294,16 @@ async fn every_service_process_serves_its_own_metrics() {
         }
     })
     .await;
-    let (_, l) = scrape(&http, &ledger_page).await;
+    let (ledger_text, l) = scrape(&http, &ledger_page).await;
     assert_eq!(l["switchyard_ledger_write_errors_total"], 0.0);
+    let (router_text, _) = scrape(&http, &format!("http://{router_metrics}/metrics")).await;
+    let (gateway_text, _) = scrape(&http, &gateway.url("/metrics")).await;
+    eprintln!(
+        "metrics pages: router {} bytes, gateway {} bytes, ledger {} bytes",
+        router_text.len(),
+        gateway_text.len(),
+        ledger_text.len()
+    );
     assert!(l["switchyard_ledger_batch_write_seconds_count"] >= 1.0);
     common::eventually(30, "the router's recorder has delivered everything", || {
         let http = http.clone();
