@@ -1,9 +1,9 @@
 //! The gateway: Switchyard's OpenAI-compatible HTTP front door.
 //!
-//! It decodes and checks requests, asks the router (over gRPC) to run them, and writes OpenAI
-//! responses. It holds no routing logic. The router is reached through a [`RouterChannel`]: a
-//! network channel in split mode, or the router's tonic service called in process in `serve`
-//! mode — the same client code either way.
+//! It decodes and checks requests, asks the router to run them, and writes OpenAI responses. It
+//! holds no routing logic. The router is a [`RouterHandle`]: a gRPC client over a
+//! [`RouterChannel`] in split mode, or in `serve` mode the router's service implementation called
+//! directly (the same trait methods the gRPC server calls, without the encoding).
 //!
 //! [`app`] builds the axum `Router`, so tests can drive it without a socket.
 
@@ -12,6 +12,7 @@ mod error;
 mod extract;
 mod metrics;
 pub mod openai;
+mod router_handle;
 mod routes;
 
 use std::convert::Infallible;
@@ -26,6 +27,7 @@ use tower::util::BoxCloneSyncService;
 pub use error::ApiError;
 pub use extract::BodyLimit;
 pub use metrics::{GatewayMetrics, join_pages};
+pub use router_handle::{EventStream, InProcessRouter, RouterHandle};
 
 /// Why the channel to the router failed (a concrete type: tonic's client bounds need one).
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +95,7 @@ pub trait UsageQuerier: Send + Sync {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub router: RouterClient<RouterChannel>,
+    pub router: RouterHandle,
     pub options: GatewayOptions,
     /// The usage ledger, for `/v1/usage`; `None` when this gateway has none.
     pub usage: Option<std::sync::Arc<dyn UsageQuerier>>,
@@ -107,11 +109,26 @@ pub struct AppState {
 pub type MetricsRenderer = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
 
 impl AppState {
+    /// A gateway calling the router over `channel` (gRPC).
     pub fn new(channel: RouterChannel, options: GatewayOptions) -> Self {
+        Self::with_router(
+            RouterHandle::Grpc(
+                RouterClient::new(channel)
+                    .max_decoding_message_size(64 * 1024 * 1024)
+                    .max_encoding_message_size(64 * 1024 * 1024),
+            ),
+            options,
+        )
+    }
+
+    /// A gateway calling a router service in this process directly.
+    pub fn in_process(router: InProcessRouter, options: GatewayOptions) -> Self {
+        Self::with_router(RouterHandle::InProcess(router), options)
+    }
+
+    fn with_router(router: RouterHandle, options: GatewayOptions) -> Self {
         AppState {
-            router: RouterClient::new(channel)
-                .max_decoding_message_size(64 * 1024 * 1024)
-                .max_encoding_message_size(64 * 1024 * 1024),
+            router,
             options,
             usage: None,
             metrics: None,

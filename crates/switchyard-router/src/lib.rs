@@ -1,9 +1,8 @@
 //! The router service: the gRPC face of Switchyard's routing.
 //!
 //! [`RouterService`] implements the `Router` service of `proto/`. The gateway calls it over a
-//! real network connection in split mode, and in `serve` mode through the very same tonic
-//! service in process ([`RouterService::into_server`] behind a client), so both modes run the same
-//! code. Each chat request runs as its own task that writes events into a bounded channel; the
+//! real network connection in split mode, and in `serve` mode calls the same trait methods
+//! directly, so both modes run the same code. Each chat request runs as its own task that writes events into a bounded channel; the
 //! channel closing (the caller went away) cancels the backend request.
 
 mod attempt;

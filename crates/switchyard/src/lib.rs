@@ -10,9 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use switchyard_core::config::{Config, GatewaySettings, ProcessEnv};
-use switchyard_gateway::{
-    AppState, GatewayOptions, UsageQuerier, app, local_router, remote_router,
-};
+use switchyard_gateway::{AppState, GatewayOptions, UsageQuerier, app, remote_router};
 use switchyard_health::{HealthStore, ProbeTarget, Prober, ProberSettings, RedisConn, RedisStore};
 use switchyard_router::{RouterService, UsageSink};
 use tokio::net::TcpListener;
@@ -136,7 +134,7 @@ async fn router_parts(
 }
 
 /// `switchyard serve`: gateway and router (with its prober and usage ledger) in one process, the
-/// router called in process through its gRPC service.
+/// router's service called in process (no encoding, no socket).
 pub async fn serve(
     config: Config,
     listen: SocketAddr,
@@ -147,7 +145,8 @@ pub async fn serve(
     let options = gateway_options(&config.gateway);
     let parts = router_parts(config, opts, &stop).await?;
     let metrics_source = parts.service.clone();
-    let mut state = AppState::new(local_router(parts.service.into_server()), options)
+    let router: switchyard_gateway::InProcessRouter = Arc::new(parts.service.clone());
+    let mut state = AppState::in_process(router, options)
         .with_metrics(Arc::new(move || metrics_source.render_metrics()));
     if let Some(q) = parts.querier {
         state = state.with_usage(q);

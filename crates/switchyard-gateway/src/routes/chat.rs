@@ -9,17 +9,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use switchyard_proto as pb;
 use switchyard_proto::chat_event::Event;
 use switchyard_telemetry::{TRACEPARENT, TRACESTATE, adopt_parent, traceparent_of};
-use tonic::Streaming;
 use tracing::Instrument;
 
-use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::openai::request::ChatCompletionRequest;
 use crate::openai::response::{ChunkWriter, completion_json};
+use crate::{AppState, EventStream};
 
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
@@ -46,11 +46,16 @@ fn error_response(e: &pb::RouteError, request_id: &str) -> Response {
     resp
 }
 
-async fn next_event(events: &mut Streaming<pb::ChatEvent>) -> Result<Option<Event>, ApiError> {
-    match events.message().await {
-        Ok(Some(ev)) => Ok(ev.event),
-        Ok(None) => Ok(None),
-        Err(status) => Err(ApiError::router_unavailable(status.message())),
+/// The next event in the shape gRPC's `Streaming::message` gives it.
+async fn next_message(events: &mut EventStream) -> Result<Option<pb::ChatEvent>, tonic::Status> {
+    events.next().await.transpose()
+}
+
+async fn next_event(events: &mut EventStream) -> Result<Option<Event>, ApiError> {
+    match events.next().await {
+        Some(Ok(ev)) => Ok(ev.event),
+        None => Ok(None),
+        Some(Err(status)) => Err(ApiError::router_unavailable(status.message())),
     }
 }
 
@@ -105,16 +110,15 @@ async fn handle(
     let stream = req.stream;
     let include_usage = req.include_usage;
     let model = req.model.clone();
-    let mut client = state.router.clone();
     let mut grpc = tonic::Request::new(req);
     if let Some(v) = traceparent.and_then(|tp| tp.parse().ok()) {
         grpc.metadata_mut().insert(TRACEPARENT, v);
     }
-    let mut events = client
+    let mut events = state
+        .router
         .chat(grpc)
         .await
-        .map_err(|s| ApiError::router_unavailable(s.message()))?
-        .into_inner();
+        .map_err(|s| ApiError::router_unavailable(s.message()))?;
     let first = if stream {
         // A long prompt can take a while to reach its first token; past the keep-alive interval
         // the stream is opened anyway (without route headers) so it can carry keep-alive comments.
@@ -160,7 +164,7 @@ async fn handle(
 async fn whole_response(
     route: pb::RouteInfo,
     model: String,
-    mut events: Streaming<pb::ChatEvent>,
+    mut events: EventStream,
     request_id: &str,
 ) -> Result<Response, ApiError> {
     let mut delta = pb::Delta::default();
@@ -207,7 +211,7 @@ struct Sse {
 const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 impl Sse {
-    fn response(self, mut events: Streaming<pb::ChatEvent>, request_id: &str) -> Response {
+    fn response(self, mut events: EventStream, request_id: &str) -> Response {
         let Sse {
             route,
             model,
@@ -244,7 +248,7 @@ impl Sse {
                 yield Ok::<_, std::convert::Infallible>(writer.role());
             }
             loop {
-                let next = match tokio::time::timeout(keepalive, events.message()).await {
+                let next = match tokio::time::timeout(keepalive, next_message(&mut events)).await {
                     Ok(n) => n,
                     Err(_) => {
                         yield Ok(bytes::Bytes::from_static(KEEPALIVE_COMMENT));

@@ -16,12 +16,11 @@ pub async fn explain(
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let req = body.into_router_request(String::new())?;
-    let mut client = state.router.clone();
-    let plan = client
+    let plan = state
+        .router
         .explain(req)
         .await
-        .map_err(|s| ApiError::router_unavailable(s.message()))?
-        .into_inner();
+        .map_err(|s| ApiError::router_unavailable(s.message()))?;
     let verdicts: Vec<Value> = plan
         .verdicts
         .iter()

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use switchyard_proto as pb;
 
 use crate::AppState;
 
@@ -16,15 +15,9 @@ pub async fn liveness() -> Json<Value> {
 }
 
 pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let mut client = state.router.clone();
-    let probe = tokio::time::timeout(
-        Duration::from_secs(2),
-        client.list_models(pb::ListModelsRequest {}),
-    )
-    .await;
+    let probe = tokio::time::timeout(Duration::from_secs(2), state.router.list_models()).await;
     match probe {
         Ok(Ok(r)) => {
-            let r = r.into_inner();
             // Degraded still serves: routing falls back to this replica's own state.
             let status = if r.state_degraded {
                 "degraded"

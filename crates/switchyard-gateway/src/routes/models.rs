@@ -30,12 +30,12 @@ fn model_json(g: &pb::ModelGroup) -> Value {
 }
 
 async fn groups(state: &AppState) -> Result<Vec<pb::ModelGroup>, ApiError> {
-    let mut client = state.router.clone();
-    let resp = client
-        .list_models(pb::ListModelsRequest {})
+    let resp = state
+        .router
+        .list_models()
         .await
         .map_err(|s| ApiError::router_unavailable(s.message()))?;
-    Ok(resp.into_inner().groups)
+    Ok(resp.groups)
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
