@@ -4,6 +4,7 @@
 //! Label values come from a closed vocabulary — configured group and deployment ids, failure
 //! class labels, request status codes — so the number of series is bounded by the config.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -73,8 +74,26 @@ fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 21))
 }
 
+/// Handles on one deployment's per-request series, made once so the request path finds them
+/// with a map lookup instead of building label strings.
+struct DeploymentHandles {
+    attempts_ok: Counter,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    inflight: Gauge,
+}
+
+/// The same for one group.
+struct GroupHandles {
+    requests_ok: Counter,
+    latency: HistogramWithExemplars<TraceLabels>,
+    ttft: Histogram,
+}
+
 pub struct RouterMetrics {
     registry: Registry,
+    deployments: HashMap<String, DeploymentHandles>,
+    groups: HashMap<String, GroupHandles>,
     requests: Family<RequestLabels, Counter>,
     attempts: Family<AttemptLabels, Counter>,
     fallbacks: Family<ReasonLabels, Counter>,
@@ -96,6 +115,69 @@ pub struct RouterMetrics {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LedgerLabels {
     outcome: &'static str,
+}
+
+impl RouterMetrics {
+    /// Metrics with every configured deployment's and group's common series made up front.
+    pub(crate) fn for_config(config: &switchyard_core::config::Config) -> Self {
+        let mut m = Self::default();
+        // Each handle is cloned out of its family in a statement of its own: `get_or_create`
+        // returns a read guard, and a second call on the same family while one is alive
+        // would wait for a write lock forever.
+        for d in &config.deployments {
+            let token_labels = |kind| TokenLabels {
+                deployment: d.id.clone(),
+                kind,
+            };
+            let attempts_ok = m
+                .attempts
+                .get_or_create(&AttemptLabels {
+                    deployment: d.id.clone(),
+                    outcome: "ok".into(),
+                })
+                .clone();
+            let prompt_tokens = m.tokens.get_or_create(&token_labels("prompt")).clone();
+            let completion_tokens = m.tokens.get_or_create(&token_labels("completion")).clone();
+            let inflight = m
+                .inflight
+                .get_or_create(&DeploymentLabels {
+                    deployment: d.id.clone(),
+                })
+                .clone();
+            m.deployments.insert(
+                d.id.clone(),
+                DeploymentHandles {
+                    attempts_ok,
+                    prompt_tokens,
+                    completion_tokens,
+                    inflight,
+                },
+            );
+        }
+        for g in &config.groups {
+            let labels = GroupLabels {
+                group: g.name.clone(),
+            };
+            let requests_ok = m
+                .requests
+                .get_or_create(&RequestLabels {
+                    group: g.name.clone(),
+                    status: "ok".into(),
+                })
+                .clone();
+            let latency = m.latency.get_or_create(&labels).clone();
+            let ttft = m.ttft.get_or_create(&labels).clone();
+            m.groups.insert(
+                g.name.clone(),
+                GroupHandles {
+                    requests_ok,
+                    latency,
+                    ttft,
+                },
+            );
+        }
+        m
+    }
 }
 
 impl Default for RouterMetrics {
@@ -201,6 +283,8 @@ impl Default for RouterMetrics {
         );
         RouterMetrics {
             registry,
+            deployments: HashMap::new(),
+            groups: HashMap::new(),
             deployment_loaded,
             redis_errors,
             ledger_records,
@@ -231,28 +315,51 @@ impl RouterMetrics {
         overhead: Duration,
         trace_id: Option<&str>,
     ) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                group: group.to_string(),
-                status: status.to_string(),
-            })
-            .inc();
-        let g = GroupLabels {
-            group: group.to_string(),
-        };
         let exemplar = trace_id.map(|t| TraceLabels {
             trace_id: t.to_owned(),
         });
+        self.overhead.observe(overhead.as_secs_f64());
+        if let Some(h) = self.groups.get(group) {
+            if status == "ok" {
+                h.requests_ok.inc();
+            } else {
+                self.count_request(group, status);
+            }
+            h.latency.observe(latency.as_secs_f64(), exemplar, None);
+            if let Some(t) = ttft {
+                h.ttft.observe(t.as_secs_f64());
+            }
+            return;
+        }
+        // A group the config does not name (an unknown model): still counted.
+        self.count_request(group, status);
+        let g = GroupLabels {
+            group: group.to_string(),
+        };
         self.latency
             .get_or_create(&g)
             .observe(latency.as_secs_f64(), exemplar, None);
         if let Some(t) = ttft {
             self.ttft.get_or_create(&g).observe(t.as_secs_f64());
         }
-        self.overhead.observe(overhead.as_secs_f64());
+    }
+
+    fn count_request(&self, group: &str, status: &str) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                group: group.to_string(),
+                status: status.to_string(),
+            })
+            .inc();
     }
 
     pub(crate) fn attempt(&self, deployment: &str, outcome: &str) {
+        if outcome == "ok"
+            && let Some(h) = self.deployments.get(deployment)
+        {
+            h.attempts_ok.inc();
+            return;
+        }
         self.attempts
             .get_or_create(&AttemptLabels {
                 deployment: deployment.to_string(),
@@ -278,6 +385,11 @@ impl RouterMetrics {
     }
 
     pub(crate) fn tokens(&self, deployment: &str, prompt: u32, completion: u32) {
+        if let Some(h) = self.deployments.get(deployment) {
+            h.prompt_tokens.inc_by(u64::from(prompt));
+            h.completion_tokens.inc_by(u64::from(completion));
+            return;
+        }
         let d = deployment.to_string();
         self.tokens
             .get_or_create(&TokenLabels {
@@ -294,6 +406,10 @@ impl RouterMetrics {
     }
 
     pub(crate) fn inflight(&self, deployment: &str, delta: i64) {
+        if let Some(h) = self.deployments.get(deployment) {
+            h.inflight.inc_by(delta);
+            return;
+        }
         self.inflight
             .get_or_create(&DeploymentLabels {
                 deployment: deployment.to_string(),

@@ -50,6 +50,7 @@ impl RouterState {
             .iter()
             .map(|_| Calibration::default())
             .collect();
+        let metrics = RouterMetrics::for_config(&config);
         Ok(RouterState {
             config,
             backends,
@@ -58,7 +59,7 @@ impl RouterState {
             calibration,
             usage_sink: None,
             shared,
-            metrics: RouterMetrics::default(),
+            metrics,
         })
     }
 
