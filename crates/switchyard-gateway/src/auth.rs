@@ -1,4 +1,5 @@
-//! The master key: once configured, nobody reaches the API without it.
+//! The master key and virtual keys: once a master key is configured, nobody reaches the API
+//! without one of them.
 //!
 //! Accepted as `Authorization: Bearer KEY` (what OpenAI SDKs send) or `x-api-key: KEY`. The
 //! comparison is constant-time over SHA-256 digests, so neither the key's bytes nor its length
@@ -14,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::keys::{Caller, now_ms};
 
 /// The master key, kept as its digest.
 #[derive(Clone)]
@@ -64,18 +66,66 @@ fn unauthorized(message: &str) -> Response {
     .into_response()
 }
 
-/// Rejects requests without the master key (when one is configured).
-pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(key) = &state.options.master_key else {
+fn forbidden(message: &str) -> Response {
+    ApiError {
+        status: StatusCode::FORBIDDEN,
+        kind: "permission_error",
+        code: "insufficient_permissions".into(),
+        message: message.into(),
+        param: None,
+    }
+    .into_response()
+}
+
+/// Who presented `key`: the master key, a live virtual key, or nobody we know (an error).
+async fn identify(state: &AppState, master: &MasterKey, key: &str) -> Result<Caller, Response> {
+    if master.matches(key) {
+        return Ok(Caller::Master);
+    }
+    let Some(keys) = &state.keys else {
+        return Err(unauthorized("invalid API key"));
+    };
+    match keys.lookup(key).await {
+        Ok(Some(k)) if k.expires_ms.is_some_and(|e| e <= now_ms()) => {
+            Err(unauthorized("this API key has expired"))
+        }
+        Ok(Some(k)) => Ok(Caller::Key(k)),
+        Ok(None) => Err(unauthorized("invalid API key")),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look up an API key");
+            Err(
+                ApiError::router_unavailable(format!("cannot check the API key now: {e}"))
+                    .into_response(),
+            )
+        }
+    }
+}
+
+/// Establishes the [`Caller`] of every request: without a master key the API is open; with one,
+/// every API route needs the master key or a live virtual key, and key management and usage
+/// reports need the master key.
+pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(master) = &state.options.master_key else {
+        req.extensions_mut().insert(Caller::Open);
         return next.run(req).await;
     };
     let path = req.uri().path();
     if path.starts_with("/health/") || (path == "/metrics" && !state.options.metrics_require_key) {
+        req.extensions_mut().insert(Caller::Open);
         return next.run(req).await;
     }
-    match presented_key(&req) {
-        None => unauthorized("missing API key: send Authorization: Bearer <key> or x-api-key"),
-        Some(k) if key.matches(k) => next.run(req).await,
-        Some(_) => unauthorized("invalid API key"),
+    let Some(key) = presented_key(&req).map(str::to_owned) else {
+        return unauthorized("missing API key: send Authorization: Bearer <key> or x-api-key");
+    };
+    let caller = match identify(&state, master, &key).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let path = req.uri().path();
+    let admin_only = path.starts_with("/key/") || path.starts_with("/v1/usage");
+    if admin_only && !matches!(caller, Caller::Master) {
+        return forbidden("only the master key may manage keys and read usage reports");
     }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }

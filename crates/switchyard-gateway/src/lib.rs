@@ -10,6 +10,7 @@
 mod auth;
 mod error;
 mod extract;
+pub mod keys;
 mod metrics;
 pub mod openai;
 mod router_handle;
@@ -103,6 +104,8 @@ pub struct AppState {
     pub metrics: Option<MetricsRenderer>,
     /// The gateway's own HTTP metrics, always on `/metrics`.
     pub http_metrics: GatewayMetrics,
+    /// Virtual keys (with a master key and a ledger); `None`: only the master key exists.
+    pub keys: Option<std::sync::Arc<keys::VirtualKeys>>,
 }
 
 /// Renders a Prometheus exposition.
@@ -133,12 +136,19 @@ impl AppState {
             usage: None,
             metrics: None,
             http_metrics: GatewayMetrics::default(),
+            keys: None,
         }
     }
 
     /// Adds a `/metrics` page.
     pub fn with_metrics(mut self, metrics: MetricsRenderer) -> Self {
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Adds virtual keys.
+    pub fn with_keys(mut self, keys: std::sync::Arc<keys::VirtualKeys>) -> Self {
+        self.keys = Some(keys);
         self
     }
 
@@ -169,6 +179,11 @@ pub fn app(state: AppState) -> Router {
         .route("/health/liveliness", get(routes::health::liveness))
         .route("/health/readiness", get(routes::health::readiness))
         .route("/metrics", get(routes::health::metrics))
+        .route("/key/generate", post(routes::keys::generate))
+        .route("/key/info", get(routes::keys::info))
+        .route("/key/list", get(routes::keys::list))
+        .route("/key/update", post(routes::keys::update))
+        .route("/key/delete", post(routes::keys::delete))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -11,7 +11,10 @@ use tonic::{Request, Response, Status};
 use crate::error::ServeError;
 use crate::metrics::LedgerMetrics;
 use crate::proto::ledger_server::{Ledger, LedgerServer};
-use crate::proto::{RecordAck, RecordBatch, UsageQuery, UsageQueryResponse};
+use crate::proto::{
+    DeleteKeysRequest, DeleteKeysResponse, KeyList, KeyLookup, KeyLookupResponse, ListKeysRequest,
+    RecordAck, RecordBatch, UsageQuery, UsageQueryResponse, VirtualKey,
+};
 use crate::store::UsageStore;
 
 /// Most records accepted in one `Record` call.
@@ -90,6 +93,44 @@ impl Ledger for LedgerService {
         let query = request.into_inner();
         let response = self.store.query(&query).await.map_err(Status::from)?;
         Ok(Response::new(response))
+    }
+
+    async fn put_key(&self, request: Request<VirtualKey>) -> Result<Response<VirtualKey>, Status> {
+        let key = request.into_inner();
+        if key.key_hash.is_empty() || key.key_id.is_empty() {
+            return Err(Status::invalid_argument("a key needs key_hash and key_id"));
+        }
+        self.store.put_key(&key).await.map_err(Status::from)?;
+        Ok(Response::new(key))
+    }
+
+    async fn get_key(
+        &self,
+        request: Request<KeyLookup>,
+    ) -> Result<Response<KeyLookupResponse>, Status> {
+        let key = self
+            .store
+            .get_key(&request.into_inner())
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(KeyLookupResponse { key }))
+    }
+
+    async fn list_keys(&self, _: Request<ListKeysRequest>) -> Result<Response<KeyList>, Status> {
+        let keys = self.store.list_keys().await.map_err(Status::from)?;
+        Ok(Response::new(KeyList { keys }))
+    }
+
+    async fn delete_keys(
+        &self,
+        request: Request<DeleteKeysRequest>,
+    ) -> Result<Response<DeleteKeysResponse>, Status> {
+        let deleted = self
+            .store
+            .delete_keys(&request.into_inner())
+            .await
+            .map_err(Status::from)?;
+        Ok(Response::new(DeleteKeysResponse { deleted }))
     }
 }
 

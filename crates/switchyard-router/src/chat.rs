@@ -16,6 +16,7 @@ use switchyard_core::tokens::PromptEstimate;
 use switchyard_proto as pb;
 use tracing::Instrument;
 
+use crate::allow;
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
 use crate::route_error;
 use crate::shared::RouterAvailability;
@@ -172,6 +173,10 @@ async fn drive(
         Instant::now(),
     )
     .map_err(|e| route_error::from_plan(&e))?;
+    let cut = allow::cut(state, req, &mut plan.candidates);
+    if plan.candidates.is_empty() {
+        return Err(allow::nothing_allowed(&req.model, &cut));
+    }
     strategy::order(state, &mut plan.candidates).await;
 
     let response_id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
@@ -361,7 +366,7 @@ async fn drive(
         }
     }
     if let (Some(_), Some(e)) = (&carry, &last_error) {
-        return Err(route_error::mid_stream(e, failed));
+        return Err(allow::explain_cut(route_error::mid_stream(e, failed), &cut));
     }
     let last = last_error.unwrap_or_else(|| {
         BackendError::new(
@@ -369,7 +374,10 @@ async fn drive(
             "no deployment with a larger context window is left",
         )
     });
-    Err(route_error::exhausted(&last, failed))
+    Err(allow::explain_cut(
+        route_error::exhausted(&last, failed),
+        &cut,
+    ))
 }
 
 /// JSON-mode answers are not continued: a spliced document could be invalid.

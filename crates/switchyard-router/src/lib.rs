@@ -5,6 +5,7 @@
 //! directly, so both modes run the same code. Each chat request runs as its own task that writes events into a bounded channel; the
 //! channel closing (the caller went away) cancels the backend request.
 
+mod allow;
 mod attempt;
 mod chat;
 mod explain;

@@ -80,7 +80,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-type QuerierRef = Arc<dyn UsageQuerier>;
+type QuerierRef = Arc<usage::Querier>;
 
 /// The router with its usage recorder and prober, as `serve` and `router` run it.
 struct RouterParts {
@@ -102,7 +102,7 @@ async fn router_parts(
                 let dir = dir.clone().unwrap_or_else(|| PathBuf::from("."));
                 let u = usage::start(&config, &dir).await?;
                 let sink: Arc<dyn UsageSink> = Arc::new(usage::RecorderSink(u.recorder.clone()));
-                (Some(sink), Some(u.recorder), Some(u.querier as QuerierRef))
+                (Some(sink), Some(u.recorder), Some(u.querier))
             }
             (None, _) => (None, None, None),
         };
@@ -143,13 +143,18 @@ pub async fn serve(
 ) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
     let stop = shutdown_fanout(shutdown);
     let options = gateway_options(&config.gateway);
+    let config_for_keys = config.clone();
     let parts = router_parts(config, opts, &stop).await?;
     let metrics_source = parts.service.clone();
     let router: switchyard_gateway::InProcessRouter = Arc::new(parts.service.clone());
+    let redis = parts.service.state().shared.redis.clone();
     let mut state = AppState::in_process(router, options)
         .with_metrics(Arc::new(move || metrics_source.render_metrics()));
     if let Some(q) = parts.querier {
-        state = state.with_usage(q);
+        if let Some(keys) = usage::virtual_keys(&config_for_keys, &q, redis) {
+            state = state.with_keys(keys);
+        }
+        state = state.with_usage(q as Arc<dyn UsageQuerier>);
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
@@ -186,7 +191,18 @@ pub async fn gateway(
         .with_context(|| format!("invalid router address {router_address}"))?;
     let mut state = AppState::new(channel, gateway_options(&config.gateway));
     if let Some(addr) = &config.ledger.address {
-        state = state.with_usage(usage::remote_querier(addr)?);
+        let ledger = usage::remote_querier(addr)?;
+        let redis = match &config.state.redis_url {
+            Some(url) => Some(
+                RedisConn::new(url, &config.state.key_prefix)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            None => None,
+        };
+        if let Some(keys) = usage::virtual_keys(config, &ledger, redis) {
+            state = state.with_keys(keys);
+        }
+        state = state.with_usage(ledger as Arc<dyn UsageQuerier>);
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;

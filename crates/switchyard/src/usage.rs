@@ -15,7 +15,10 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use switchyard_core::config::Config;
 use switchyard_gateway::UsageQuerier;
+use switchyard_gateway::keys::{Budgets, KeyBackend, VirtualKeys};
+use switchyard_health::KeyLimiter;
 use switchyard_ledger::proto::ledger_client::LedgerClient;
+use switchyard_ledger::proto::{DeleteKeysRequest, KeyLookup, ListKeysRequest, VirtualKey};
 use switchyard_ledger::{
     Attempt, LedgerTarget, Recorder, RecorderConfig, UsageQuery, UsageQueryResponse, UsageRecord,
     UsageStore, open_store,
@@ -104,6 +107,89 @@ impl UsageQuerier for Querier {
         }
         .boxed()
     }
+}
+
+impl KeyBackend for Querier {
+    fn put(&self, key: VirtualKey) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            match self {
+                Querier::Store(s) => s.put_key(&key).await.map_err(|e| e.to_string()),
+                Querier::Remote(c) => c
+                    .clone()
+                    .put_key(key)
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| s.message().to_string()),
+            }
+        }
+        .boxed()
+    }
+
+    fn get(&self, lookup: KeyLookup) -> BoxFuture<'_, Result<Option<VirtualKey>, String>> {
+        async move {
+            match self {
+                Querier::Store(s) => s.get_key(&lookup).await.map_err(|e| e.to_string()),
+                Querier::Remote(c) => c
+                    .clone()
+                    .get_key(lookup)
+                    .await
+                    .map(|r| r.into_inner().key)
+                    .map_err(|s| s.message().to_string()),
+            }
+        }
+        .boxed()
+    }
+
+    fn list(&self) -> BoxFuture<'_, Result<Vec<VirtualKey>, String>> {
+        async move {
+            match self {
+                Querier::Store(s) => s.list_keys().await.map_err(|e| e.to_string()),
+                Querier::Remote(c) => c
+                    .clone()
+                    .list_keys(ListKeysRequest {})
+                    .await
+                    .map(|r| r.into_inner().keys)
+                    .map_err(|s| s.message().to_string()),
+            }
+        }
+        .boxed()
+    }
+
+    fn delete(&self, req: DeleteKeysRequest) -> BoxFuture<'_, Result<u32, String>> {
+        async move {
+            match self {
+                Querier::Store(s) => s.delete_keys(&req).await.map_err(|e| e.to_string()),
+                Querier::Remote(c) => c
+                    .clone()
+                    .delete_keys(req)
+                    .await
+                    .map(|r| r.into_inner().deleted)
+                    .map_err(|s| s.message().to_string()),
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Virtual keys for a gateway: stored through `ledger`, limits in Redis (`redis`) or memory.
+/// `None` without a master key (no one could manage keys).
+pub fn virtual_keys(
+    config: &Config,
+    ledger: &Arc<Querier>,
+    redis: Option<switchyard_health::RedisConn>,
+) -> Option<Arc<VirtualKeys>> {
+    let master = config.gateway.master_key.as_deref()?;
+    let limiter = match redis {
+        Some(conn) => KeyLimiter::redis(conn),
+        None => KeyLimiter::memory(),
+    };
+    let budgets = Budgets::new(Some(ledger.clone() as Arc<dyn UsageQuerier>));
+    Some(Arc::new(VirtualKeys::new(
+        ledger.clone() as Arc<dyn KeyBackend>,
+        master,
+        limiter,
+        budgets,
+    )))
 }
 
 /// The ledger's store URL: `ledger.database_url`, else a SQLite file in `data_dir`.

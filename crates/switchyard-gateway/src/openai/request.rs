@@ -270,6 +270,7 @@ impl ChatCompletionRequest {
             user: self.user,
             extra_json,
             api_key_id: String::new(),
+            allowed_groups: Vec::new(),
         })
     }
 }

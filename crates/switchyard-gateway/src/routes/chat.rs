@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::keys::{Caller, KeyPermit, limits_of};
 use crate::openai::request::ChatCompletionRequest;
 use crate::openai::response::{ChunkWriter, completion_json};
 use crate::{AppState, EventStream};
@@ -61,6 +62,7 @@ async fn next_event(events: &mut EventStream) -> Result<Option<Event>, ApiError>
 
 pub async fn chat_completions(
     State(state): State<AppState>,
+    caller: Option<axum::Extension<Caller>>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
@@ -85,7 +87,8 @@ pub async fn chat_completions(
     );
     // Our own span's context when tracing, else the caller's passed on unchanged.
     let traceparent = traceparent_of(&span).or_else(|| incoming.map(str::to_owned));
-    let result = handle(state, body, request_id, traceparent, &span)
+    let caller = caller.map_or(Caller::Open, |c| c.0);
+    let result = handle(state, caller, body, request_id, traceparent, &span)
         .instrument(span.clone())
         .await;
     let status = match &result {
@@ -98,15 +101,19 @@ pub async fn chat_completions(
 
 async fn handle(
     state: AppState,
+    caller: Caller,
     body: ChatCompletionRequest,
     request_id: String,
     traceparent: Option<String>,
     span: &tracing::Span,
 ) -> Result<Response, ApiError> {
     let mut req = body.into_router_request(request_id.clone())?;
-    if state.options.master_key.is_some() {
-        req.api_key_id = "master".into();
-    }
+    req.api_key_id = caller.api_key_id().to_owned();
+    req.allowed_groups = caller.allowed_groups().to_vec();
+    let permit = match admit(&state, &caller, &req.model).await {
+        Ok(p) => p,
+        Err(refused) => return Ok(refused),
+    };
     let stream = req.stream;
     let include_usage = req.include_usage;
     let model = req.model.clone();
@@ -131,6 +138,7 @@ async fn handle(
                     include_usage,
                     keepalive: state.options.sse_keepalive,
                     span: span.clone(),
+                    permit,
                 };
                 return Ok(sse.response(events, &request_id));
             }
@@ -154,11 +162,79 @@ async fn handle(
             include_usage,
             keepalive: state.options.sse_keepalive,
             span: span.clone(),
+            permit,
         };
         Ok(sse.response(events, &request_id))
     } else {
-        whole_response(route, model, events, &request_id).await
+        whole_response(route, model, events, &request_id, permit).await
     }
+}
+
+/// A virtual key's checks before routing: its allow-list, its budget, its rate limits. A refusal
+/// is the finished response (a 429 carries `Retry-After`).
+async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    model: &str,
+) -> Result<Option<KeyPermit>, Response> {
+    let (Caller::Key(k), Some(keys)) = (caller, &state.keys) else {
+        return Ok(None);
+    };
+    if !k.models.is_empty() && !k.models.iter().any(|m| m == model) {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            kind: "permission_error",
+            code: "model_not_allowed".into(),
+            message: format!(
+                "this API key may not use the model `{model}`; it may use: {}",
+                k.models.join(", ")
+            ),
+            param: Some("model".into()),
+        }
+        .into_response());
+    }
+    crate::routes::keys::check_budget(keys, k)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let limits = limits_of(k);
+    match keys.limiter.acquire(&k.key_id, &limits).await {
+        Ok(()) => Ok(Some(KeyPermit::new(keys.clone(), k.key_id.clone(), limits))),
+        Err(denied) => Err(rate_limited(denied)),
+    }
+}
+
+fn rate_limited(denied: switchyard_health::LimitDenied) -> Response {
+    use switchyard_health::LimitDenied;
+    let (message, retry_after) = match denied {
+        LimitDenied::Rpm { limit, retry_after } => (
+            format!(
+                "Rate limit reached: this key may make {limit} requests per minute (sliding window)"
+            ),
+            retry_after,
+        ),
+        LimitDenied::Tpm { limit, retry_after } => (
+            format!(
+                "Rate limit reached: this key may use {limit} tokens per minute (sliding window)"
+            ),
+            retry_after,
+        ),
+        LimitDenied::Parallel { limit } => (
+            format!("Rate limit reached: this key may have {limit} requests in progress at once"),
+            std::time::Duration::from_secs(1),
+        ),
+    };
+    let mut resp = ApiError {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        kind: "rate_limit_error",
+        code: "rate_limit_exceeded".into(),
+        message,
+        param: None,
+    }
+    .into_response();
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
 }
 
 async fn whole_response(
@@ -166,6 +242,7 @@ async fn whole_response(
     model: String,
     mut events: EventStream,
     request_id: &str,
+    mut permit: Option<KeyPermit>,
 ) -> Result<Response, ApiError> {
     let mut delta = pb::Delta::default();
     let mut finish = String::from("stop");
@@ -185,6 +262,10 @@ async fn whole_response(
             Event::Route(_) => {}
         }
     }
+    if let Some(p) = &mut permit {
+        p.charge(u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens));
+    }
+    drop(permit);
     let body = completion_json(&route, &model, &delta, &finish, &usage)
         .map_err(|e| ApiError::router_unavailable(format!("cannot encode the response: {e}")))?;
     let mut resp = (
@@ -206,6 +287,8 @@ struct Sse {
     keepalive: std::time::Duration,
     /// The request's span, kept open until the stream ends.
     span: tracing::Span,
+    /// The key's rate-limit slot, held until the stream ends.
+    permit: Option<KeyPermit>,
 }
 
 const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
@@ -218,6 +301,7 @@ impl Sse {
             include_usage,
             keepalive,
             span,
+            mut permit,
         } = self;
         let fallback_route = pb::RouteInfo {
             response_id: format!("chatcmpl-{request_id}"),
@@ -265,6 +349,9 @@ impl Sse {
                             Event::Delta(d) => yield Ok(writer.delta(&d)),
                             Event::Finish(f) => yield Ok(writer.finish(&f.reason)),
                             Event::Usage(u) => {
+                                if let Some(p) = &mut permit {
+                                    p.charge(u64::from(u.prompt_tokens) + u64::from(u.completion_tokens));
+                                }
                                 if include_usage {
                                     yield Ok(writer.usage(&u));
                                 }

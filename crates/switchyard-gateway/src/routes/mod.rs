@@ -3,5 +3,6 @@
 pub mod chat;
 pub mod explain;
 pub mod health;
+pub mod keys;
 pub mod models;
 pub mod usage;

@@ -6,7 +6,9 @@
 //! ignored: a strategy then works on what it last knew.
 
 mod inflight;
+mod limits;
 mod usage;
 
 pub use self::inflight::InflightCounter;
+pub use self::limits::{KeyLimiter, KeyLimits, LimitDenied};
 pub use self::usage::UsageWindow;

@@ -4,6 +4,7 @@
 //! style differs (see [`Placeholders`]), and the backends differ in how they connect and lock.
 
 mod decode;
+pub(crate) mod keys;
 mod schema;
 mod select;
 

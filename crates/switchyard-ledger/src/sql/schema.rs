@@ -3,10 +3,11 @@
 
 /// Schema versions, applied in order; each entry's statements run in one transaction.
 /// Append new versions, never edit old ones.
-pub(crate) const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE IF NOT EXISTS usage_records (
+pub(crate) const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS usage_records (
             request_id TEXT PRIMARY KEY,
             time_ms BIGINT NOT NULL,
             api_key_id TEXT NOT NULL,
@@ -25,12 +26,22 @@ pub(crate) const MIGRATIONS: &[(i64, &[&str])] = &[(
             attempts TEXT NOT NULL,
             recorded_ms BIGINT NOT NULL
         )",
-        "CREATE INDEX IF NOT EXISTS usage_records_time ON usage_records (time_ms)",
-        "CREATE INDEX IF NOT EXISTS usage_records_key_time ON usage_records (api_key_id, time_ms)",
-        "CREATE INDEX IF NOT EXISTS usage_records_group_time
+            "CREATE INDEX IF NOT EXISTS usage_records_time ON usage_records (time_ms)",
+            "CREATE INDEX IF NOT EXISTS usage_records_key_time ON usage_records (api_key_id, time_ms)",
+            "CREATE INDEX IF NOT EXISTS usage_records_group_time
             ON usage_records (requested_group, time_ms)",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &["CREATE TABLE IF NOT EXISTS virtual_keys (
+            key_hash TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL UNIQUE,
+            record BYTEA NOT NULL,
+            created_ms BIGINT NOT NULL
+        )"],
+    ),
+];
 
 /// Bookkeeping table of applied schema versions.
 pub(crate) const MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS ledger_schema_versions (

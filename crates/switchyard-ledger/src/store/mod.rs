@@ -10,7 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 
 use crate::error::StoreError;
-use crate::proto::{RejectedRecord, UsageQuery, UsageQueryResponse, UsageRecord};
+use crate::proto::{
+    DeleteKeysRequest, KeyLookup, RejectedRecord, UsageQuery, UsageQueryResponse, UsageRecord,
+    VirtualKey,
+};
 use crate::validate::normalise;
 
 pub use postgres::{PostgresConfig, PostgresStore};
@@ -43,6 +46,24 @@ pub trait UsageStore: Send + Sync + 'static {
         &'a self,
         query: &'a UsageQuery,
     ) -> BoxFuture<'a, Result<UsageQueryResponse, StoreError>>;
+
+    /// Creates or replaces a virtual key (by `key_hash`).
+    fn put_key<'a>(&'a self, key: &'a VirtualKey) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Finds a virtual key by hash or id.
+    fn get_key<'a>(
+        &'a self,
+        lookup: &'a KeyLookup,
+    ) -> BoxFuture<'a, Result<Option<VirtualKey>, StoreError>>;
+
+    /// Every virtual key, oldest first.
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<VirtualKey>, StoreError>>;
+
+    /// Deletes keys by hash or id; returns how many were deleted.
+    fn delete_keys<'a>(
+        &'a self,
+        req: &'a DeleteKeysRequest,
+    ) -> BoxFuture<'a, Result<u32, StoreError>>;
 }
 
 /// Opens the store named by `url`: `sqlite://PATH` (or `sqlite:PATH`) or `postgres://…` /

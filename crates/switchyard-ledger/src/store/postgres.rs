@@ -10,7 +10,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use super::{BatchOutcome, UsageStore, now_ms, outcome, prepare};
 use crate::error::StoreError;
-use crate::proto::{UsageQuery, UsageQueryResponse, UsageRecord};
+use crate::proto::{
+    DeleteKeysRequest, KeyLookup, UsageQuery, UsageQueryResponse, UsageRecord, VirtualKey,
+};
 use crate::sql;
 
 /// Serialises schema migrations between ledgers starting at the same time ("SWLD").
@@ -117,6 +119,29 @@ impl UsageStore for PostgresStore {
         query: &'a UsageQuery,
     ) -> BoxFuture<'a, Result<UsageQueryResponse, StoreError>> {
         Box::pin(self.select(query))
+    }
+
+    fn put_key<'a>(&'a self, key: &'a VirtualKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(sql::keys::postgres::put(&self.pool, key))
+    }
+
+    fn get_key<'a>(
+        &'a self,
+        lookup: &'a KeyLookup,
+    ) -> BoxFuture<'a, Result<Option<VirtualKey>, StoreError>> {
+        // The writer: a key just created must be found at once.
+        Box::pin(sql::keys::postgres::get(&self.pool, lookup))
+    }
+
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<VirtualKey>, StoreError>> {
+        Box::pin(sql::keys::postgres::list(&self.pool))
+    }
+
+    fn delete_keys<'a>(
+        &'a self,
+        req: &'a DeleteKeysRequest,
+    ) -> BoxFuture<'a, Result<u32, StoreError>> {
+        Box::pin(sql::keys::postgres::delete(&self.pool, req))
     }
 }
 

@@ -12,7 +12,9 @@ use sqlx::sqlite::{
 
 use super::{BatchOutcome, UsageStore, now_ms, outcome, prepare};
 use crate::error::StoreError;
-use crate::proto::{UsageQuery, UsageQueryResponse, UsageRecord};
+use crate::proto::{
+    DeleteKeysRequest, KeyLookup, UsageQuery, UsageQueryResponse, UsageRecord, VirtualKey,
+};
 use crate::sql;
 
 /// How long a connection waits on a lock held by another process before giving up.
@@ -97,6 +99,29 @@ impl UsageStore for SqliteStore {
         query: &'a UsageQuery,
     ) -> BoxFuture<'a, Result<UsageQueryResponse, StoreError>> {
         Box::pin(self.select(query))
+    }
+
+    fn put_key<'a>(&'a self, key: &'a VirtualKey) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(sql::keys::sqlite::put(&self.writer, key))
+    }
+
+    fn get_key<'a>(
+        &'a self,
+        lookup: &'a KeyLookup,
+    ) -> BoxFuture<'a, Result<Option<VirtualKey>, StoreError>> {
+        // The writer: a key just created must be found at once.
+        Box::pin(sql::keys::sqlite::get(&self.writer, lookup))
+    }
+
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<VirtualKey>, StoreError>> {
+        Box::pin(sql::keys::sqlite::list(&self.reader))
+    }
+
+    fn delete_keys<'a>(
+        &'a self,
+        req: &'a DeleteKeysRequest,
+    ) -> BoxFuture<'a, Result<u32, StoreError>> {
+        Box::pin(sql::keys::sqlite::delete(&self.writer, req))
     }
 }
 

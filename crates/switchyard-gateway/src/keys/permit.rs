@@ -1,0 +1,48 @@
+//! An admitted request of a rate-limited key: holds its parallel slot until the answer is done,
+//! then charges its tokens to the key's tokens-per-minute window. Dropped without `finish` (the
+//! client went away, an error), it still frees the slot.
+
+use std::sync::Arc;
+
+use switchyard_health::KeyLimits;
+
+use super::VirtualKeys;
+
+/// Released when the request ends.
+pub struct KeyPermit {
+    keys: Arc<VirtualKeys>,
+    key_id: String,
+    limits: KeyLimits,
+    tokens: u64,
+}
+
+impl KeyPermit {
+    pub(crate) fn new(keys: Arc<VirtualKeys>, key_id: String, limits: KeyLimits) -> Self {
+        KeyPermit {
+            keys,
+            key_id,
+            limits,
+            tokens: 0,
+        }
+    }
+
+    /// Records the tokens the request used (charged when the permit is dropped).
+    pub fn charge(&mut self, tokens: u64) {
+        self.tokens = tokens;
+    }
+}
+
+impl Drop for KeyPermit {
+    fn drop(&mut self) {
+        let keys = self.keys.clone();
+        let key_id = std::mem::take(&mut self.key_id);
+        let (limits, tokens) = (self.limits, self.tokens);
+        keys.budgets.forget(&key_id);
+        if !limits.any() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { keys.limiter.release(&key_id, &limits, tokens).await });
+        }
+    }
+}
