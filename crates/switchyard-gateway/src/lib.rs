@@ -26,7 +26,7 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
 pub use error::ApiError;
-pub use extract::BodyLimit;
+pub use extract::{BodyLimit, parse as parse_json_body};
 pub use metrics::{GatewayMetrics, join_pages};
 pub use router_handle::{EventStream, InProcessRouter, RouterHandle};
 
@@ -81,6 +81,8 @@ pub struct GatewayOptions {
     pub master_key: Option<auth::MasterKey>,
     /// Whether `/metrics` requires the master key.
     pub metrics_require_key: bool,
+    /// Most messages in one chat request.
+    pub max_messages: usize,
 }
 
 pub use auth::MasterKey;

@@ -34,6 +34,7 @@ fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
             .as_deref()
             .map(switchyard_gateway::MasterKey::new),
         metrics_require_key: g.metrics_require_key,
+        max_messages: g.max_messages,
     }
 }
 

@@ -130,3 +130,31 @@ async fn models_health_and_explain() {
     assert!(small["reason"].as_str().unwrap().contains("window 2048"));
     assert!(sim.requests().is_empty(), "explain must not call a backend");
 }
+
+#[tokio::test]
+async fn more_messages_than_gateway_max_messages_get_400_naming_the_limit() {
+    let sim = common::reference_ollama().await;
+    let mut text = common::seed_config_text(&sim.base_url());
+    text.push_str("gateway:\n  max_messages: 3\n");
+    let gw = common::serve(common::config_from(&text)).await;
+    let messages: Vec<serde_json::Value> = (0..4)
+        .map(|i| serde_json::json!({"role": "user", "content": format!("m{i}")}))
+        .collect();
+    let r = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "local-small", "messages": messages}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "messages");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gateway.max_messages"),
+        "{v}"
+    );
+    assert!(sim.requests().is_empty());
+}

@@ -91,6 +91,8 @@ pub struct GatewaySettings {
     pub master_key: Option<String>,
     /// Whether `/metrics` needs the master key too (health endpoints never do).
     pub metrics_require_key: bool,
+    /// Most messages one chat request may carry (more: 400).
+    pub max_messages: usize,
 }
 
 #[derive(Clone, Debug)]

@@ -189,6 +189,7 @@ pub struct RawGateway {
     pub sse_keepalive: Option<Seconds>,
     pub master_key: Option<String>,
     pub metrics_require_key: Option<bool>,
+    pub max_messages: Option<Number>,
 }
 
 #[derive(Debug, Default, Deserialize)]

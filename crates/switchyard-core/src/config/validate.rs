@@ -417,6 +417,16 @@ pub fn validate(
         sse_keepalive,
         master_key,
         metrics_require_key: gw.metrics_require_key.unwrap_or(true),
+        max_messages: match gw.max_messages.map(|n| n.0) {
+            None => 4096,
+            Some(0) => {
+                return Err(ConfigError::invalid(
+                    "gateway.max_messages",
+                    "must be at least 1",
+                ));
+            }
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        },
     };
 
     Ok(Config::new(

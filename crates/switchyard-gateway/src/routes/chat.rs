@@ -107,6 +107,16 @@ async fn handle(
     traceparent: Option<String>,
     span: &tracing::Span,
 ) -> Result<Response, ApiError> {
+    if body.messages.len() > state.options.max_messages {
+        return Err(ApiError::invalid(
+            format!(
+                "messages: {} messages is more than this gateway accepts in one request ({}, gateway.max_messages)",
+                body.messages.len(),
+                state.options.max_messages
+            ),
+            Some("messages"),
+        ));
+    }
     let mut req = body.into_router_request(request_id.clone())?;
     req.api_key_id = caller.api_key_id().to_owned();
     req.allowed_groups = caller.allowed_groups().to_vec();
