@@ -15,6 +15,7 @@ mod metrics;
 pub mod openai;
 mod router_handle;
 mod routes;
+pub mod server;
 
 use std::convert::Infallible;
 

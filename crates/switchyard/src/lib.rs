@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use switchyard_core::config::{Config, GatewaySettings, ProcessEnv};
 use switchyard_gateway::{AppState, GatewayOptions, UsageQuerier, app, remote_router};
 use switchyard_health::{HealthStore, ProbeTarget, Prober, ProberSettings, RedisConn, RedisStore};
@@ -38,9 +37,13 @@ fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
     }
 }
 
-/// Small SSE writes must not wait for the client's delayed ACK (Nagle): 40 ms per chunk otherwise.
-fn nodelay(tcp: &mut tokio::net::TcpStream) {
-    let _ = tcp.set_nodelay(true);
+fn server_limits(g: &GatewaySettings) -> switchyard_gateway::server::ServerLimits {
+    switchyard_gateway::server::ServerLimits {
+        header_read_timeout: g.header_read_timeout,
+        body_read_timeout: g.body_read_timeout,
+        shutdown_grace: g.shutdown_grace,
+        ..Default::default()
+    }
 }
 
 /// A service bound to its socket, not yet serving.
@@ -145,6 +148,7 @@ pub async fn serve(
     let stop = shutdown_fanout(shutdown);
     let options = gateway_options(&config.gateway);
     let config_for_keys = config.clone();
+    let limits = server_limits(&config.gateway);
     let parts = router_parts(config, opts, &stop).await?;
     let metrics_source = parts.service.clone();
     let router: switchyard_gateway::InProcessRouter = Arc::new(parts.service.clone());
@@ -159,8 +163,7 @@ pub async fn serve(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve =
-        axum::serve(listener.tap_io(nodelay), app(state)).with_graceful_shutdown(stopped(stop));
+    let serve = switchyard_gateway::server::serve(listener, app(state), limits, stopped(stop));
     let recorder = parts.recorder;
     Ok(Bound {
         addr,
@@ -207,7 +210,12 @@ pub async fn gateway(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = axum::serve(listener.tap_io(nodelay), app(state)).with_graceful_shutdown(shutdown);
+    let serve = switchyard_gateway::server::serve(
+        listener,
+        app(state),
+        server_limits(&config.gateway),
+        shutdown,
+    );
     Ok(Bound {
         addr,
         serve: async move { serve.await },

@@ -93,6 +93,12 @@ pub struct GatewaySettings {
     pub metrics_require_key: bool,
     /// Most messages one chat request may carry (more: 400).
     pub max_messages: usize,
+    /// Longest a client may take to send a request head (slow clients are cut).
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request body.
+    pub body_read_timeout: Duration,
+    /// How long requests in progress may run on after a shutdown signal.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Clone, Debug)]

@@ -190,6 +190,9 @@ pub struct RawGateway {
     pub master_key: Option<String>,
     pub metrics_require_key: Option<bool>,
     pub max_messages: Option<Number>,
+    pub header_read_timeout: Option<Seconds>,
+    pub body_read_timeout: Option<Seconds>,
+    pub shutdown_grace: Option<Seconds>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -427,6 +427,9 @@ pub fn validate(
             }
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         },
+        header_read_timeout: positive(gw.header_read_timeout, 10, "gateway.header_read_timeout")?,
+        body_read_timeout: positive(gw.body_read_timeout, 30, "gateway.body_read_timeout")?,
+        shutdown_grace: gw.shutdown_grace.map_or(Duration::from_secs(30), |s| s.0),
     };
 
     Ok(Config::new(
@@ -442,4 +445,17 @@ pub fn validate(
         b.notes,
         b.warnings,
     ))
+}
+
+/// A duration that must be greater than zero, with a default in seconds.
+fn positive(
+    v: Option<super::lenient::Seconds>,
+    default_secs: u64,
+    key: &str,
+) -> Result<Duration, ConfigError> {
+    let d = v.map_or(Duration::from_secs(default_secs), |s| s.0);
+    if d.is_zero() {
+        return Err(ConfigError::invalid(key, "must be greater than zero"));
+    }
+    Ok(d)
 }
