@@ -218,7 +218,7 @@ pub async fn gateway(
     );
     Ok(Bound {
         addr,
-        serve: async move { serve.await },
+        serve,
     })
 }
 
