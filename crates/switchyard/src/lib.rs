@@ -216,10 +216,7 @@ pub async fn gateway(
         server_limits(&config.gateway),
         shutdown,
     );
-    Ok(Bound {
-        addr,
-        serve,
-    })
+    Ok(Bound { addr, serve })
 }
 
 /// `switchyard router`: the routing service alone, over gRPC.

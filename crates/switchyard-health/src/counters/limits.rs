@@ -2,8 +2,8 @@
 //! minute and requests in parallel.
 //!
 //! Windows are **sliding** (the last 60 s, not the current clock minute), so a burst at a minute
-//! boundary cannot pass twice the limit. In Redis each key has a sorted set of admitted requests,
-//! a sorted set of charged token counts and an in-parallel counter; one Lua script checks and
+//! boundary cannot pass twice the limit. In Redis each key has two hashes of one-second buckets
+//! (requests admitted, tokens charged) and an in-parallel counter; one Lua script checks and
 //! admits atomically (one round trip per request, with Redis's own clock), another releases the
 //! parallel slot and charges the tokens (a second round trip, after the answer). In memory the
 //! same rules run under a mutex. When Redis fails, this replica falls back to its memory limits
@@ -42,28 +42,34 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Lifetime of a parallel counter without traffic: bounds the slots a crashed replica leaks.
 const PARALLEL_TTL: Duration = Duration::from_secs(600);
 
+/// Both windows are hashes of one-second buckets (`unix second -> count`), so a check reads at
+/// most 60 fields whatever the request rate.
 const ACQUIRE: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local from = now - 60000
+local now = tonumber(t[1])
+local from = now - 59
+local function window(key)
+  local total, oldest = 0, nil
+  local h = redis.call('HGETALL', key)
+  for i = 1, #h, 2 do
+    local s = tonumber(h[i])
+    if s < from then
+      redis.call('HDEL', key, h[i])
+    else
+      total = total + tonumber(h[i + 1])
+      if oldest == nil or s < oldest then oldest = s end
+    end
+  end
+  return total, oldest
+end
 local rpm, tpm, par = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if rpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', from)
-  if redis.call('ZCARD', KEYS[1]) >= rpm then
-    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    return {1, tonumber(oldest[2]) + 60000 - now}
-  end
+  local used, oldest = window(KEYS[1])
+  if used >= rpm then return {1, ((oldest or now) + 60 - now) * 1000} end
 end
 if tpm > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', from)
-  local used = 0
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-    used = used + tonumber(string.match(m, ':(%d+)$'))
-  end
-  if used >= tpm then
-    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-    return {2, tonumber(oldest[2]) + 60000 - now}
-  end
+  local used, oldest = window(KEYS[2])
+  if used >= tpm then return {2, ((oldest or now) + 60 - now) * 1000} end
 end
 if par > 0 then
   local n = redis.call('INCR', KEYS[3])
@@ -74,22 +80,22 @@ if par > 0 then
   end
 end
 if rpm > 0 then
-  redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], 61000)
+  redis.call('HINCRBY', KEYS[1], now, 1)
+  redis.call('EXPIRE', KEYS[1], 61)
 end
 return {0, 0}
 ";
 
 const RELEASE: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1])
 if tonumber(ARGV[1]) > 0 then
   if redis.call('DECR', KEYS[1]) < 0 then redis.call('SET', KEYS[1], 0) end
 end
 local tokens = tonumber(ARGV[2])
 if tokens > 0 then
-  redis.call('ZADD', KEYS[2], now, now .. ':' .. ARGV[3] .. ':' .. tokens)
-  redis.call('PEXPIRE', KEYS[2], 61000)
+  redis.call('HINCRBY', KEYS[2], now, tokens)
+  redis.call('EXPIRE', KEYS[2], 61)
 end
 return 0
 ";
@@ -98,6 +104,8 @@ return 0
 struct KeyState {
     requests: VecDeque<Instant>,
     tokens: VecDeque<(Instant, u64)>,
+    /// Sum of `tokens`.
+    tokens_sum: u64,
     parallel: u32,
 }
 
@@ -117,8 +125,12 @@ impl MemoryLimits {
         while s.requests.front().is_some_and(expired) {
             s.requests.pop_front();
         }
-        while s.tokens.front().is_some_and(|(t, _)| expired(t)) {
+        while let Some((t, n)) = s.tokens.front().copied() {
+            if !expired(&t) {
+                break;
+            }
             s.tokens.pop_front();
+            s.tokens_sum = s.tokens_sum.saturating_sub(n);
         }
         let retry = |oldest: Option<&Instant>| {
             oldest.map_or(WINDOW, |t| (*t + WINDOW).saturating_duration_since(now))
@@ -132,7 +144,7 @@ impl MemoryLimits {
             });
         }
         if let Some(limit) = limits.tpm
-            && s.tokens.iter().map(|(_, n)| n).sum::<u64>() >= limit
+            && s.tokens_sum >= limit
         {
             return Err(LimitDenied::Tpm {
                 limit,
@@ -159,6 +171,7 @@ impl MemoryLimits {
         }
         if limits.tpm.is_some() && tokens > 0 {
             s.tokens.push_back((Instant::now(), tokens));
+            s.tokens_sum = s.tokens_sum.saturating_add(tokens);
         }
     }
 }
@@ -212,8 +225,7 @@ impl KeyLimiter {
             .arg(limits.rpm.unwrap_or(0))
             .arg(limits.tpm.unwrap_or(0))
             .arg(limits.parallel.unwrap_or(0))
-            .arg(crate::redis_conn::px(PARALLEL_TTL))
-            .arg(unique());
+            .arg(crate::redis_conn::px(PARALLEL_TTL));
         let mut c = conn.conn();
         match conn
             .run::<(i64, i64), _>("limit", inv.invoke_async(&mut c))
@@ -258,18 +270,13 @@ impl KeyLimiter {
         inv.key(par_key)
             .key(tpm_key)
             .arg(i32::from(limits.parallel.is_some()))
-            .arg(if limits.tpm.is_some() { tokens } else { 0 })
-            .arg(unique());
+            .arg(if limits.tpm.is_some() { tokens } else { 0 });
         let mut c = conn.conn();
         if let Err(e) = conn.run::<i64, _>("limit", inv.invoke_async(&mut c)).await {
             tracing::warn!(error = %e, "rate limits: cannot release in Redis");
             self.memory.release(key, limits, tokens);
         }
     }
-}
-
-fn unique() -> String {
-    format!("{:016x}", rand::random::<u64>())
 }
 
 #[cfg(test)]
