@@ -90,6 +90,9 @@ struct GroupHandles {
     ttft: Histogram,
 }
 
+/// The `group` label of requests for a model the config does not have.
+const UNKNOWN_GROUP: &str = "(unknown)";
+
 pub struct RouterMetrics {
     registry: Registry,
     deployments: HashMap<String, DeploymentHandles>,
@@ -331,10 +334,11 @@ impl RouterMetrics {
             }
             return;
         }
-        // A group the config does not name (an unknown model): still counted.
-        self.count_request(group, status);
+        // A group the config does not name (an unknown model): counted under one label, so
+        // clients cannot create series at will.
+        self.count_request(UNKNOWN_GROUP, status);
         let g = GroupLabels {
-            group: group.to_string(),
+            group: UNKNOWN_GROUP.to_string(),
         };
         self.latency
             .get_or_create(&g)
