@@ -75,3 +75,61 @@ async fn redis_usage_window_counts_across_instances() {
     }
     cleanup(&prefix).await;
 }
+
+/// Per-key limits in Redis: two limiters (two gateway replicas) share one key's RPM, TPM and
+/// parallel slots exactly.
+#[tokio::test]
+async fn redis_key_limits_are_shared_by_replicas() {
+    use switchyard_health::{KeyLimiter, KeyLimits, LimitDenied};
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("limits");
+    let a = KeyLimiter::redis(RedisConn::new(REDIS_URL, &prefix).unwrap());
+    let b = KeyLimiter::redis(RedisConn::new(REDIS_URL, &prefix).unwrap());
+
+    let rpm = KeyLimits {
+        rpm: Some(3),
+        ..Default::default()
+    };
+    let mut admitted = 0;
+    for i in 0..8 {
+        let l = if i % 2 == 0 { &a } else { &b };
+        match l.acquire("k-rpm", &rpm).await {
+            Ok(()) => admitted += 1,
+            Err(LimitDenied::Rpm { limit, retry_after }) => {
+                assert_eq!(limit, 3);
+                assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(60));
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(admitted, 3);
+
+    let par = KeyLimits {
+        parallel: Some(2),
+        ..Default::default()
+    };
+    a.acquire("k-par", &par).await.unwrap();
+    b.acquire("k-par", &par).await.unwrap();
+    assert_eq!(
+        a.acquire("k-par", &par).await,
+        Err(LimitDenied::Parallel { limit: 2 })
+    );
+    b.release("k-par", &par, 0).await;
+    a.acquire("k-par", &par).await.unwrap();
+
+    let tpm = KeyLimits {
+        tpm: Some(100),
+        ..Default::default()
+    };
+    a.acquire("k-tpm", &tpm).await.unwrap();
+    a.release("k-tpm", &tpm, 60).await;
+    b.acquire("k-tpm", &tpm).await.unwrap();
+    b.release("k-tpm", &tpm, 60).await;
+    assert!(matches!(
+        a.acquire("k-tpm", &tpm).await,
+        Err(LimitDenied::Tpm { limit: 100, .. })
+    ));
+    cleanup(&prefix).await;
+}
