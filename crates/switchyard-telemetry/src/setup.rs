@@ -12,7 +12,13 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+
 use crate::context::{CAPTURE_CONTENT, ENABLED};
+
+/// Log lines queued for the writer thread before new ones are dropped (and counted) rather than
+/// making a request wait on a slow stderr reader.
+const QUEUED_LOG_LINES: usize = 16_384;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +45,8 @@ pub enum TelemetryError {
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
     endpoint: Option<String>,
+    /// Flushes the log lines still queued for stderr when dropped.
+    _logs: WorkerGuard,
 }
 
 impl Telemetry {
@@ -53,6 +61,7 @@ impl Telemetry {
         if let Some(p) = self.provider {
             let _ = p.shutdown();
         }
+        // `self._logs` drops here, writing out the queued log lines.
     }
 }
 
@@ -94,14 +103,21 @@ fn install(
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Logs never record spans: with tracing off, a span then has no subscriber interest at all.
     let events_only = filter_fn(|meta| meta.is_event());
+    // Lines are formatted on the caller's thread and written by a dedicated one: a write to a
+    // pipe (docker, journald) can block, and must not stall the runtime's workers.
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LOG_LINES)
+        .thread_name("switchyard-log")
+        .finish(std::io::stderr());
     let log_layer = match format {
         LogFormat::Text => fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_filter(filter.and(events_only))
             .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_filter(filter.and(events_only))
             .boxed(),
     };
@@ -118,6 +134,7 @@ fn install(
         return Ok(Telemetry {
             provider: None,
             endpoint: None,
+            _logs: guard,
         });
     };
     if let Some(p) =
@@ -166,5 +183,6 @@ fn install(
     Ok(Telemetry {
         provider: Some(provider),
         endpoint: Some(endpoint),
+        _logs: guard,
     })
 }

@@ -66,7 +66,9 @@ pub async fn chat_completions(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    // Time-ordered (UUIDv7): the ledger's primary key then grows at its right edge, so a batch
+    // of records dirties a few index pages instead of one random page per record.
+    let request_id = uuid::Uuid::now_v7().simple().to_string();
     // Disabled (and free) unless traces are exported; see switchyard-telemetry.
     let span = tracing::info_span!(
         "chat",
