@@ -7,7 +7,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use switchyard_proto as pb;
@@ -26,24 +26,31 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+// Header names built once: inserting by `&str` parses and validates the name on every request.
+static GROUP: HeaderName = HeaderName::from_static("x-switchyard-group");
+static REQUESTED_GROUP: HeaderName = HeaderName::from_static("x-switchyard-requested-group");
+static DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
+static MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
+static ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
+static PROMPT_TOKENS: HeaderName = HeaderName::from_static("x-switchyard-prompt-tokens");
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &str) {
-    h.insert("x-switchyard-group", header_value(&r.served_group));
-    h.insert("x-switchyard-requested-group", header_value(&r.group));
-    h.insert("x-switchyard-deployment", header_value(&r.deployment));
-    h.insert("x-switchyard-model", header_value(&r.backend_model));
-    h.insert("x-switchyard-attempts", HeaderValue::from(r.attempts));
-    h.insert(
-        "x-switchyard-prompt-tokens",
-        HeaderValue::from(r.prompt_tokens),
-    );
-    h.insert("x-request-id", header_value(request_id));
+    h.reserve(7);
+    h.insert(GROUP.clone(), header_value(&r.served_group));
+    h.insert(REQUESTED_GROUP.clone(), header_value(&r.group));
+    h.insert(DEPLOYMENT.clone(), header_value(&r.deployment));
+    h.insert(MODEL.clone(), header_value(&r.backend_model));
+    h.insert(ATTEMPTS.clone(), HeaderValue::from(r.attempts));
+    h.insert(PROMPT_TOKENS.clone(), HeaderValue::from(r.prompt_tokens));
+    h.insert(REQUEST_ID.clone(), header_value(request_id));
 }
 
 fn error_response(e: &pb::RouteError, request_id: &str) -> Response {
     let mut resp = ApiError::from_route(e).into_response();
     let h = resp.headers_mut();
-    h.insert("x-switchyard-attempts", HeaderValue::from(e.attempts));
-    h.insert("x-request-id", header_value(request_id));
+    h.insert(ATTEMPTS.clone(), HeaderValue::from(e.attempts));
+    h.insert(REQUEST_ID.clone(), header_value(request_id));
     resp
 }
 
@@ -333,7 +340,7 @@ impl Sse {
         match &route {
             Some(r) => route_headers(&mut headers, r, request_id),
             None => {
-                headers.insert("x-request-id", header_value(request_id));
+                headers.insert(REQUEST_ID.clone(), header_value(request_id));
             }
         }
         let body = async_stream::stream! {
