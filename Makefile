@@ -7,7 +7,7 @@ PYTHON  := $(abspath $(VENV))/bin/python
 CONFIG  ?= switchyard.yaml
 REF_DIR := .cache/tokenizer-ref
 
-.PHONY: build run test lint fmt pyenv tokenizer-ref e2e bench bench-tracing clean
+.PHONY: build run test lint fmt pyenv tokenizer-ref e2e bench bench-tracing bench-ab clean
 
 build:
 	$(CARGO) build --release -p switchyard -p switchyard-sim
@@ -50,6 +50,11 @@ bench:
 	bash bench/run.sh
 
 # What tracing costs per request: none / logs only (default) / OTLP export, side by side.
+# Side-by-side A/B of two switchyard binaries: make bench-ab A=/path/old B=target/release/switchyard
+bench-ab:
+	cargo build --release -p switchyard-sim -p switchyard-bench
+	bench/ab.sh $(A) $(B) $(ABFLAGS)
+
 bench-tracing:
 	bash bench/tracing_overhead.sh
 

@@ -2,16 +2,17 @@
 # Switchyard's end-to-end benchmark (`make bench`).
 #
 # Builds the release binaries, starts a zero-latency Ollama simulator and, one after the other,
-# each target in front of it — the simulator itself (direct baseline), `switchyard serve`,
+# each target in front of it — the simulator itself (direct baseline), a proxy with no logic
+# (`switchyard-loadgen passthrough`: what any HTTP proxy costs on this machine), `switchyard serve`,
 # `switchyard router` + `switchyard gateway` (split mode, gRPC between them) and the LiteLLM
 # proxy — on ephemeral loopback ports, runs the same load matrix against each with
 # `switchyard-loadgen`, saves the raw JSON under bench/results/RUN_ID/ and writes BENCHMARKS.md.
 # Every process it starts is stopped on exit, whatever happens.
 #
 # Usage: bench/run.sh [--quick] [--duration S] [--warmup S] [--connections "1 8 64"]
-#                     [--targets "direct serve split litellm"] [--open-rate R] [--no-litellm]
+#                     [--targets "direct passthrough serve split litellm"] [--open-rate R] [--no-litellm]
 #                     [--no-build] [--no-report]
-#   --targets L    targets in order (default "direct serve split litellm")
+#   --targets L    targets in order (default "direct passthrough serve split litellm")
 #   --quick        smoke run: ~1.5 s per scenario, about two minutes in all
 #   --duration S   measured seconds per scenario (default 8)
 #   --warmup S     warm-up seconds per scenario (default 2)
@@ -28,7 +29,7 @@ cd "$ROOT"
 DURATION=8
 WARMUP=2
 CONNS="1 8 64"
-TARGETS="direct serve split litellm"
+TARGETS="direct passthrough serve split litellm"
 OPEN_RATE=200
 MODE=full
 BUILD=1
@@ -304,6 +305,17 @@ for target in $TARGETS; do
                 --out "$RESULTS/target-direct.json"
             run_matrix direct "$SIM_URL/api/chat" ndjson ndjson direct
             target_done direct
+            ;;
+        passthrough)
+            start_sim passthrough
+            start_bg passthrough "$LOADGEN" --threads "$(nproc)" passthrough --upstream "$SIM_URL"
+            TARGET_PIDS=("$LAST_PID")
+            wait_listening passthrough "$LAST_PID"
+            "$LOADGEN" target-info --target passthrough --idle --pid "${TARGET_PIDS[@]}" \
+                --description "a proxy with no logic (hyper server + hyper-util pooled client, $(nproc) threads) forwarding the direct body unchanged to the simulator: the floor any gateway pays here" \
+                --out "$RESULTS/target-passthrough.json"
+            run_matrix passthrough "http://$ADDR/api/chat" ndjson ndjson direct
+            target_done passthrough
             ;;
         serve)
             bin="$BIN/switchyard"; what="\`switchyard serve\`: gateway and router in one process, seed config"

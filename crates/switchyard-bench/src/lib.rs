@@ -7,6 +7,7 @@
 //! the server processes under test, read from `/proc`.
 
 pub mod load;
+pub mod passthrough;
 pub mod procfs;
 pub mod prompt;
 pub mod report;

@@ -161,6 +161,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Run a proxy with no logic (the benchmark's floor): every request is forwarded unchanged
+    /// to the same path on `--upstream`.
+    Passthrough {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Loopback base URL, e.g. http://127.0.0.1:11434.
+        #[arg(long)]
+        upstream: String,
+    },
     /// Write BENCHMARKS.md from a results directory.
     Report {
         #[arg(long)]
@@ -474,6 +483,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             appendix,
             out,
         } => report(&results, &appendix, &out),
+        Command::Passthrough { listen, upstream } => {
+            switchyard_bench::passthrough::run(listen, &upstream).await
+        }
     }
 }
 

@@ -105,8 +105,9 @@ fn merge(old: &mut TargetInfo, new: TargetInfo) {
     }
 }
 
-const TARGET_ORDER: [&str; 6] = [
+const TARGET_ORDER: [&str; 7] = [
     "direct",
+    "passthrough",
     "serve",
     "split",
     "litellm",
@@ -310,6 +311,33 @@ pub fn checks(r: &Results) -> Vec<Check> {
             fmt_us,
         ));
     }
+    let mut floor = Vec::new();
+    if r.runs.iter().any(|x| x.target == "passthrough") {
+        let info = |what: &str, v: Option<f64>| Check {
+            what: what.to_string(),
+            measured: fmt_opt(v, fmt_us),
+            verdict: "(reference)",
+        };
+        floor.push(info(
+            "floor: a proxy with no logic, 8 conns, non-streaming, small: overhead p50",
+            ix.overhead("passthrough", key, p50),
+        ));
+        floor.push(info(
+            "floor: a proxy with no logic, 8 conns, non-streaming, small: overhead p99",
+            ix.overhead("passthrough", key, p99),
+        ));
+        floor.push(info(
+            "floor: a proxy with no logic, 8 conns, streaming, small: TTFT added p50",
+            ix.ttft_added("passthrough", skey, p50),
+        ));
+        let own = |pick: fn(&crate::summary::Summary) -> f64| {
+            Some(ix.overhead("serve", key, pick)? - ix.overhead("passthrough", key, pick)?)
+        };
+        floor.push(info(
+            "serve's own overhead above that floor, 8 conns, non-streaming, small: p50",
+            own(p50),
+        ));
+    }
     let mut all = vec![
         check(
             "serve, 8 conns, non-streaming, small: overhead p50 ≤ 100 µs",
@@ -361,6 +389,7 @@ pub fn checks(r: &Results) -> Vec<Check> {
             mib,
         ),
     ];
+    all.extend(floor);
     all.extend(what_if);
     all
 }
@@ -491,7 +520,7 @@ pub fn render(r: &Results, appendix: &str) -> String {
         "Overhead = target latency − direct latency at the same percentile and scenario. \
          TTFT added = same for time to first content (streams). ×LiteLLM = requests/s ÷ LiteLLM's requests/s.\n"
     );
-    let shipped: Vec<&str> = ["serve", "split", "litellm"]
+    let shipped: Vec<&str> = ["passthrough", "serve", "split", "litellm"]
         .into_iter()
         .filter(|t| r.runs.iter().any(|x| x.target == *t))
         .collect();
