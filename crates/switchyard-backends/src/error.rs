@@ -37,26 +37,53 @@ impl BackendError {
         }
     }
 
-    /// Classifies a transport error from the HTTP client.
-    pub fn from_transport(e: &reqwest::Error) -> Self {
-        let class = if e.is_timeout() {
+    /// Classifies an error of the HTTP client before a response head arrived.
+    pub fn from_transport(e: &hyper_util::client::legacy::Error) -> Self {
+        let class = if timed_out(e) {
             FailureClass::Timeout
-        } else if e.is_connect() {
-            FailureClass::Connect
-        } else if e.is_body() || e.is_decode() {
-            FailureClass::StreamBroken
         } else {
+            // Connection refused or reset, DNS, or a connection closed before the head: the
+            // request never produced an answer, so another deployment may take it.
             FailureClass::Connect
         };
-        // reqwest's Display omits the cause chain; include the innermost cause.
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            message = format!("{e}: {s}");
-            source = s.source();
-        }
-        BackendError::new(class, message)
+        BackendError::new(class, with_causes(e))
     }
+
+    /// Classifies an error reading a response body that had started.
+    pub fn from_body(e: &hyper::Error) -> Self {
+        let class = if timed_out(e) {
+            FailureClass::Timeout
+        } else {
+            FailureClass::StreamBroken
+        };
+        BackendError::new(class, with_causes(e))
+    }
+}
+
+/// Whether an I/O timeout (the connect timeout, say) is somewhere in the cause chain.
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// The error and its causes, `outer: inner: innermost` (the client's Display alone omits them).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// Pulls a readable message out of an error body in Ollama's (`{"error":"…"}`) or OpenAI's

@@ -1,8 +1,20 @@
 //! The set of HTTP clients, one pooled client per backend host, and the attempt entry point.
+//!
+//! Attempts go out through hyper-util's pooled client directly rather than through reqwest: the
+//! hot path needs none of reqwest's conveniences (redirects, cookies, URL re-parsing, response
+//! wrappers), and skipping them was a measured share of an attempt's CPU (see BENCHMARKS.md).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use futures::StreamExt;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use switchyard_core::FailureClass;
 use switchyard_core::config::{Config, Provider};
 use tokio::time::Instant;
@@ -13,13 +25,19 @@ use crate::{Attempt, BackendError, EventStream, ollama, openai, timeouts};
 /// Longest error body read from a failed response.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// How long an idle keep-alive connection to a backend is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
 /// HTTP clients for every backend host in a configuration.
 #[derive(Clone)]
 pub struct Backends {
-    clients: HashMap<String, reqwest::Client>,
-    /// Every endpoint URL an attempt can call, parsed once (parsing, with its IDNA pass, was a
-    /// measurable share of an attempt's CPU).
-    urls: HashMap<String, reqwest::Url>,
+    clients: HashMap<String, HttpClient>,
+    /// Every endpoint URL an attempt can call, parsed once.
+    urls: HashMap<String, Uri>,
 }
 
 /// The paths an attempt calls under a deployment's `api_base`.
@@ -34,24 +52,20 @@ impl Backends {
         for d in &config.deployments {
             for path in ENDPOINT_PATHS {
                 let url = format!("{}{path}", d.api_base);
-                if let Ok(parsed) = reqwest::Url::parse(&url) {
+                if let Ok(parsed) = url.parse::<Uri>() {
                     urls.insert(url, parsed);
                 }
             }
             if clients.contains_key(&d.api_base) {
                 continue;
             }
-            let client = reqwest::Client::builder()
-                .connect_timeout(d.timeouts.connect)
-                .pool_idle_timeout(std::time::Duration::from_secs(90))
-                .tcp_nodelay(true)
-                .build()
-                .map_err(|e| {
-                    BackendError::new(
-                        FailureClass::Protocol,
-                        format!("cannot build HTTP client: {e}"),
-                    )
-                })?;
+            let mut connector = HttpConnector::new();
+            connector.set_connect_timeout(Some(d.timeouts.connect));
+            connector.set_nodelay(true);
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_timer(TokioTimer::new())
+                .build(connector);
             clients.insert(d.api_base.clone(), client);
         }
         Ok(Backends { clients, urls })
@@ -72,19 +86,35 @@ impl Backends {
             Provider::Ollama => ollama::request(&attempt)?,
             Provider::OpenAi => openai::request(&attempt)?,
         };
-        let mut rb = match self.urls.get(&url) {
-            Some(parsed) => client.post(parsed.clone()),
-            None => client.post(url),
+        let uri = match self.urls.get(&url) {
+            Some(u) => u.clone(),
+            None => url.parse::<Uri>().map_err(|e| {
+                BackendError::new(FailureClass::Connect, format!("invalid URL {url}: {e}"))
+            })?,
         };
-        rb = rb
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let mut rb =
+            Request::post(uri).header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = &d.api_key {
-            rb = rb.bearer_auth(key);
+            let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+                BackendError::new(
+                    FailureClass::Protocol,
+                    "the deployment's api_key cannot be sent in an HTTP header",
+                )
+            })?;
+            v.set_sensitive(true);
+            rb = rb.header(AUTHORIZATION, v);
         }
-        if let Some(tp) = attempt.traceparent {
-            rb = rb.header("traceparent", tp);
+        if let Some(tp) = attempt.traceparent
+            && let Ok(v) = HeaderValue::from_str(tp)
+        {
+            rb = rb.header(TRACEPARENT.clone(), v);
         }
+        let req = rb.body(Full::new(Bytes::from(body))).map_err(|e| {
+            BackendError::new(
+                FailureClass::Protocol,
+                format!("cannot build the request: {e}"),
+            )
+        })?;
         // An unstreamed Ollama answer sends its head only when it is complete: only the total
         // timeout applies to it.
         let streamed = d.provider != Provider::Ollama || ollama::whole_answer_streamed(&attempt);
@@ -94,7 +124,7 @@ impl Backends {
             d.timeouts.total
         };
         let head_deadline = (started + first_byte).min(started + d.timeouts.total);
-        let resp = match tokio::time::timeout_at(head_deadline, rb.send()).await {
+        let resp = match tokio::time::timeout_at(head_deadline, client.request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(BackendError::from_transport(&e)),
             Err(_) => {
@@ -106,10 +136,10 @@ impl Backends {
         };
         let status = resp.status();
         if !status.is_success() {
-            let body = read_bounded(resp, head_deadline).await;
+            let body = read_bounded(resp.into_body(), head_deadline).await;
             return Err(BackendError::from_response(status.as_u16(), &body));
         }
-        let lines = line_stream(resp);
+        let lines = line_stream(resp.into_body());
         let events = match d.provider {
             Provider::Ollama => ollama::events(lines),
             Provider::OpenAi => openai::events(lines),
@@ -120,12 +150,25 @@ impl Backends {
     }
 }
 
-async fn read_bounded(resp: reqwest::Response, deadline: Instant) -> String {
+/// The data frames of a response body, in order; trailers are skipped.
+async fn next_data(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
+    loop {
+        match body.frame().await? {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    return Some(Ok(data));
+                }
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
+}
+
+async fn read_bounded(mut resp: Incoming, deadline: Instant) -> String {
     let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
     while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(
-        deadline.max(Instant::now() + std::time::Duration::from_secs(1)),
-        stream.next(),
+        deadline.max(Instant::now() + Duration::from_secs(1)),
+        next_data(&mut resp),
     )
     .await
     {
@@ -141,12 +184,11 @@ async fn read_bounded(resp: reqwest::Response, deadline: Instant) -> String {
 pub(crate) type LineStream =
     futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>;
 
-fn line_stream(resp: reqwest::Response) -> LineStream {
-    let mut body = resp.bytes_stream();
+fn line_stream(mut body: Incoming) -> LineStream {
     Box::pin(async_stream::stream! {
         let mut buf = LineBuffer::default();
         loop {
-            match body.next().await {
+            match next_data(&mut body).await {
                 Some(Ok(chunk)) => {
                     buf.push(&chunk);
                     while let Some(line) = buf.next_line() {
@@ -158,7 +200,7 @@ fn line_stream(resp: reqwest::Response) -> LineStream {
                     }
                 }
                 Some(Err(e)) => {
-                    let mut err = BackendError::from_transport(&e);
+                    let mut err = BackendError::from_body(&e);
                     err.class = FailureClass::StreamBroken;
                     yield Err(err);
                     break;
