@@ -1,6 +1,7 @@
 //! Installs the process's subscriber: a log layer always, an OpenTelemetry layer with an OTLP
 //! exporter only when the environment names a collector.
 
+use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -112,6 +113,8 @@ fn install(
         .finish(std::io::stderr());
     let log_layer = match format {
         LogFormat::Text => fmt::layer()
+            // Colours only for a person at a terminal, not into files, pipes or journald.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(writer)
             .with_filter(filter.and(events_only))
             .boxed(),
