@@ -26,8 +26,9 @@ pub(crate) type EventTx = mpsc::Sender<Result<pb::ChatEvent, Status>>;
 pub(crate) enum Outcome {
     /// The answer reached the caller in full, with this (summed) usage.
     Served(pb::Usage),
-    /// The caller went away; stop everything.
-    ClientGone,
+    /// The caller went away; stop everything. `chunks` content deltas had reached it (or been
+    /// buffered for it) by then: the best count of the tokens the backend produced.
+    ClientGone { chunks: u32 },
     /// Failed before the commit point: the loop may try another candidate.
     Failed(BackendError),
     /// Failed after the caller had part of the answer. `text` is what this attempt added to it;
@@ -159,7 +160,7 @@ pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
     };
     let started = tokio::select! {
         r = ctx.state.backends.start(attempt) => r,
-        _ = ctx.tx.closed() => return Outcome::ClientGone,
+        _ = ctx.tx.closed() => return Outcome::ClientGone { chunks: 0 },
     };
     let stream = match started {
         Ok(s) => s,
@@ -194,14 +195,14 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
     loop {
         let item = tokio::select! {
             i = stream.next() => i,
-            _ = ctx.tx.closed() => return Outcome::ClientGone,
+            _ = ctx.tx.closed() => return Outcome::ClientGone { chunks },
         };
         match item {
             Some(Ok(BackendEvent::Delta(d))) => {
                 if !committed {
                     committed = true;
                     if !send(ctx, ctx.route_info()).await {
-                        return Outcome::ClientGone;
+                        return Outcome::ClientGone { chunks };
                     }
                 }
                 text.push_str(&d.content);
@@ -209,7 +210,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 streamed_tool_calls |= !d.tool_calls.is_empty();
                 ctx.timing.first_token();
                 if !send(ctx, event(pb::chat_event::Event::Delta(d))).await {
-                    return Outcome::ClientGone;
+                    return Outcome::ClientGone { chunks };
                 }
             }
             Some(Ok(BackendEvent::Done(c))) => {
@@ -219,7 +220,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     }
                     ctx.learn(&c);
                     if !send(ctx, ctx.route_info()).await {
-                        return Outcome::ClientGone;
+                        return Outcome::ClientGone { chunks };
                     }
                 } else if ctx.truncated(c.prompt_tokens) {
                     tracing::warn!(
@@ -238,7 +239,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 crate::trace::attempt_done(&c.finish_reason, c.prompt_tokens, &usage);
                 let usage_event = event(pb::chat_event::Event::Usage(usage));
                 if !send(ctx, finish).await || !send(ctx, usage_event).await {
-                    return Outcome::ClientGone;
+                    return Outcome::ClientGone { chunks };
                 }
                 return Outcome::Served(usage);
             }
@@ -291,7 +292,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
     loop {
         let item = tokio::select! {
             i = stream.next() => i,
-            _ = ctx.tx.closed() => return Outcome::ClientGone,
+            _ = ctx.tx.closed() => return Outcome::ClientGone { chunks },
         };
         match item {
             Some(Ok(BackendEvent::Delta(d))) => {
@@ -324,7 +325,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 ctx.timing.first_token();
                 for ev in events {
                     if !send(ctx, ev).await {
-                        return Outcome::ClientGone;
+                        return Outcome::ClientGone { chunks };
                     }
                 }
                 return Outcome::Served(usage);

@@ -57,20 +57,16 @@ pub(crate) async fn run(
     };
     let mut error = None;
     match result {
-        Ok(Some((d, usage))) => {
-            let dep = state.config.deployments.get(d);
-            record.deployment = dep.map(|x| x.id.clone());
-            record.backend_model = dep.map(|x| x.model.clone());
-            record.served_group = dep
-                .and_then(|x| state.config.groups.get(x.group))
-                .map(|g| g.name.clone());
-            record.prompt_tokens = usage.prompt_tokens;
-            record.completion_tokens = usage.completion_tokens;
-            record.tokens_estimated = usage.estimated;
+        Ok(Ended::Answered(d, usage)) => {
+            served_by(state, &mut record, d, &usage);
             record.status = "ok".into();
             record.http_status = 200;
         }
-        Ok(None) => {
+        Ok(Ended::ClientGone(served)) => {
+            // The backend may have worked on it (and the key spent tokens) all the same.
+            if let Some((d, usage)) = served {
+                served_by(state, &mut record, d, &usage);
+            }
             record.status = "client_disconnected".into();
             record.http_status = 499;
         }
@@ -109,6 +105,28 @@ pub(crate) async fn run(
     }
 }
 
+/// Fills in the deployment that served (or was serving) the request, and its usage.
+fn served_by(state: &RouterState, record: &mut RequestRecord, d: usize, usage: &pb::Usage) {
+    let dep = state.config.deployments.get(d);
+    record.deployment = dep.map(|x| x.id.clone());
+    record.backend_model = dep.map(|x| x.model.clone());
+    record.served_group = dep
+        .and_then(|x| state.config.groups.get(x.group))
+        .map(|g| g.name.clone());
+    record.prompt_tokens = usage.prompt_tokens;
+    record.completion_tokens = usage.completion_tokens;
+    record.tokens_estimated = usage.estimated;
+}
+
+/// How a request that did not fail ended.
+enum Ended {
+    /// Answered in full by this deployment, with this usage (all attempts summed).
+    Answered(usize, pb::Usage),
+    /// The caller went away; with the deployment that was at work and the usage so far
+    /// (estimated) when an attempt had been sent.
+    ClientGone(Option<(usize, pb::Usage)>),
+}
+
 fn deployment_id(state: &RouterState, d: usize) -> String {
     state
         .config
@@ -137,8 +155,8 @@ pub(crate) fn output_reserve(state: &RouterState, req: &pb::ChatRequest) -> (Opt
     )
 }
 
-/// Serves the request; `Ok(Some((deployment, usage)))` when it was answered, `Ok(None)` when the
-/// caller went away. Every attempt is appended to `attempts`.
+/// Serves the request, or says how it ended without an error. Every attempt is appended to
+/// `attempts`.
 async fn drive(
     state: &RouterState,
     req: &pb::ChatRequest,
@@ -146,7 +164,7 @@ async fn drive(
     timing: &Timing,
     attempts: &mut Vec<AttemptUsage>,
     traceparent: Option<&str>,
-) -> Result<Option<(usize, pb::Usage)>, pb::RouteError> {
+) -> Result<Ended, pb::RouteError> {
     let cfg = &state.config;
     let group = cfg
         .group(&req.model)
@@ -201,7 +219,7 @@ async fn drive(
                 .min(Duration::from_secs(10));
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = tx.closed() => return Ok(None),
+                _ = tx.closed() => return Ok(Ended::ClientGone(None)),
             }
         }
         let mut tried = false;
@@ -221,7 +239,7 @@ async fn drive(
             if max_tokens == Some(0) {
                 // The interrupted attempts already produced everything that was asked for.
                 let usage = finish_without_backend(tx, carry.as_ref()).await;
-                return Ok(Some((candidate.deployment, usage)));
+                return Ok(Ended::Answered(candidate.deployment, usage));
             }
             if carry.is_some() {
                 // The continuation's prompt has grown by the partial answer.
@@ -298,16 +316,34 @@ async fn drive(
                             .completion_tokens
                             .saturating_sub(carry.as_ref().map_or(0, |c| c.completion_tokens)),
                     });
-                    return Ok(Some((d, usage)));
+                    return Ok(Ended::Answered(d, usage));
                 }
-                Outcome::ClientGone => return Ok(None),
+                Outcome::ClientGone { chunks } => {
+                    let before = carry.as_ref();
+                    attempts.push(AttemptUsage {
+                        deployment: deployment_id(state, d),
+                        failure_class: Some("client_disconnected".into()),
+                        message: "the caller went away".into(),
+                        prompt_tokens: estimate.predicted(),
+                        completion_tokens: chunks,
+                    });
+                    let usage = pb::Usage {
+                        prompt_tokens: estimate
+                            .predicted()
+                            .saturating_add(before.map_or(0, |c| c.prompt_tokens)),
+                        completion_tokens: chunks
+                            .saturating_add(before.map_or(0, |c| c.completion_tokens)),
+                        estimated: true,
+                    };
+                    return Ok(Ended::ClientGone(Some((d, usage))));
+                }
                 Outcome::Interrupted {
                     error,
                     text,
                     chunks,
                     streamed_tool_calls,
                 } => {
-                    tracing::info!(deployment = d, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
+                    tracing::info!(deployment = id, class = %error.class, "stream interrupted after the first token; continuing elsewhere");
                     trace::attempt_failed(&span, error.class, true);
                     state.cooldowns.record_failure(d, Instant::now());
                     state.shared.report_failure(id, error.class).await;
@@ -332,7 +368,7 @@ async fn drive(
                     last_error = Some(error);
                 }
                 Outcome::Failed(e) => {
-                    tracing::debug!(deployment = d, class = %e.class, error = %e.message, "attempt failed");
+                    tracing::debug!(deployment = id, class = %e.class, error = %e.message, "attempt failed");
                     trace::attempt_failed(&span, e.class, false);
                     if e.class.counts_against_health() {
                         state.cooldowns.record_failure(d, Instant::now());

@@ -105,3 +105,84 @@ async fn records_route_tokens_and_attempts() {
     );
     assert!(refused.attempts.is_empty());
 }
+
+/// A sink that also wakes the test when a record arrives.
+#[derive(Default)]
+struct Notified {
+    records: Mutex<Vec<RequestRecord>>,
+    arrived: tokio::sync::Notify,
+}
+
+impl UsageSink for Notified {
+    fn record(&self, r: RequestRecord) {
+        self.records.lock().unwrap().push(r);
+        self.arrived.notify_one();
+    }
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tokens() {
+    let sim = common::reference_ollama().await;
+    // Three chunks, then silence long enough for the caller to give up.
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::StallAfter {
+            chunks: 3,
+            stall: std::time::Duration::from_secs(30),
+        },
+        Some(1),
+    ));
+    let sink = Arc::new(Notified::default());
+    let gw = common::serve_with(
+        common::config_from(&common::seed_config_text(&sim.base_url())),
+        switchyard::ServeOptions {
+            usage_sink: Some(sink.clone()),
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut r = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body(
+            "local-small",
+            "tell me more [[tokens=50]]",
+            true,
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Read until some answer text has arrived, then hang up.
+    let mut seen = String::new();
+    while !seen.contains("\"content\":\"") || seen.matches("data: ").count() < 3 {
+        let chunk = r.chunk().await.unwrap().expect("stream ended early");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    drop(r);
+
+    let record = loop {
+        let notified = sink.arrived.notified();
+        if let Some(r) = sink.records.lock().unwrap().first().cloned() {
+            break r;
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(20), notified)
+            .await
+            .expect("no usage record after the caller left");
+    };
+    assert_eq!(
+        (record.status.as_str(), record.http_status),
+        ("client_disconnected", 499)
+    );
+    assert_eq!(record.backend_model.as_deref(), Some("llama3.2:1b"));
+    assert_eq!(record.served_group.as_deref(), Some("local-small"));
+    assert!(record.deployment.is_some());
+    assert!(record.tokens_estimated);
+    assert!(record.prompt_tokens > 0, "{record:#?}");
+    assert!(record.completion_tokens >= 1, "{record:#?}");
+    assert_eq!(record.attempts.len(), 1);
+    assert_eq!(
+        record.attempts[0].failure_class.as_deref(),
+        Some("client_disconnected")
+    );
+}
