@@ -743,6 +743,45 @@ mod tests {
     }
 
     #[test]
+    fn the_passthrough_floor_is_reported_beside_the_targets() {
+        let r = Results {
+            meta: None,
+            targets: Vec::new(),
+            runs: vec![
+                run("direct", "nonstream-small-c8", 100.0, 10_000.0),
+                run("passthrough", "nonstream-small-c8", 150.0, 8000.0),
+                run("serve", "nonstream-small-c8", 400.0, 6000.0),
+            ],
+        };
+        let c = checks(&r);
+        let floor = c
+            .iter()
+            .find(|x| {
+                x.what.starts_with(
+                    "floor: a proxy with no logic, 8 conns, non-streaming, small: overhead p50",
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            (floor.measured.as_str(), floor.verdict),
+            ("50 µs", "(reference)")
+        );
+        let own = c
+            .iter()
+            .find(|x| x.what.starts_with("serve's own overhead above that floor"))
+            .unwrap();
+        assert_eq!(own.measured, "250 µs");
+        // Not a target: never counted as holding or failing.
+        assert!(
+            c.iter()
+                .filter(|x| x.what.contains("floor"))
+                .all(|x| x.verdict == "(reference)")
+        );
+        let md = render(&r, "");
+        assert!(md.contains("| passthrough overhead p50 / p99 |"), "{md}");
+    }
+
+    #[test]
     fn formats() {
         assert_eq!(fmt_us(85.4), "85 µs");
         assert_eq!(fmt_us(1234.0), "1.23 ms");
