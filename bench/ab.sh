@@ -29,16 +29,6 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cat >"$WORK/sim.yaml" <<'YAML'
-flavor: ollama
-models:
-  - {name: "llama3.2:1b", context_length: 131072}
-  - {name: "llama3.1:8b", context_length: 131072}
-  - {name: "mistral:7b", context_length: 32768}
-default_num_ctx: 2048
-chunk_delay_ms: 0
-default_output_tokens: 16
-YAML
 sflag=(); expect=json
 [[ $STREAM == 1 ]] && { sflag=(--stream); expect=sse; }
 "$LOADGEN" body --model local-small --prompt-tokens "$TOKENS" "${sflag[@]}" --out "$WORK/body.json"
@@ -57,7 +47,7 @@ start() { # $1 = label, $2 = binary; sets URL_<label>, PIDS_<label>
     local l=$1 bin=$2 sim_addr addr
     # Each side in its own directory: the usage ledger and its spool live beside the config file.
     mkdir -p "$WORK/$l.d"; cd "$WORK/$l.d"
-    "$SIM" --config "$WORK/sim.yaml" --listen 127.0.0.1:0 >"$WORK/sim-$l.out" 2>/dev/null &
+    "$SIM" --config "$ROOT/bench/sim.yaml" --listen 127.0.0.1:0 >"$WORK/sim-$l.out" 2>/dev/null &
     PIDS+=($!); sim_addr=$(listen_addr "$WORK/sim-$l.out" $!)
     sed "s#http://ollama-vm:11434#http://$sim_addr#g" "$ROOT/fixtures/seed-config.yaml" >"$WORK/$l.d/sy.yaml"
     if [[ $MODE == split ]]; then

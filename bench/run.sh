@@ -129,17 +129,7 @@ for b in switchyard switchyard-sim switchyard-loadgen; do
 done
 
 # ---------------------------------------------------------------- configs and bodies
-cat >"$WORK/sim.yaml" <<'EOF'
-# Zero-latency Ollama: no delay between chunks, 16-token answers.
-flavor: ollama
-models:
-  - {name: "llama3.2:1b", context_length: 131072}
-  - {name: "llama3.1:8b", context_length: 131072}
-  - {name: "mistral:7b", context_length: 32768}
-default_num_ctx: 2048
-chunk_delay_ms: 0
-default_output_tokens: 16
-EOF
+cp "$ROOT/bench/sim.yaml" "$WORK/sim.yaml"   # kept with the results
 
 for s in 0 1; do
     flag=(); [[ $s == 1 ]] && flag=(--stream)

@@ -11,7 +11,7 @@ use serde_json::Value;
 use switchyard_core::FailureClass;
 use switchyard_proto as pb;
 
-use crate::pool::LineStream;
+use crate::pool::{Endpoint, LineStream};
 use crate::{Attempt, BackendError, BackendEvent, Completion, EventStream};
 
 #[derive(Serialize)]
@@ -107,8 +107,8 @@ pub(crate) fn whole_answer_streamed(attempt: &Attempt<'_>) -> bool {
     attempt.request.stream || attempt.extra_assistant_prefix.is_some()
 }
 
-/// Builds the URL and body of an `/api/chat` call.
-pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), BackendError> {
+/// Builds the body of an `/api/chat` call.
+pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), BackendError> {
     let req = attempt.request;
     let image_lists: Vec<Vec<String>> = req
         .messages
@@ -182,7 +182,7 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
             format!("cannot encode request: {e}"),
         )
     })?;
-    Ok((format!("{}/api/chat", attempt.deployment.api_base), bytes))
+    Ok((Endpoint::OllamaChat, bytes))
 }
 
 #[derive(Deserialize)]

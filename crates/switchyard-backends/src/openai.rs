@@ -12,7 +12,7 @@ use switchyard_core::config::Continuation;
 use switchyard_core::template::render_continuation;
 use switchyard_proto as pb;
 
-use crate::pool::LineStream;
+use crate::pool::{Endpoint, LineStream};
 use crate::{Attempt, BackendError, BackendEvent, Completion, EventStream};
 
 fn message_json(m: &pb::Message) -> Value {
@@ -56,7 +56,7 @@ fn put_sampling(body: &mut Map<String, Value>, attempt: &Attempt<'_>) {
 fn continuation_request(
     attempt: &Attempt<'_>,
     prefix: &str,
-) -> Result<(String, Vec<u8>), BackendError> {
+) -> Result<(Endpoint, Vec<u8>), BackendError> {
     let family = attempt.deployment.template;
     let messages = attempt
         .request
@@ -79,14 +79,11 @@ fn continuation_request(
             format!("cannot encode request: {e}"),
         )
     })?;
-    Ok((
-        format!("{}/v1/completions", attempt.deployment.api_base),
-        bytes,
-    ))
+    Ok((Endpoint::Completions, bytes))
 }
 
 /// Builds the URL and body of a `/v1/chat/completions` call.
-pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), BackendError> {
+pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), BackendError> {
     if let (Some(prefix), Continuation::Completions) = (
         attempt.extra_assistant_prefix,
         attempt.deployment.continuation,
@@ -151,10 +148,7 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(String, Vec<u8>), Backen
             format!("cannot encode request: {e}"),
         )
     })?;
-    Ok((
-        format!("{}/v1/chat/completions", attempt.deployment.api_base),
-        bytes,
-    ))
+    Ok((Endpoint::ChatCompletions, bytes))
 }
 
 #[derive(Deserialize)]

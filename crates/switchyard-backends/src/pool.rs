@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
@@ -32,31 +33,61 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
+/// What an attempt calls under a deployment's `api_base`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    OllamaChat,
+    ChatCompletions,
+    Completions,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 3] = [
+        Endpoint::OllamaChat,
+        Endpoint::ChatCompletions,
+        Endpoint::Completions,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            Endpoint::OllamaChat => "/api/chat",
+            Endpoint::ChatCompletions => "/v1/chat/completions",
+            Endpoint::Completions => "/v1/completions",
+        }
+    }
+}
+
+/// One backend host: its pooled client and every endpoint URL, parsed once at start-up.
+#[derive(Clone)]
+struct Host {
+    client: HttpClient,
+    /// Indexed by `Endpoint as usize`; `Err` holds why the URL does not parse.
+    uris: [Result<Uri, String>; 3],
+}
+
 /// HTTP clients for every backend host in a configuration.
 #[derive(Clone)]
 pub struct Backends {
-    clients: HashMap<String, HttpClient>,
-    /// Every endpoint URL an attempt can call, parsed once.
-    urls: HashMap<String, Uri>,
+    hosts: HashMap<String, Host>,
+    /// `Authorization` values of the deployments that have an `api_key`, by deployment id, built
+    /// once. A key that cannot be sent in a header has none, and its attempts fail.
+    auth: HashMap<String, HeaderValue>,
 }
-
-/// The paths an attempt calls under a deployment's `api_base`.
-const ENDPOINT_PATHS: [&str; 3] = ["/api/chat", "/v1/chat/completions", "/v1/completions"];
 
 impl Backends {
     /// Builds one pooled client per distinct `api_base` (keep-alive connections are reused across
     /// requests and deployments of the same host).
     pub fn new(config: &Config) -> Result<Self, BackendError> {
-        let mut clients = HashMap::new();
-        let mut urls = HashMap::new();
+        let mut hosts = HashMap::new();
+        let mut auth = HashMap::new();
         for d in &config.deployments {
-            for path in ENDPOINT_PATHS {
-                let url = format!("{}{path}", d.api_base);
-                if let Ok(parsed) = url.parse::<Uri>() {
-                    urls.insert(url, parsed);
-                }
+            if let Some(key) = &d.api_key
+                && let Ok(mut value) = HeaderValue::try_from(format!("Bearer {key}"))
+            {
+                value.set_sensitive(true);
+                auth.insert(d.id.clone(), value);
             }
-            if clients.contains_key(&d.api_base) {
+            if hosts.contains_key(&d.api_base) {
                 continue;
             }
             let mut connector = HttpConnector::new();
@@ -66,9 +97,14 @@ impl Backends {
                 .pool_idle_timeout(POOL_IDLE)
                 .pool_timer(TokioTimer::new())
                 .build(connector);
-            clients.insert(d.api_base.clone(), client);
+            let uris = Endpoint::ALL.map(|e| {
+                let url = format!("{}{}", d.api_base, e.path());
+                url.parse::<Uri>()
+                    .map_err(|err| format!("invalid URL {url}: {err}"))
+            });
+            hosts.insert(d.api_base.clone(), Host { client, uris });
         }
-        Ok(Backends { clients, urls })
+        Ok(Backends { hosts, auth })
     }
 
     /// Sends one attempt. `Err` means it failed before any event; afterwards failures arrive as
@@ -76,32 +112,28 @@ impl Backends {
     pub async fn start(&self, attempt: Attempt<'_>) -> Result<EventStream, BackendError> {
         let started = Instant::now();
         let d = attempt.deployment;
-        let client = self.clients.get(&d.api_base).ok_or_else(|| {
+        let host = self.hosts.get(&d.api_base).ok_or_else(|| {
             BackendError::new(
                 FailureClass::Protocol,
                 format!("no client for {}", d.api_base),
             )
         })?;
-        let (url, body) = match d.provider {
+        let (endpoint, body) = match d.provider {
             Provider::Ollama => ollama::request(&attempt)?,
             Provider::OpenAi => openai::request(&attempt)?,
         };
-        let uri = match self.urls.get(&url) {
-            Some(u) => u.clone(),
-            None => url.parse::<Uri>().map_err(|e| {
-                BackendError::new(FailureClass::Connect, format!("invalid URL {url}: {e}"))
-            })?,
-        };
+        let uri = host.uris[endpoint as usize]
+            .clone()
+            .map_err(|msg| BackendError::new(FailureClass::Connect, msg))?;
         let mut rb =
             Request::post(uri).header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = &d.api_key {
-            let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+        if d.api_key.is_some() {
+            let v = self.auth.get(&d.id).cloned().ok_or_else(|| {
                 BackendError::new(
                     FailureClass::Protocol,
                     "the deployment's api_key cannot be sent in an HTTP header",
                 )
             })?;
-            v.set_sensitive(true);
             rb = rb.header(AUTHORIZATION, v);
         }
         if let Some(tp) = attempt.traceparent
@@ -124,7 +156,7 @@ impl Backends {
             d.timeouts.total
         };
         let head_deadline = (started + first_byte).min(started + d.timeouts.total);
-        let resp = match tokio::time::timeout_at(head_deadline, client.request(req)).await {
+        let resp = match tokio::time::timeout_at(head_deadline, host.client.request(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => return Err(BackendError::from_transport(&e)),
             Err(_) => {
@@ -150,25 +182,12 @@ impl Backends {
     }
 }
 
-/// The data frames of a response body, in order; trailers are skipped.
-async fn next_data(body: &mut Incoming) -> Option<Result<Bytes, hyper::Error>> {
-    loop {
-        match body.frame().await? {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    return Some(Ok(data));
-                }
-            }
-            Err(e) => return Some(Err(e)),
-        }
-    }
-}
-
-async fn read_bounded(mut resp: Incoming, deadline: Instant) -> String {
+async fn read_bounded(resp: Incoming, deadline: Instant) -> String {
     let mut body = Vec::new();
+    let mut data = resp.into_data_stream();
     while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(
         deadline.max(Instant::now() + Duration::from_secs(1)),
-        next_data(&mut resp),
+        data.next(),
     )
     .await
     {
@@ -184,11 +203,12 @@ async fn read_bounded(mut resp: Incoming, deadline: Instant) -> String {
 pub(crate) type LineStream =
     futures::stream::BoxStream<'static, Result<bytes::Bytes, BackendError>>;
 
-fn line_stream(mut body: Incoming) -> LineStream {
+fn line_stream(body: Incoming) -> LineStream {
+    let mut body = body.into_data_stream();
     Box::pin(async_stream::stream! {
         let mut buf = LineBuffer::default();
         loop {
-            match next_data(&mut body).await {
+            match body.next().await {
                 Some(Ok(chunk)) => {
                     buf.push(&chunk);
                     while let Some(line) = buf.next_line() {

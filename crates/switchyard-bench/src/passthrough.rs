@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
@@ -48,7 +49,8 @@ pub async fn run(listen: SocketAddr, upstream: &str) -> anyhow::Result<()> {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: UpstreamClient = Client::builder(TokioExecutor::new()).build(connector);
-    let authority = base.authority.clone();
+    // Parsed once; each request only joins it with its own path.
+    let authority: Authority = base.authority.parse()?;
     loop {
         let (tcp, _) = listener.accept().await?;
         let _ = tcp.set_nodelay(true);
@@ -65,7 +67,7 @@ pub async fn run(listen: SocketAddr, upstream: &str) -> anyhow::Result<()> {
 
 async fn forward(
     client: UpstreamClient,
-    authority: String,
+    authority: Authority,
     req: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let (parts, body) = req.into_parts();
@@ -73,8 +75,17 @@ async fn forward(
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(bad_gateway(format!("reading the request body: {e}"))),
     };
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = match format!("http://{authority}{path}").parse::<Uri>() {
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let uri = match Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(authority)
+        .path_and_query(path)
+        .build()
+    {
         Ok(u) => u,
         Err(e) => return Ok(bad_gateway(format!("upstream URI: {e}"))),
     };

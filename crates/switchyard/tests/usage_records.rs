@@ -17,9 +17,8 @@ impl UsageSink for Collect {
     }
 }
 
-#[tokio::test]
-async fn records_route_tokens_and_attempts() {
-    let sim = common::reference_ollama().await;
+/// `switchyard serve` with the seed config in front of `sim`, its usage records collected.
+async fn serve_recording(sim: &switchyard_sim::SimHandle) -> (common::Serve, Arc<Collect>) {
     let sink = Arc::new(Collect::default());
     let gw = common::serve_with(
         common::config_from(&common::seed_config_text(&sim.base_url())),
@@ -30,6 +29,13 @@ async fn records_route_tokens_and_attempts() {
         },
     )
     .await;
+    (gw, sink)
+}
+
+#[tokio::test]
+async fn records_route_tokens_and_attempts() {
+    let sim = common::reference_ollama().await;
+    let (gw, sink) = serve_recording(&sim).await;
     let url = gw.url("/v1/chat/completions");
     let http = common::client();
 
@@ -106,20 +112,6 @@ async fn records_route_tokens_and_attempts() {
     assert!(refused.attempts.is_empty());
 }
 
-/// A sink that also wakes the test when a record arrives.
-#[derive(Default)]
-struct Notified {
-    records: Mutex<Vec<RequestRecord>>,
-    arrived: tokio::sync::Notify,
-}
-
-impl UsageSink for Notified {
-    fn record(&self, r: RequestRecord) {
-        self.records.lock().unwrap().push(r);
-        self.arrived.notify_one();
-    }
-}
-
 #[tokio::test]
 async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tokens() {
     let sim = common::reference_ollama().await;
@@ -132,16 +124,7 @@ async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tok
         },
         Some(1),
     ));
-    let sink = Arc::new(Notified::default());
-    let gw = common::serve_with(
-        common::config_from(&common::seed_config_text(&sim.base_url())),
-        switchyard::ServeOptions {
-            usage_sink: Some(sink.clone()),
-            embedded_prober: Some(false),
-            ..Default::default()
-        },
-    )
-    .await;
+    let (gw, sink) = serve_recording(&sim).await;
     let mut r = common::client()
         .post(gw.url("/v1/chat/completions"))
         .json(&common::chat_body(
@@ -161,15 +144,12 @@ async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tok
     }
     drop(r);
 
-    let record = loop {
-        let notified = sink.arrived.notified();
-        if let Some(r) = sink.records.lock().unwrap().first().cloned() {
-            break r;
-        }
-        tokio::time::timeout(std::time::Duration::from_secs(20), notified)
-            .await
-            .expect("no usage record after the caller left");
-    };
+    common::eventually(20, "the usage record of the caller that left", || {
+        let sink = sink.clone();
+        async move { !sink.0.lock().unwrap().is_empty() }
+    })
+    .await;
+    let record = sink.0.lock().unwrap()[0].clone();
     assert_eq!(
         (record.status.as_str(), record.http_status),
         ("client_disconnected", 499)
