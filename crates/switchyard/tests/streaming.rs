@@ -235,6 +235,37 @@ async fn slow_first_token_gets_keepalives_then_the_answer() {
 }
 
 #[tokio::test]
+async fn silence_between_tokens_gets_keepalives_and_the_answer_goes_on() {
+    let sim = SimHandle::start(SimConfig::ollama(vec![
+        SimModel::new("llama3.2:1b", 8192),
+        SimModel::new("llama3.1:8b", 8192),
+    ]))
+    .await
+    .unwrap();
+    // An idle timeout well past the stall: the answer must go on from the same backend.
+    let mut text = config(&sim, "").replace("idle_timeout: 0.3", "idle_timeout: 10");
+    text.push_str("gateway: {sse_keepalive: 0.1}\n");
+    let gw = common::serve(common::config_from(&text)).await;
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::StallAfter {
+            chunks: 2,
+            stall: Duration::from_millis(450),
+        },
+        Some(1),
+    ));
+    let (status, body) = stream(&gw, &request(5)).await;
+    assert_eq!(status, 200);
+    let first_content = body.find("\"content\"").unwrap();
+    let keepalive = body.rfind(": keep-alive").expect("no keep-alive comment");
+    assert!(keepalive > first_content, "{body}");
+    let p = parse(&body);
+    assert_eq!(p.text.split(' ').count(), 5, "{body}");
+    assert_eq!((p.finishes.len(), p.dones, p.roles), (1, 1, 1));
+    assert_eq!(sim.request_count("llama3.1:8b"), 0);
+}
+
+#[tokio::test]
 async fn client_disconnect_cancels_the_backend_request() {
     let sim = common::reference_ollama().await;
     let gw = common::serve(common::config_from(&config(&sim, ""))).await;
