@@ -16,6 +16,7 @@ use tracing_subscriber::{Layer, fmt};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
 use crate::context::{CAPTURE_CONTENT, ENABLED};
+use crate::linger::Linger;
 
 /// Log lines queued for the writer thread before new ones are dropped (and counted) rather than
 /// making a request wait on a slow stderr reader.
@@ -105,12 +106,13 @@ fn install(
     // Logs never record spans: with tracing off, a span then has no subscriber interest at all.
     let events_only = filter_fn(|meta| meta.is_event());
     // Lines are formatted on the caller's thread and written by a dedicated one: a write to a
-    // pipe (docker, journald) can block, and must not stall the runtime's workers.
+    // pipe (docker, journald) can block, and must not stall the runtime's workers. That thread
+    // writes what has queued up together ([`Linger`]) rather than waking for every line.
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(QUEUED_LOG_LINES)
         .thread_name("switchyard-log")
-        .finish(std::io::stderr());
+        .finish(Linger::new(std::io::stderr()));
     let log_layer = match format {
         LogFormat::Text => fmt::layer()
             // Colours only for a person at a terminal, not into files, pipes or journald.
