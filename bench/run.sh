@@ -10,13 +10,16 @@
 # Every process it starts is stopped on exit, whatever happens.
 #
 # Usage: bench/run.sh [--quick] [--duration S] [--warmup S] [--connections "1 8 64"]
-#                     [--targets "direct passthrough serve split litellm"] [--open-rate R] [--no-litellm]
+#                     [--targets "direct passthrough serve split litellm"] [--open-rate R]
+#                     [--open8-rate R] [--no-litellm]
 #                     [--no-build] [--no-report]
 #   --targets L    targets in order (default "direct passthrough serve split litellm")
 #   --quick        smoke run: ~1.5 s per scenario, about two minutes in all
 #   --duration S   measured seconds per scenario (default 8)
 #   --warmup S     warm-up seconds per scenario (default 2)
 #   --open-rate R  also run one open-loop scenario at R req/s (default 200; 0 disables)
+#   --open8-rate R also run 8 connections paced at R req/s, below saturation, streaming and not
+#                  (default 2000; 0 disables; LiteLLM is not run at this rate, it cannot keep up)
 #   --no-litellm   skip LiteLLM (no install, no start)
 #   --no-build     use the binaries already in target/release
 #   --no-report    keep BENCHMARKS.md as it is (results are still saved)
@@ -31,6 +34,7 @@ WARMUP=2
 CONNS="1 8 64"
 TARGETS="direct passthrough serve split litellm"
 OPEN_RATE=200
+OPEN8_RATE=2000
 MODE=full
 BUILD=1
 REPORT=1
@@ -43,10 +47,11 @@ while [[ $# -gt 0 ]]; do
         --connections) CONNS=$2; shift 2 ;;
         --targets) TARGETS=$2; shift 2 ;;
         --open-rate) OPEN_RATE=$2; shift 2 ;;
+        --open8-rate) OPEN8_RATE=$2; shift 2 ;;
         --no-litellm) LITELLM=0; shift ;;
         --no-build) BUILD=0; shift ;;
         --no-report) REPORT=0; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -280,6 +285,19 @@ run_matrix() {
             --rate "$OPEN_RATE" --timeout 10 --duration "$DURATION" --warmup "$WARMUP" "${pidargs[@]}" \
             --clk-tck "$CLK_TCK" --target "$target" --scenario "$scen" --prompt small \
             --out "$RESULTS/run-$target-$scen.json" || log "run $target $scen failed (continuing)"
+    fi
+    # The 8-connection targets again, paced below saturation: a closed loop on two shared cores
+    # measures queueing behind every process's CPU work as much as the time a request spends in
+    # the target.
+    if [[ "$OPEN8_RATE" != 0 && $target != litellm ]]; then
+        for s in 0 1; do
+            local sflag=(); exp=$exp0; scen="open${OPEN8_RATE}-nonstream-small-c8"
+            [[ $s == 1 ]] && { sflag=(--stream); exp=$exp1; scen="open${OPEN8_RATE}-stream-small-c8"; }
+            "$LOADGEN" run --url "$url" --body-file "$WORK/$prefix-small-s$s.json" --expect "$exp" -c 8 \
+                --rate "$OPEN8_RATE" --timeout 10 --duration "$DURATION" --warmup "$WARMUP" "${pidargs[@]}" \
+                --clk-tck "$CLK_TCK" --target "$target" --scenario "$scen" --prompt small "${sflag[@]}" \
+                --out "$RESULTS/run-$target-$scen.json" || log "run $target $scen failed (continuing)"
+        done
     fi
 }
 

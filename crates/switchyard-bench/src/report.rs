@@ -389,9 +389,59 @@ pub fn checks(r: &Results) -> Vec<Check> {
             mib,
         ),
     ];
+    all.extend(below_saturation(r, &ix));
     all.extend(floor);
     all.extend(what_if);
     all
+}
+
+/// The 8-connection latency targets again, measured with the connections paced by an open loop
+/// below saturation (`bench/run.sh --open8-rate`): the time a request spends in the target, not
+/// the queueing behind every process's work on a machine a closed loop keeps saturated.
+fn below_saturation(r: &Results, ix: &Index<'_>) -> Vec<Check> {
+    let paced = |stream: bool| {
+        r.runs
+            .iter()
+            .find(|x| x.mode == "open" && x.connections == 8 && x.stream == stream)
+            .map(|x| (x.scenario.clone(), x.rate.unwrap_or(0.0)))
+    };
+    let mut out = Vec::new();
+    if let Some((key, rate)) = paced(false) {
+        let at = format!("8 conns paced at {rate:.0} req/s, non-streaming, small");
+        out.push(check(
+            &format!("serve, {at}: overhead p50 ≤ 100 µs"),
+            ix.overhead("serve", &key, p50),
+            100.0,
+            true,
+            fmt_us,
+        ));
+        out.push(check(
+            &format!("serve, {at}: overhead p99 ≤ 1 ms"),
+            ix.overhead("serve", &key, p99),
+            1000.0,
+            true,
+            fmt_us,
+        ));
+        out.push(check(
+            &format!("split, {at}: overhead p50 ≤ 300 µs"),
+            ix.overhead("split", &key, p50),
+            300.0,
+            true,
+            fmt_us,
+        ));
+    }
+    if let Some((key, rate)) = paced(true) {
+        out.push(check(
+            &format!(
+                "serve, 8 conns paced at {rate:.0} req/s, streaming, small: TTFT added p50 ≤ 200 µs"
+            ),
+            ix.ttft_added("serve", &key, p50),
+            200.0,
+            true,
+            fmt_us,
+        ));
+    }
+    out
 }
 
 fn scenario_label(r: &RunResult) -> String {
@@ -740,6 +790,43 @@ mod tests {
             "{md}"
         );
         assert!(md.ends_with("APPENDIX"));
+    }
+
+    #[test]
+    fn paced_eight_connection_runs_get_their_own_target_rows() {
+        let paced = |target: &str, p50: f64| RunResult {
+            mode: "open".into(),
+            rate: Some(2000.0),
+            ..run(target, "open2000-nonstream-small-c8", p50, 2000.0)
+        };
+        let r = Results {
+            meta: None,
+            targets: Vec::new(),
+            runs: vec![
+                run("direct", "nonstream-small-c8", 100.0, 10_000.0),
+                run("serve", "nonstream-small-c8", 300.0, 6000.0),
+                paced("direct", 100.0),
+                paced("serve", 190.0),
+                paced("split", 450.0),
+            ],
+        };
+        let c = checks(&r);
+        let find = |what: &str| c.iter().find(|x| x.what.starts_with(what)).unwrap();
+        assert_eq!(find("serve, 8 conns, non-streaming").verdict, "**fails**");
+        let serve = find("serve, 8 conns paced at 2000 req/s, non-streaming, small: overhead p50");
+        assert_eq!((serve.measured.as_str(), serve.verdict), ("90 µs", "holds"));
+        let split = find("split, 8 conns paced at 2000 req/s");
+        assert_eq!(
+            (split.measured.as_str(), split.verdict),
+            ("350 µs", "**fails**")
+        );
+        // No paced streaming run: no row for it.
+        assert!(
+            !c.iter()
+                .any(|x| x.what.contains("paced") && x.what.contains("TTFT"))
+        );
+        let md = render(&r, "");
+        assert!(md.contains("open loop 2000 req/s, ≤ 8 conns"), "{md}");
     }
 
     #[test]
