@@ -210,16 +210,23 @@ async fn tool_call_streams_end_with_an_error_event_not_a_hang() {
     );
 }
 
-#[tokio::test]
-async fn slow_first_token_gets_keepalives_then_the_answer() {
-    let sim = SimHandle::start(SimConfig::ollama(vec![
+/// Both models with 8k windows (the reference windows would not matter to these tests).
+async fn both_models_8k() -> SimHandle {
+    SimHandle::start(SimConfig::ollama(vec![
         SimModel::new("llama3.2:1b", 8192),
         SimModel::new("llama3.1:8b", 8192),
     ]))
     .await
-    .unwrap();
-    let mut text = config(&sim, ", first_byte_timeout: 10");
-    text.push_str("gateway: {sse_keepalive: 0.1}\n");
+    .unwrap()
+}
+
+/// A gateway that sends an SSE keep-alive comment after 100 ms of silence.
+const KEEPALIVE_100MS: &str = "gateway: {sse_keepalive: 0.1}\n";
+
+#[tokio::test]
+async fn slow_first_token_gets_keepalives_then_the_answer() {
+    let sim = both_models_8k().await;
+    let text = config(&sim, ", first_byte_timeout: 10") + KEEPALIVE_100MS;
     let gw = common::serve(common::config_from(&text)).await;
     sim.add_fault(FaultRule::for_model(
         "llama3.2:1b",
@@ -236,15 +243,9 @@ async fn slow_first_token_gets_keepalives_then_the_answer() {
 
 #[tokio::test]
 async fn silence_between_tokens_gets_keepalives_and_the_answer_goes_on() {
-    let sim = SimHandle::start(SimConfig::ollama(vec![
-        SimModel::new("llama3.2:1b", 8192),
-        SimModel::new("llama3.1:8b", 8192),
-    ]))
-    .await
-    .unwrap();
+    let sim = both_models_8k().await;
     // An idle timeout well past the stall: the answer must go on from the same backend.
-    let mut text = config(&sim, "").replace("idle_timeout: 0.3", "idle_timeout: 10");
-    text.push_str("gateway: {sse_keepalive: 0.1}\n");
+    let text = config(&sim, "").replace("idle_timeout: 0.3", "idle_timeout: 10") + KEEPALIVE_100MS;
     let gw = common::serve(common::config_from(&text)).await;
     sim.add_fault(FaultRule::for_model(
         "llama3.2:1b",
