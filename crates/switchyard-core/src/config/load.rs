@@ -106,8 +106,60 @@ fn resolve_env_refs(
     Ok(())
 }
 
+/// Top-level sections that hold `key: value` settings.
+const MAPPING_SECTIONS: &[&str] = &[
+    "router_settings",
+    "general_settings",
+    "litellm_settings",
+    "environment_variables",
+    "routing",
+    "gateway",
+    "router",
+    "state",
+    "ledger",
+    "prober",
+];
+
+/// Top-level sections that hold a list of entries.
+const LIST_SECTIONS: &[&str] = &["model_list", "deployments"];
+
+/// A section of the wrong shape, said plainly. Left to serde, `gateway:` written as a list reads
+/// as "gateway[0]: invalid type: map, expected a string" (a struct may be given as a sequence).
+fn check_section_shapes(tree: &Value) -> Result<(), ConfigError> {
+    let Value::Object(top) = tree else {
+        return Err(ConfigError::invalid(
+            "(top level)",
+            "the file must be a mapping of sections (`model_list:`, `router_settings:`, …)",
+        ));
+    };
+    for (key, value) in top {
+        let shape = match value {
+            Value::Null => continue,
+            Value::Array(_) => "a list",
+            Value::Object(_) => "a mapping",
+            _ => "a single value",
+        };
+        if MAPPING_SECTIONS.contains(&key.as_str()) && !value.is_object() {
+            return Err(ConfigError::invalid(
+                key.clone(),
+                format!(
+                    "must be a mapping of settings (indented `name: value` lines), not {shape}"
+                ),
+            ));
+        }
+        if LIST_SECTIONS.contains(&key.as_str()) && !value.is_array() {
+            return Err(ConfigError::invalid(
+                key.clone(),
+                format!("must be a list of entries (lines starting with `- `), not {shape}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses the tree into the raw schema. Returns the paths of keys that were not understood.
 pub fn parse_raw(tree: Value) -> Result<(RawConfig, Vec<String>), ConfigError> {
+    check_section_shapes(&tree)?;
     let mut ignored = Vec::new();
     let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(path.to_string());
     let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);

@@ -97,6 +97,28 @@ fn errors_name_the_key() {
 }
 
 #[test]
+fn sections_of_the_wrong_shape_say_so() {
+    let listed = format!("{SEED}gateway:\n  - listen: 127.0.0.1:0\n");
+    let e = load(&listed).unwrap_err();
+    assert_eq!(e.key(), Some("gateway"), "{e}");
+    assert!(e.to_string().contains("must be a mapping"), "{e}");
+    assert!(e.to_string().contains("not a list"), "{e}");
+
+    let scalar = format!("{SEED}routing: fast\n");
+    let e = load(&scalar).unwrap_err();
+    assert_eq!(e.key(), Some("routing"), "{e}");
+    assert!(e.to_string().contains("not a single value"), "{e}");
+
+    let mapped = "model_list:\n  local-small: {model: ollama/llama3.2:1b}\n";
+    let e = load(mapped).unwrap_err();
+    assert_eq!(e.key(), Some("model_list"), "{e}");
+    assert!(e.to_string().contains("must be a list"), "{e}");
+
+    // An empty section is fine, as before.
+    assert!(load(&format!("{SEED}gateway:\n")).is_ok());
+}
+
+#[test]
 fn unknown_keys_are_warnings() {
     let text = format!("{SEED}\nsurprise: 1\n");
     let c = load(&text).unwrap();
