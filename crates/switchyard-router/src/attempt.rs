@@ -22,6 +22,10 @@ use crate::usage::Timing;
 
 pub(crate) type EventTx = mpsc::Sender<Result<pb::ChatEvent, Status>>;
 
+/// Fewest prompt tokens a backend must have left out for an answer to count as made from a
+/// truncated prompt (besides `routing.truncation_ratio`).
+const MIN_TRUNCATED_TOKENS: u32 = 64;
+
 /// How an attempt ended.
 pub(crate) enum Outcome {
     /// The answer reached the caller in full, with this (summed) usage.
@@ -100,9 +104,18 @@ impl AttemptCtx<'_> {
 
     /// Whether the backend evaluated noticeably fewer prompt tokens than the request has: the
     /// signature of Ollama's silent truncation (backends.md §3.2).
+    ///
+    /// The shortfall must also be large in tokens, not only as a share: an estimating counter's
+    /// fixed template overhead can be several times a short prompt's real size ("hello" is ~10
+    /// tokens to llama.cpp, ~30 to a heuristic), while a prompt that short cannot have overflowed
+    /// any real model's window.
     fn truncated(&self, reported: Option<u32>) -> bool {
         let ratio = self.state.config.routing.truncation_ratio;
-        reported.is_some_and(|r| (r as f32) < self.estimate.predicted() as f32 * ratio)
+        let predicted = self.estimate.predicted();
+        reported.is_some_and(|r| {
+            (r as f32) < predicted as f32 * ratio
+                && predicted.saturating_sub(r) >= MIN_TRUNCATED_TOKENS
+        })
     }
 
     /// Feeds an intact answer's reported prompt size back into the deployment's calibration.

@@ -19,8 +19,9 @@ use crate::delivery::{self, Frames};
 use crate::error::{ApiError, ErrorStyle, OLLAMA_RUNNER_ERROR};
 use crate::request::{self, GenRequest};
 use crate::server::ConnKill;
-use crate::state::{RecordedRequest, SimState, normalize};
+use crate::state::{RecordedRequest, SimState, header_text, normalize};
 use crate::util;
+use http::HeaderName;
 
 type Sim = State<Arc<SimState>>;
 
@@ -224,11 +225,8 @@ pub(crate) async fn prepare(
         evaluated_tokens: size.evaluated_tokens,
         truncated: size.truncated,
         body: value,
-        traceparent: parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        traceparent: header_text(&parts.headers, HeaderName::from_static("traceparent")),
+        authorization: header_text(&parts.headers, http::header::AUTHORIZATION),
     });
     let fault = sim.take_fault(&[&g.model, &recorded_name]);
     let fault = delivery::before_response(fault, style, kill.as_ref()).await?;

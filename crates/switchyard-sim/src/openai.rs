@@ -17,8 +17,9 @@ use crate::error::{ApiError, ErrorStyle, LLAMA_RUNNER_ERROR, llama_type};
 use crate::fault::Fault;
 use crate::request::{self, GenRequest};
 use crate::server::ConnKill;
-use crate::state::{RecordedRequest, SimState, normalize};
+use crate::state::{RecordedRequest, SimState, header_text, normalize};
 use crate::util;
+use http::HeaderName;
 
 type Sim = State<Arc<SimState>>;
 
@@ -195,11 +196,8 @@ async fn llama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Respo
         evaluated_tokens: prompt_tokens,
         truncated: false,
         body: value,
-        traceparent: parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        traceparent: header_text(&parts.headers, HeaderName::from_static("traceparent")),
+        authorization: header_text(&parts.headers, http::header::AUTHORIZATION),
     });
     let fault = sim.take_fault(&[&alias, &g.model]);
     let fault = match delivery::before_response(fault, style, kill.as_ref()).await {

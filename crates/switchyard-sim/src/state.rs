@@ -34,6 +34,20 @@ pub struct RecordedRequest {
     /// The W3C `traceparent` header, when one was sent.
     #[serde(default)]
     pub traceparent: Option<String>,
+    /// The `Authorization` header, when one was sent (a deployment's `api_key`).
+    #[serde(default)]
+    pub authorization: Option<String>,
+}
+
+/// A request header's value as text, for [`RecordedRequest`].
+pub(crate) fn header_text(
+    headers: &http::HeaderMap,
+    name: http::header::HeaderName,
+) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// A model currently loaded (Ollama `/api/ps`).

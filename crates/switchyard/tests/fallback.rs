@@ -210,6 +210,77 @@ router_settings: {{num_retries: 2, retry_after: 0.01, allowed_fails: 10}}
 }
 
 #[tokio::test]
+async fn a_short_prompt_counted_high_by_the_estimate_is_not_taken_for_a_truncated_one() {
+    // The heuristic counter adds a fixed template overhead that is several times what the backend
+    // reports for "hi"; before the absolute floor, all three attempts were called truncated and
+    // the caller got a 400 for a prompt any model fits.
+    let sim = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol", 2048)))
+        .await
+        .unwrap();
+    let text = format!(
+        "model_list:\n  - model_name: smol\n    litellm_params: {{model: \"openai/smol\", api_base: \"{}/v1\"}}\n",
+        sim.base_url()
+    );
+    let gw = common::serve(common::config_from(&text)).await;
+    let r = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("smol", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-switchyard-attempts"), "1");
+    let reported = sim.requests()[0].evaluated_tokens;
+    let predicted: u32 = header(&r, "x-switchyard-prompt-tokens").parse().unwrap();
+    assert!(
+        reported * 2 < predicted,
+        "{reported} vs {predicted}: no longer a regression test"
+    );
+}
+
+#[tokio::test]
+async fn a_deployments_api_key_goes_to_its_backend_as_a_bearer_token_and_nowhere_else() {
+    let keyed = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-a", 2048)))
+        .await
+        .unwrap();
+    let open = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-b", 2048)))
+        .await
+        .unwrap();
+    let text = format!(
+        r#"
+model_list:
+  - model_name: keyed
+    litellm_params: {{model: "openai/smol", api_base: "{}/v1", api_key: "sk-local-1"}}
+  - model_name: open
+    litellm_params: {{model: "openai/smol", api_base: "{}/v1"}}
+"#,
+        keyed.base_url(),
+        open.base_url()
+    );
+    let gw = common::serve(common::config_from(&text)).await;
+    for (group, stream) in [("keyed", false), ("keyed", true), ("open", false)] {
+        let r = common::client()
+            .post(gw.url("/v1/chat/completions"))
+            .json(&common::chat_body(group, "hello there", stream))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{group}: {body}");
+    }
+    let sent = |sim: &SimHandle| -> Vec<Option<String>> {
+        sim.requests()
+            .iter()
+            .map(|r| r.authorization.clone())
+            .collect()
+    };
+    let bearer = Some("Bearer sk-local-1".to_string());
+    assert_eq!(sent(&keyed), vec![bearer.clone(), bearer]);
+    assert_eq!(sent(&open), vec![None]);
+}
+
+#[tokio::test]
 async fn openai_compatible_backend_overflow_and_stream() {
     // llama.cpp-style servers: a 512-token slot and a 2048-token slot.
     let small = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-512", 512)))
