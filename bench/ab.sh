@@ -33,32 +33,25 @@ sflag=(); expect=json
 [[ $STREAM == 1 ]] && { sflag=(--stream); expect=sse; }
 "$LOADGEN" body --model local-small --prompt-tokens "$TOKENS" "${sflag[@]}" --out "$WORK/body.json"
 
-listen_addr() { # $1 = stdout file, $2 = pid
-    local addr=""
-    for _ in $(seq 1 600); do
-        addr=$(grep -o '"listening":"[^"]*"' "$1" 2>/dev/null | head -n1 | cut -d'"' -f4 || true)
-        [[ -n $addr ]] && { echo "$addr"; return 0; }
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
 start() { # $1 = label, $2 = binary; sets URL_<label>, PIDS_<label>
     local l=$1 bin=$2 sim_addr addr
     # Each side in its own directory: the usage ledger and its spool live beside the config file.
     mkdir -p "$WORK/$l.d"; cd "$WORK/$l.d"
     "$SIM" --config "$ROOT/bench/sim.yaml" --listen 127.0.0.1:0 >"$WORK/sim-$l.out" 2>/dev/null &
-    PIDS+=($!); sim_addr=$(listen_addr "$WORK/sim-$l.out" $!)
+    PIDS+=($!); sim_addr=$(listening_addr "$WORK/sim-$l.out" $!)
     sed "s#http://ollama-vm:11434#http://$sim_addr#g" "$ROOT/fixtures/seed-config.yaml" >"$WORK/$l.d/sy.yaml"
     if [[ $MODE == split ]]; then
         "$bin" router --config "$WORK/$l.d/sy.yaml" --listen 127.0.0.1:0 >"$WORK/$l-r.out" 2>/dev/null &
-        local rp=$!; PIDS+=($rp); addr=$(listen_addr "$WORK/$l-r.out" $rp)
+        local rp=$!; PIDS+=($rp); addr=$(listening_addr "$WORK/$l-r.out" $rp)
         "$bin" gateway --config "$WORK/$l.d/sy.yaml" --listen 127.0.0.1:0 --router "http://$addr" >"$WORK/$l.out" 2>/dev/null &
-        local gp=$!; PIDS+=($gp); addr=$(listen_addr "$WORK/$l.out" $gp)
+        local gp=$!; PIDS+=($gp); addr=$(listening_addr "$WORK/$l.out" $gp)
         eval "PIDS_$l='--pid $rp --pid $gp'"
     else
         "$bin" serve --config "$WORK/$l.d/sy.yaml" --listen 127.0.0.1:0 >"$WORK/$l.out" 2>/dev/null &
-        local sp=$!; PIDS+=($sp); addr=$(listen_addr "$WORK/$l.out" $sp)
+        local sp=$!; PIDS+=($sp); addr=$(listening_addr "$WORK/$l.out" $sp)
         eval "PIDS_$l='--pid $sp'"
     fi
     eval "URL_$l=http://$addr/v1/chat/completions"

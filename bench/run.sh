@@ -66,6 +66,9 @@ LOADGEN="$BIN/switchyard-loadgen"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 STARTED=$(date +%s)
 
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------- process bookkeeping
@@ -109,19 +112,16 @@ start_bg() {
     PIDS+=("$LAST_PID")
 }
 
-# wait_listening NAME PID : polls NAME.out for the {"listening":"ADDR"} line; sets $ADDR.
+# wait_listening NAME PID : waits for NAME.out's {"listening":"ADDR"} line; sets $ADDR.
 wait_listening() {
-    local name=$1 pid=$2 deadline=$((SECONDS + 60))
-    ADDR=""
-    while [[ -z "$ADDR" ]]; do
-        ADDR=$(grep -o '"listening":"[^"]*"' "$WORK/$name.out" 2>/dev/null | head -n1 | cut -d'"' -f4 || true)
-        [[ -n "$ADDR" ]] && break
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "$name exited before listening:"; tail -n 20 "$WORK/$name.err" >&2; return 1
-        fi
-        if (( SECONDS > deadline )); then log "$name did not announce its address in 60 s"; return 1; fi
-        sleep 0.05
-    done
+    local name=$1 pid=$2
+    ADDR=$(listening_addr "$WORK/$name.out" "$pid" 60) && return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        log "$name did not announce its address in 60 s"
+    else
+        log "$name exited before listening:"; tail -n 20 "$WORK/$name.err" >&2
+    fi
+    return 1
 }
 
 # ---------------------------------------------------------------- build

@@ -133,6 +133,12 @@ impl AttemptCtx<'_> {
         }
     }
 
+    /// Our estimate of what an attempt the caller walked away from had used (no report came),
+    /// plus whatever interrupted attempts before it produced.
+    pub(crate) fn usage_when_abandoned(&self, chunks: u32) -> pb::Usage {
+        self.usage(&Completion::default(), chunks)
+    }
+
     /// Usage of this attempt plus whatever interrupted attempts before it produced.
     fn usage(&self, c: &Completion, chunks: u32) -> pb::Usage {
         let estimated =

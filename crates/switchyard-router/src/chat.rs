@@ -319,7 +319,6 @@ async fn drive(
                     return Ok(Ended::Answered(d, usage));
                 }
                 Outcome::ClientGone { chunks } => {
-                    let before = carry.as_ref();
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
                         failure_class: Some("client_disconnected".into()),
@@ -327,14 +326,7 @@ async fn drive(
                         prompt_tokens: estimate.predicted(),
                         completion_tokens: chunks,
                     });
-                    let usage = pb::Usage {
-                        prompt_tokens: estimate
-                            .predicted()
-                            .saturating_add(before.map_or(0, |c| c.prompt_tokens)),
-                        completion_tokens: chunks
-                            .saturating_add(before.map_or(0, |c| c.completion_tokens)),
-                        estimated: true,
-                    };
+                    let usage = ctx.usage_when_abandoned(chunks);
                     return Ok(Ended::ClientGone(Some((d, usage))));
                 }
                 Outcome::Interrupted {

@@ -21,7 +21,6 @@ use crate::request::{self, GenRequest};
 use crate::server::ConnKill;
 use crate::state::{RecordedRequest, SimState, header_text, normalize};
 use crate::util;
-use http::HeaderName;
 
 type Sim = State<Arc<SimState>>;
 
@@ -225,7 +224,7 @@ pub(crate) async fn prepare(
         evaluated_tokens: size.evaluated_tokens,
         truncated: size.truncated,
         body: value,
-        traceparent: header_text(&parts.headers, HeaderName::from_static("traceparent")),
+        traceparent: header_text(&parts.headers, "traceparent"),
         authorization: header_text(&parts.headers, http::header::AUTHORIZATION),
     });
     let fault = sim.take_fault(&[&g.model, &recorded_name]);

@@ -19,7 +19,6 @@ use crate::request::{self, GenRequest};
 use crate::server::ConnKill;
 use crate::state::{RecordedRequest, SimState, header_text, normalize};
 use crate::util;
-use http::HeaderName;
 
 type Sim = State<Arc<SimState>>;
 
@@ -196,7 +195,7 @@ async fn llama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Respo
         evaluated_tokens: prompt_tokens,
         truncated: false,
         body: value,
-        traceparent: header_text(&parts.headers, HeaderName::from_static("traceparent")),
+        traceparent: header_text(&parts.headers, "traceparent"),
         authorization: header_text(&parts.headers, http::header::AUTHORIZATION),
     });
     let fault = sim.take_fault(&[&alias, &g.model]);

@@ -42,7 +42,7 @@ pub struct RecordedRequest {
 /// A request header's value as text, for [`RecordedRequest`].
 pub(crate) fn header_text(
     headers: &http::HeaderMap,
-    name: http::header::HeaderName,
+    name: impl http::header::AsHeaderName,
 ) -> Option<String> {
     headers
         .get(name)

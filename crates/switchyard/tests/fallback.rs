@@ -209,14 +209,19 @@ router_settings: {{num_retries: 2, retry_after: 0.01, allowed_fails: 10}}
     );
 }
 
+/// A llama.cpp-style server with one model and a slot of `ctx` tokens.
+async fn llamacpp(model: &str, ctx: u32) -> SimHandle {
+    SimHandle::start(SimConfig::llamacpp(SimModel::new(model, ctx)))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_short_prompt_counted_high_by_the_estimate_is_not_taken_for_a_truncated_one() {
     // The heuristic counter adds a fixed template overhead that is several times what the backend
     // reports for "hi"; before the absolute floor, all three attempts were called truncated and
     // the caller got a 400 for a prompt any model fits.
-    let sim = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol", 2048)))
-        .await
-        .unwrap();
+    let sim = llamacpp("smol", 2048).await;
     let text = format!(
         "model_list:\n  - model_name: smol\n    litellm_params: {{model: \"openai/smol\", api_base: \"{}/v1\"}}\n",
         sim.base_url()
@@ -240,12 +245,8 @@ async fn a_short_prompt_counted_high_by_the_estimate_is_not_taken_for_a_truncate
 
 #[tokio::test]
 async fn a_deployments_api_key_goes_to_its_backend_as_a_bearer_token_and_nowhere_else() {
-    let keyed = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-a", 2048)))
-        .await
-        .unwrap();
-    let open = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-b", 2048)))
-        .await
-        .unwrap();
+    let keyed = llamacpp("smol-a", 2048).await;
+    let open = llamacpp("smol-b", 2048).await;
     let text = format!(
         r#"
 model_list:
@@ -283,12 +284,8 @@ model_list:
 #[tokio::test]
 async fn openai_compatible_backend_overflow_and_stream() {
     // llama.cpp-style servers: a 512-token slot and a 2048-token slot.
-    let small = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-512", 512)))
-        .await
-        .unwrap();
-    let large = SimHandle::start(SimConfig::llamacpp(SimModel::new("smol-2048", 2048)))
-        .await
-        .unwrap();
+    let small = llamacpp("smol-512", 512).await;
+    let large = llamacpp("smol-2048", 2048).await;
     // The config overstates the small server's window, so the overflow is only found by asking.
     let text = format!(
         r#"
