@@ -5,11 +5,12 @@
 # round and the median of each, plus B's ratios to A.
 #
 # Usage: bench/ab.sh A_BINARY B_BINARY [--rounds N] [--duration S] [-c CONNS] [--stream]
-#                    [--prompt-tokens N] [--mode serve|split]
+#                    [--prompt-tokens N] [--mode serve|split] [--rate R]
+# --rate paces the load (open loop, R requests/s in all) instead of a closed loop.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 A=$(realpath "$1"); B=$(realpath "$2"); shift 2
-ROUNDS=4; DURATION=4; CONNS=8; STREAM=0; TOKENS=10; MODE=serve
+ROUNDS=4; DURATION=4; CONNS=8; STREAM=0; TOKENS=10; MODE=serve; RATE=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -18,6 +19,7 @@ while [[ $# -gt 0 ]]; do
         --stream) STREAM=1; shift ;;
         --prompt-tokens) TOKENS=$2; shift 2 ;;
         --mode) MODE=$2; shift 2 ;;
+        --rate) RATE=(--rate "$2"); shift 2 ;;
         *) echo "bench/ab.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -59,13 +61,13 @@ start() { # $1 = label, $2 = binary; sets URL_<label>, PIDS_<label>
 }
 start A "$A"; start B "$B"
 echo "A = $A"; echo "B = $B"
-echo "mode $MODE, c=$CONNS, stream=$STREAM, prompt $TOKENS tokens, $ROUNDS rounds x ${DURATION}s each"
+echo "mode $MODE, c=$CONNS, ${RATE[*]:-closed loop}, stream=$STREAM, prompt $TOKENS tokens, $ROUNDS rounds x ${DURATION}s each"
 for r in $(seq 1 "$ROUNDS"); do
     for l in A B; do
         url_var="URL_$l"; pid_var="PIDS_$l"
         # shellcheck disable=SC2086
         "$LOADGEN" run --url "${!url_var}" --body-file "$WORK/body.json" --expect "$expect" -c "$CONNS" \
-            --duration "$DURATION" --warmup 1 ${!pid_var} --target "$l" --scenario "round$r" \
+            --duration "$DURATION" --warmup 1 "${RATE[@]}" ${!pid_var} --target "$l" --scenario "round$r" \
             --out "$WORK/r$r-$l.json" >/dev/null
     done
 done

@@ -224,3 +224,65 @@ async fn refused_records_are_counted() {
         (2, 1, 0)
     );
 }
+
+/// Returns once the recorder's `delivered` counter reaches `n` (the caller's timeout bounds it).
+async fn delivered(recorder: &Recorder, n: u64) {
+    while recorder.stats().delivered < n {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_goes_out_without_waiting_for_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("ledger.db"))
+            .await
+            .unwrap(),
+    );
+    let config = RecorderConfig {
+        batch_size: 16,
+        batch_interval: Duration::from_secs(3600),
+        ..RecorderConfig::new(dir.path().join("s"))
+    };
+    let recorder = Recorder::start(LedgerTarget::Store(store), config)
+        .await
+        .unwrap();
+    // The worker picks up records a batch at a time, not one wake-up per record: two full
+    // batches are shipped at once, the odd three wait for the interval.
+    for i in 0..35 {
+        recorder.record(record(&format!("full-{i}"), i));
+    }
+    tokio::time::timeout(Duration::from_secs(10), delivered(&recorder, 32))
+        .await
+        .expect("two full batches delivered long before the hour-long interval");
+    assert_eq!(recorder.stats().delivered, 32);
+    assert!(recorder.close().await.delivered_all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_record_goes_out_when_its_batch_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("ledger.db"))
+            .await
+            .unwrap(),
+    );
+    let config = RecorderConfig {
+        batch_interval: Duration::from_millis(20),
+        ..RecorderConfig::new(dir.path().join("s"))
+    };
+    let recorder = Recorder::start(LedgerTarget::Store(store), config)
+        .await
+        .unwrap();
+    for round in 0..3u32 {
+        recorder.record(record(&format!("lone-{round}"), round));
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            delivered(&recorder, u64::from(round) + 1),
+        )
+        .await
+        .expect("a record that starts no full batch still goes at the interval");
+    }
+    recorder.close().await;
+}

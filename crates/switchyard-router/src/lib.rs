@@ -2,12 +2,15 @@
 //!
 //! [`RouterService`] implements the `Router` service of `proto/`. The gateway calls it over a
 //! real network connection in split mode, and in `serve` mode calls the same trait methods
-//! directly, so both modes run the same code. Each chat request runs as its own task that writes events into a bounded channel; the
-//! channel closing (the caller went away) cancels the backend request.
+//! directly, so both modes run the same code. A chat request's work writes its events into a
+//! bounded channel; the channel closing (the caller went away) cancels the backend request. A
+//! streamed request's work runs as its own task; an unstreamed one's is driven by the reader of
+//! its events (see `driven`), which saves the runtime's idle worker several wake-ups.
 
 mod allow;
 mod attempt;
 mod chat;
+mod driven;
 mod explain;
 mod metrics;
 mod route_error;
@@ -124,8 +127,16 @@ impl pb::router_server::Router for RouterService {
         let span = trace::request_span(&req, incoming.as_deref());
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let state = self.state.clone();
-        tokio::spawn(async move { chat::run(&state, req, tx, incoming).await }.instrument(span));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let stream = req.stream;
+        let work = async move { chat::run(&state, req, tx, incoming).await }.instrument(span);
+        if stream {
+            // A stream's events come one by one over its whole life; measured, the reader
+            // driving them costs more wake-ups than a task of their own.
+            tokio::spawn(work);
+            Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        } else {
+            Ok(Response::new(Box::pin(driven::DrivenStream::new(work, rx))))
+        }
     }
 
     async fn list_models(

@@ -166,3 +166,55 @@ async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tok
         Some("client_disconnected")
     );
 }
+
+#[tokio::test]
+async fn a_caller_that_leaves_before_an_unstreamed_answer_is_recorded_too() {
+    let sim = common::reference_ollama().await;
+    // The whole answer is held back long enough for the caller to give up.
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::StallAfter {
+            chunks: 0,
+            stall: std::time::Duration::from_secs(30),
+        },
+        Some(1),
+    ));
+    let (gw, sink) = serve_recording(&sim).await;
+    let url = gw.url("/v1/chat/completions");
+    let caller = tokio::spawn(async move {
+        let _ = common::client()
+            .post(url)
+            .json(&common::chat_body(
+                "local-small",
+                "hello [[tokens=5]]",
+                false,
+            ))
+            .send()
+            .await;
+    });
+    common::eventually(20, "the request to reach the backend", || {
+        let n = sim.request_count("llama3.2:1b");
+        async move { n == 1 }
+    })
+    .await;
+    // Hang up while the backend is still working on it.
+    caller.abort();
+
+    common::eventually(20, "the usage record of the caller that left", || {
+        let sink = sink.clone();
+        async move { !sink.0.lock().unwrap().is_empty() }
+    })
+    .await;
+    let record = sink.0.lock().unwrap()[0].clone();
+    assert_eq!(
+        (record.status.as_str(), record.http_status),
+        ("client_disconnected", 499)
+    );
+    assert!(!record.streamed);
+    assert_eq!(record.backend_model.as_deref(), Some("llama3.2:1b"));
+    assert_eq!(record.attempts.len(), 1);
+    assert_eq!(
+        record.attempts[0].failure_class.as_deref(),
+        Some("client_disconnected")
+    );
+}

@@ -111,6 +111,8 @@ struct Shared {
     delivery_failures: AtomicU64,
     spool_records: AtomicU64,
     spool_bytes: AtomicU64,
+    /// Told when a batch's worth of records is queued (the worker does not wake per record).
+    batch_ready: tokio::sync::Notify,
 }
 
 /// How often a persistent drop condition is logged: the first time, then every this many.
@@ -121,6 +123,7 @@ const LOG_EVERY: u64 = 10_000;
 #[derive(Clone)]
 pub struct Recorder {
     records: mpsc::Sender<UsageRecord>,
+    batch_size: usize,
     control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
 }
@@ -146,6 +149,7 @@ impl Recorder {
         };
         let (records_tx, records_rx) = mpsc::channel(config.queue_capacity.max(1));
         let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let batch_size = config.batch_size;
         let worker = Worker::new(
             target,
             config,
@@ -157,6 +161,7 @@ impl Recorder {
         tokio::spawn(worker.run());
         Ok(Self {
             records: records_tx,
+            batch_size,
             control: control_tx,
             shared,
         })
@@ -168,6 +173,9 @@ impl Recorder {
         match self.records.try_send(record) {
             Ok(()) => {
                 self.shared.recorded.fetch_add(1, Ordering::Relaxed);
+                if self.records.max_capacity() - self.records.capacity() >= self.batch_size {
+                    self.shared.batch_ready.notify_one();
+                }
             }
             Err(mpsc::error::TrySendError::Full(r)) => {
                 let n = self

@@ -68,6 +68,7 @@ impl Worker {
 
     pub(super) async fn run(mut self) {
         loop {
+            self.take_queued().await;
             // Checked on every turn, so a steady stream of records cannot starve the batch
             // deadline or the spool drain.
             self.on_timer().await;
@@ -94,13 +95,17 @@ impl Worker {
                         return;
                     }
                 },
-                record = self.records.recv() => match record {
+                // Idle, the first record wakes the worker and starts a batch. While a batch is
+                // open, records are picked up when it is due or full, not one wake-up each:
+                // on a lightly loaded box each wake-up also rouses an idle runtime worker.
+                record = self.records.recv(), if self.pending.is_empty() => match record {
                     Some(record) => self.push(record).await,
                     None => {
                         self.flush().await;
                         return;
                     }
                 },
+                () = self.shared.batch_ready.notified(), if !self.pending.is_empty() => {}
                 () = sleep_until(wake), if wake.is_some() => {}
             }
         }
@@ -115,6 +120,14 @@ impl Worker {
         match (self.batch_due, retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes what is queued without waiting (shipping each batch that fills); after the
+    /// senders are gone it leaves the closed channel to `recv`.
+    async fn take_queued(&mut self) {
+        while let Ok(record) = self.records.try_recv() {
+            self.push(record).await;
         }
     }
 
