@@ -167,10 +167,9 @@ async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tok
     );
 }
 
-#[tokio::test]
-async fn a_caller_that_leaves_before_an_unstreamed_answer_is_recorded_too() {
-    let sim = common::reference_ollama().await;
-    // The whole answer is held back long enough for the caller to give up.
+/// The seed config's 1B model holds back its whole (unstreamed) answer long enough for a
+/// caller to give up.
+fn stall_unstreamed(sim: &switchyard_sim::SimHandle) {
     sim.add_fault(FaultRule::for_model(
         "llama3.2:1b",
         Fault::StallAfter {
@@ -179,8 +178,15 @@ async fn a_caller_that_leaves_before_an_unstreamed_answer_is_recorded_too() {
         },
         Some(1),
     ));
-    let (gw, sink) = serve_recording(&sim).await;
-    let url = gw.url("/v1/chat/completions");
+}
+
+/// Sends an unstreamed request to `url`, hangs up once the backend has it, and checks the usage
+/// record that follows.
+async fn leave_before_the_answer(
+    url: String,
+    sim: &switchyard_sim::SimHandle,
+    sink: &Arc<Collect>,
+) {
     let caller = tokio::spawn(async move {
         let _ = common::client()
             .post(url)
@@ -217,4 +223,52 @@ async fn a_caller_that_leaves_before_an_unstreamed_answer_is_recorded_too() {
         record.attempts[0].failure_class.as_deref(),
         Some("client_disconnected")
     );
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_before_an_unstreamed_answer_is_recorded_too() {
+    let sim = common::reference_ollama().await;
+    stall_unstreamed(&sim);
+    let (gw, sink) = serve_recording(&sim).await;
+    leave_before_the_answer(gw.url("/v1/chat/completions"), &sim, &sink).await;
+}
+
+#[tokio::test]
+async fn in_split_mode_too_a_caller_that_leaves_before_an_unstreamed_answer_is_recorded() {
+    let sim = common::reference_ollama().await;
+    stall_unstreamed(&sim);
+    let config = common::config_from(&common::seed_config_text(&sim.base_url()));
+    let sink = Arc::new(Collect::default());
+    let (_stop, stopped) = tokio::sync::watch::channel(());
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    let router = switchyard::router(
+        config.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        switchyard::ServeOptions {
+            usage_sink: Some(sink.clone()),
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+        until_stopped(stopped.clone()),
+    )
+    .await
+    .unwrap();
+    let router_url = format!("http://{}", router.addr);
+    tokio::spawn(router.serve);
+    let gateway = switchyard::gateway(
+        &config,
+        &router_url,
+        "127.0.0.1:0".parse().unwrap(),
+        until_stopped(stopped),
+    )
+    .await
+    .unwrap();
+    let url = format!("http://{}/v1/chat/completions", gateway.addr);
+    // The gateway's server future borrows the config, so it runs beside the test, not spawned.
+    tokio::select! {
+        r = gateway.serve => panic!("the gateway stopped: {r:?}"),
+        () = leave_before_the_answer(url, &sim, &sink) => {}
+    }
 }
