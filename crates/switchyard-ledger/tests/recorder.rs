@@ -172,9 +172,11 @@ async fn ledger_restart_mid_stream_loses_and_duplicates_nothing() {
     ledger.stop().await;
 }
 
-#[tokio::test]
-async fn in_process_store_target() {
-    let dir = tempfile::tempdir().unwrap();
+/// A recorder delivering straight into a fresh SQLite store in `dir`.
+async fn sqlite_recorder(
+    dir: &tempfile::TempDir,
+    config: impl FnOnce(RecorderConfig) -> RecorderConfig,
+) -> (Arc<SqliteStore>, Recorder) {
     let store = Arc::new(
         SqliteStore::open(dir.path().join("ledger.db"))
             .await
@@ -182,10 +184,17 @@ async fn in_process_store_target() {
     );
     let recorder = Recorder::start(
         LedgerTarget::Store(store.clone()),
-        RecorderConfig::new(dir.path().join("s")),
+        config(RecorderConfig::new(dir.path().join("s"))),
     )
     .await
     .unwrap();
+    (store, recorder)
+}
+
+#[tokio::test]
+async fn in_process_store_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, recorder) = sqlite_recorder(&dir, |c| c).await;
     for i in 0..1000 {
         recorder.record(record(&format!("local-{i}"), i));
     }
@@ -204,17 +213,7 @@ async fn in_process_store_target() {
 #[tokio::test]
 async fn refused_records_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(dir.path().join("ledger.db"))
-            .await
-            .unwrap(),
-    );
-    let recorder = Recorder::start(
-        LedgerTarget::Store(store),
-        RecorderConfig::new(dir.path().join("s")),
-    )
-    .await
-    .unwrap();
+    let (_store, recorder) = sqlite_recorder(&dir, |c| c).await;
     recorder.record(record("fine", 1));
     recorder.record(switchyard_ledger::UsageRecord::default());
     assert!(recorder.flush().await.delivered_all);
@@ -235,19 +234,12 @@ async fn delivered(recorder: &Recorder, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_batch_goes_out_without_waiting_for_the_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(dir.path().join("ledger.db"))
-            .await
-            .unwrap(),
-    );
-    let config = RecorderConfig {
+    let (_store, recorder) = sqlite_recorder(&dir, |c| RecorderConfig {
         batch_size: 16,
         batch_interval: Duration::from_secs(3600),
-        ..RecorderConfig::new(dir.path().join("s"))
-    };
-    let recorder = Recorder::start(LedgerTarget::Store(store), config)
-        .await
-        .unwrap();
+        ..c
+    })
+    .await;
     // The worker picks up records a batch at a time, not one wake-up per record: two full
     // batches are shipped at once, the odd three wait for the interval.
     for i in 0..35 {
@@ -263,18 +255,11 @@ async fn a_full_batch_goes_out_without_waiting_for_the_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_record_goes_out_when_its_batch_is_due() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(
-        SqliteStore::open(dir.path().join("ledger.db"))
-            .await
-            .unwrap(),
-    );
-    let config = RecorderConfig {
+    let (_store, recorder) = sqlite_recorder(&dir, |c| RecorderConfig {
         batch_interval: Duration::from_millis(20),
-        ..RecorderConfig::new(dir.path().join("s"))
-    };
-    let recorder = Recorder::start(LedgerTarget::Store(store), config)
-        .await
-        .unwrap();
+        ..c
+    })
+    .await;
     for round in 0..3u32 {
         recorder.record(record(&format!("lone-{round}"), round));
         tokio::time::timeout(

@@ -17,6 +17,16 @@ impl UsageSink for Collect {
     }
 }
 
+/// The first usage record `sink` gets (waiting for it).
+async fn first_record(sink: &Arc<Collect>) -> RequestRecord {
+    common::eventually(20, "the usage record of the caller that left", || {
+        let sink = sink.clone();
+        async move { !sink.0.lock().unwrap().is_empty() }
+    })
+    .await;
+    sink.0.lock().unwrap()[0].clone()
+}
+
 /// `switchyard serve` with the seed config in front of `sim`, its usage records collected.
 async fn serve_recording(sim: &switchyard_sim::SimHandle) -> (common::Serve, Arc<Collect>) {
     let sink = Arc::new(Collect::default());
@@ -144,12 +154,7 @@ async fn a_caller_that_leaves_mid_stream_is_recorded_with_its_deployment_and_tok
     }
     drop(r);
 
-    common::eventually(20, "the usage record of the caller that left", || {
-        let sink = sink.clone();
-        async move { !sink.0.lock().unwrap().is_empty() }
-    })
-    .await;
-    let record = sink.0.lock().unwrap()[0].clone();
+    let record = first_record(&sink).await;
     assert_eq!(
         (record.status.as_str(), record.http_status),
         ("client_disconnected", 499)
@@ -206,12 +211,7 @@ async fn leave_before_the_answer(
     // Hang up while the backend is still working on it.
     caller.abort();
 
-    common::eventually(20, "the usage record of the caller that left", || {
-        let sink = sink.clone();
-        async move { !sink.0.lock().unwrap().is_empty() }
-    })
-    .await;
-    let record = sink.0.lock().unwrap()[0].clone();
+    let record = first_record(sink).await;
     assert_eq!(
         (record.status.as_str(), record.http_status),
         ("client_disconnected", 499)
