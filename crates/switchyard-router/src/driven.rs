@@ -41,6 +41,7 @@ impl<T> Stream for DrivenStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
+        let mut worked = false;
         loop {
             // While the work runs, the channel is read without registering a waker: the work is
             // its only writer and is polled right here, so a write needs no wake-up (a wake-up
@@ -48,6 +49,11 @@ impl<T> Stream for DrivenStream<T> {
             match this.rx.try_recv() {
                 Ok(item) => return Poll::Ready(Some(item)),
                 Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+                Err(TryRecvError::Empty) if worked => {
+                    // Polled and still at work with nothing written: its own wake-ups
+                    // (backend I/O, timers, channel room) bring this task back.
+                    return Poll::Pending;
+                }
                 Err(TryRecvError::Empty) => {}
             }
             let Some(work) = this.work.as_mut() else {
@@ -55,15 +61,9 @@ impl<T> Stream for DrivenStream<T> {
             };
             if work.as_mut().poll(cx).is_ready() {
                 this.work = None;
-                continue;
+            } else {
+                worked = true;
             }
-            // Still at work: whatever it wrote in that poll is read now; otherwise its own
-            // wake-ups (backend I/O, timers, channel room) bring this task back.
-            return match this.rx.try_recv() {
-                Ok(item) => Poll::Ready(Some(item)),
-                Err(TryRecvError::Disconnected) => Poll::Ready(None),
-                Err(TryRecvError::Empty) => Poll::Pending,
-            };
         }
     }
 }

@@ -173,7 +173,7 @@ impl Recorder {
         match self.records.try_send(record) {
             Ok(()) => {
                 self.shared.recorded.fetch_add(1, Ordering::Relaxed);
-                if self.records.max_capacity() - self.records.capacity() >= self.batch_size {
+                if self.queued() >= self.batch_size {
                     self.shared.batch_ready.notify_one();
                 }
             }
@@ -239,10 +239,15 @@ impl Recorder {
             dropped_closed: load(&s.dropped_closed),
             lost_corrupt: load(&s.lost_corrupt),
             delivery_failures: load(&s.delivery_failures),
-            queued: (self.records.max_capacity() - self.records.capacity()) as u64,
+            queued: self.queued() as u64,
             spool_records: load(&s.spool_records),
             spool_bytes: load(&s.spool_bytes),
         }
+    }
+
+    /// Records waiting in the in-memory queue for the worker.
+    fn queued(&self) -> usize {
+        self.records.max_capacity() - self.records.capacity()
     }
 
     /// Records waiting in the spool (a gauge for metrics).
