@@ -11,6 +11,8 @@
     missing_docs
 )]
 
+pub mod auth;
+
 pub mod router {
     pub mod v1 {
         tonic::include_proto!("switchyard.router.v1");

@@ -89,6 +89,10 @@ pub struct GatewaySettings {
     pub sse_keepalive: Duration,
     /// When set, every API route needs it (`Authorization: Bearer …` or `x-api-key`).
     pub master_key: Option<String>,
+    /// The secret Switchyard's processes present to each other's gRPC services
+    /// (`general_settings.internal_secret` or `SWITCHYARD_INTERNAL_SECRET`); when unset but a
+    /// master key is, each process derives the same one from the master key.
+    pub internal_secret: Option<String>,
     /// Whether `/metrics` needs the master key too (health endpoints never do).
     pub metrics_require_key: bool,
     /// Most messages one chat request may carry (more: 400).
@@ -99,6 +103,8 @@ pub struct GatewaySettings {
     pub body_read_timeout: Duration,
     /// How long requests in progress may run on after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Browser origins allowed to call the API (`*`: any; empty: no CORS headers at all).
+    pub cors_allow_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -133,6 +133,7 @@ pub struct RawRouterSettings {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawGeneralSettings {
     pub master_key: Option<String>,
+    pub internal_secret: Option<String>,
     pub database_url: Option<String>,
 }
 
@@ -188,11 +189,13 @@ pub struct RawGateway {
     pub max_body_bytes: Option<Number>,
     pub sse_keepalive: Option<Seconds>,
     pub master_key: Option<String>,
+    pub internal_secret: Option<String>,
     pub metrics_require_key: Option<bool>,
     pub max_messages: Option<Number>,
     pub header_read_timeout: Option<Seconds>,
     pub body_read_timeout: Option<Seconds>,
     pub shutdown_grace: Option<Seconds>,
+    pub cors_allow_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

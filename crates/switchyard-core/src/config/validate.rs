@@ -410,12 +410,23 @@ pub fn validate(
             .notes
             .push("no master key: the API is open to anyone who can reach it".into()),
     }
+    let internal_secret = internal_secret(
+        b.env,
+        gw.internal_secret.or_else(|| {
+            raw.general_settings
+                .as_ref()
+                .and_then(|g| g.internal_secret.clone())
+        }),
+        master_key.is_some(),
+        &mut b.notes,
+    )?;
     let gateway = GatewaySettings {
         listen,
         router_address,
         max_body_bytes,
         sse_keepalive,
         master_key,
+        internal_secret,
         metrics_require_key: gw.metrics_require_key.unwrap_or(true),
         max_messages: match gw.max_messages.map(|n| n.0) {
             None => 4096,
@@ -430,6 +441,7 @@ pub fn validate(
         header_read_timeout: positive(gw.header_read_timeout, 10, "gateway.header_read_timeout")?,
         body_read_timeout: positive(gw.body_read_timeout, 30, "gateway.body_read_timeout")?,
         shutdown_grace: gw.shutdown_grace.map_or(Duration::from_secs(30), |s| s.0),
+        cors_allow_origins: cors_origins(gw.cors_allow_origins)?,
     };
 
     Ok(Config::new(
@@ -458,4 +470,81 @@ fn positive(
         return Err(ConfigError::invalid(key, "must be greater than zero"));
     }
     Ok(d)
+}
+
+/// `gateway.cors_allow_origins`: `*` (the default, as LiteLLM allows browser clients), or
+/// origins such as `https://chat.example.org` (scheme, host and port; no path).
+fn cors_origins(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let Some(origins) = raw else {
+        return Ok(vec!["*".into()]);
+    };
+    for (i, o) in origins.iter().enumerate() {
+        let key = format!("gateway.cors_allow_origins[{i}]");
+        if o == "*" {
+            if origins.len() > 1 {
+                return Err(ConfigError::invalid(
+                    &key,
+                    "`*` allows every origin; list no other origin beside it",
+                ));
+            }
+            continue;
+        }
+        let rest = o
+            .strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"));
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && !host.contains('/')
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+        if !valid {
+            return Err(ConfigError::invalid(
+                &key,
+                &format!(
+                    "{o:?} is not an origin: expected `*` or scheme://host[:port], e.g. https://chat.example.org"
+                ),
+            ));
+        }
+    }
+    Ok(origins)
+}
+
+/// The internal gRPC secret: `SWITCHYARD_INTERNAL_SECRET`, else the configured one.
+fn internal_secret(
+    env: &dyn EnvSource,
+    configured: Option<String>,
+    have_master_key: bool,
+    notes: &mut Vec<String>,
+) -> Result<Option<String>, ConfigError> {
+    const KEY: &str = "general_settings.internal_secret";
+    let secret = env
+        .get("SWITCHYARD_INTERNAL_SECRET")
+        .or(configured)
+        .filter(|s| !s.is_empty());
+    match &secret {
+        Some(s) if s.len() < 16 => {
+            return Err(ConfigError::invalid(
+                KEY,
+                "too short: use at least 16 characters",
+            ));
+        }
+        Some(s) if !s.bytes().all(|c| c.is_ascii_graphic()) => {
+            return Err(ConfigError::invalid(
+                KEY,
+                "use visible ASCII characters only (it is sent as gRPC metadata)",
+            ));
+        }
+        Some(_) => notes.push(
+            "internal secret set: the router's and the ledger's gRPC services accept calls with it (Switchyard's own processes) or with the master key".into(),
+        ),
+        None if have_master_key => notes.push(
+            "internal secret derived from the master key: the router's and the ledger's gRPC services need it or the master key (every process with the same master key agrees on it)".into(),
+        ),
+        None => notes.push(
+            "no master key and no internal secret: the router's and the ledger's gRPC services are open to anyone who can reach them".into(),
+        ),
+    }
+    Ok(secret)
 }
