@@ -3,17 +3,20 @@
 //! Each provider's wire format (Ollama's NDJSON `/api/chat`, OpenAI-style SSE) is translated into
 //! one event stream of [`BackendEvent`]s, and every way an attempt can fail becomes a
 //! [`BackendError`] carrying a [`FailureClass`]. The router sees neither HTTP nor JSON: it reads
-//! events and asks the error's class what to do next. Streaming clients get streamed upstream
-//! calls; for a non-streaming client Ollama is asked for the whole answer at once, which the same
-//! NDJSON parser reads as one final line.
+//! events and asks the error's class what to do next. Streaming clients (and continuations) get
+//! streamed upstream calls; for a non-streaming client every backend is asked for the whole answer
+//! at once, read as one JSON object. Decoders read `null` and an absent field alike.
 
 mod error;
 mod lines;
+mod nullable;
 mod ollama;
 mod openai;
 mod pool;
 mod timeouts;
 
+use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use switchyard_core::config::{Deployment, Provider};
 use switchyard_proto as pb;
@@ -80,6 +83,35 @@ pub(crate) fn put_sampling(
     }
     if !s.stop.is_empty() {
         target.insert("stop".into(), s.stop.clone().into());
+    }
+}
+
+/// Whether an attempt asks its backend for a stream: for a streaming caller, and for a
+/// continuation (whose text the caller is already receiving).
+pub(crate) fn streams(attempt: &Attempt<'_>) -> bool {
+    attempt.request.stream || attempt.extra_assistant_prefix.is_some()
+}
+
+/// Decodes a recorded response body of `provider`'s wire format, streamed (SSE or NDJSON lines)
+/// or whole (one JSON answer), into the events an attempt would produce. For tests and tools.
+pub fn decode(provider: Provider, streamed: bool, body: Bytes) -> EventStream {
+    match (provider, streamed) {
+        (Provider::OpenAi, false) => Box::pin(futures::stream::iter(openai::answer(&body))),
+        (Provider::Ollama, false) => ollama::events(Box::pin(futures::stream::iter([Ok(body)]))),
+        (provider, true) => {
+            let mut buf = lines::LineBuffer::default();
+            buf.push(&body);
+            let mut all = Vec::new();
+            while let Some(line) = buf.next_line() {
+                all.push(Ok(line));
+            }
+            all.extend(buf.take_rest().map(Ok));
+            let lines = futures::stream::iter(all).boxed();
+            match provider {
+                Provider::Ollama => ollama::events(lines),
+                Provider::OpenAi => openai::events(lines),
+            }
+        }
     }
 }
 

@@ -101,12 +101,6 @@ fn tools(req: &pb::ChatRequest) -> Vec<Value> {
         .collect()
 }
 
-/// Whether Ollama is asked to stream. Non-streaming answers arrive as one JSON object, which the
-/// NDJSON parser reads as a single final line.
-pub(crate) fn whole_answer_streamed(attempt: &Attempt<'_>) -> bool {
-    attempt.request.stream || attempt.extra_assistant_prefix.is_some()
-}
-
 /// Builds the body of an `/api/chat` call.
 pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), BackendError> {
     let req = attempt.request;
@@ -165,7 +159,7 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
         messages,
         // A client that does not stream gets the answer in one piece: one response to read and
         // parse instead of one line per token. (A continuation is always streamed.)
-        stream: whole_answer_streamed(attempt),
+        stream: crate::streams(attempt),
         options: options(attempt),
         format: format(req.response_format_json.as_deref()),
         tools: tools(req),
@@ -189,7 +183,7 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
 struct Chunk {
     #[serde(default)]
     message: Option<ChunkMessage>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     done: bool,
     #[serde(default)]
     done_reason: Option<String>,
@@ -203,11 +197,11 @@ struct Chunk {
 
 #[derive(Deserialize)]
 struct ChunkMessage {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     content: String,
     #[serde(default)]
     thinking: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     tool_calls: Vec<ChunkToolCall>,
 }
 
@@ -215,11 +209,13 @@ struct ChunkMessage {
 struct ChunkToolCall {
     #[serde(default)]
     id: Option<String>,
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     function: ChunkFunction,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 struct ChunkFunction {
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     name: String,
     #[serde(default)]
     arguments: Value,
@@ -269,7 +265,7 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                     };
                     pb::ToolCallDelta {
                         index,
-                        id: Some(c.id.unwrap_or_else(|| format!("call_{index}"))),
+                        id: Some(c.id.filter(|s| !s.is_empty()).unwrap_or_else(|| format!("call_{index}"))),
                         name: Some(c.function.name),
                         arguments,
                     }

@@ -1,7 +1,9 @@
-//! OpenAI-compatible servers (llama.cpp's `llama-server`, vLLM…): `/v1/chat/completions` SSE.
+//! OpenAI-compatible servers (llama.cpp's `llama-server`, llama-cpp-python, vLLM, LM Studio…):
+//! `/v1/chat/completions`, streamed (SSE) for streaming callers and continuations, else one JSON
+//! answer.
 //!
 //! The request is re-serialised from the router's message, with `stream_options.include_usage`
-//! always on so token usage comes back in streams (backends.md §5.3, §6.6). A stream that closes
+//! on in streams so token usage comes back (backends.md §5.3, §6.6). A stream that closes
 //! without a finish reason or `[DONE]` is a failure, as is an `{"error":…}` event.
 
 use futures::StreamExt;
@@ -105,8 +107,14 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
         Value::String(attempt.deployment.model.clone()),
     );
     body.insert("messages".into(), Value::Array(messages));
-    body.insert("stream".into(), Value::Bool(true));
-    body.insert("stream_options".into(), json!({"include_usage": true}));
+    // A caller that does not stream gets an unstreamed backend call too: one answer to read, and
+    // no stream for llama-cpp-python's `interrupt_requests` to cut when the next request arrives.
+    // (vLLM rejects `stream_options` without `stream: true`.)
+    let streamed = crate::streams(attempt);
+    body.insert("stream".into(), Value::Bool(streamed));
+    if streamed {
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
     if !req.tools.is_empty() {
         let tools: Vec<Value> = req
             .tools
@@ -151,9 +159,11 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
     Ok((Endpoint::ChatCompletions, bytes))
 }
 
+/// One SSE chunk (`chat.completion.chunk`, `text_completion`) or one whole unstreamed answer
+/// (`chat.completion`): the same envelope, with `delta` or `message` in the choices.
 #[derive(Deserialize)]
 struct Chunk {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     choices: Vec<Choice>,
     #[serde(default)]
     usage: Option<UsageJson>,
@@ -167,6 +177,9 @@ struct Chunk {
 struct Choice {
     #[serde(default)]
     delta: Option<DeltaJson>,
+    /// An unstreamed answer's message: the same fields as a delta.
+    #[serde(default)]
+    message: Option<DeltaJson>,
     /// Text completions (`/v1/completions`) carry their text here instead of in a delta.
     #[serde(default)]
     text: Option<String>,
@@ -182,14 +195,15 @@ struct DeltaJson {
     reasoning_content: Option<String>,
     #[serde(default)]
     reasoning: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     tool_calls: Vec<ToolCallJson>,
 }
 
 #[derive(Deserialize)]
 struct ToolCallJson {
+    /// Absent in an unstreamed message's calls (their position is their index).
     #[serde(default)]
-    index: u32,
+    index: Option<u32>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -222,13 +236,117 @@ struct Timings {
     predicted_n: Option<u32>,
 }
 
+/// What a response has said so far: the finish reason and token counts, and which tool calls'
+/// id and name the caller already has (llama-cpp-python repeats both in every chunk of a call;
+/// passed on, an SDK that concatenates fragments would read `get_weatherget_weather…`).
+#[derive(Default)]
+struct Decoder {
+    finish: Option<String>,
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+    named: Vec<u32>,
+}
+
+impl Decoder {
+    /// The deltas of one chunk (or of a whole answer), or the error it carries.
+    fn chunk(&mut self, chunk: Chunk) -> Result<Vec<BackendEvent>, BackendError> {
+        if let Some(err) = chunk.error {
+            let text = crate::error::error_text(&json!({ "error": err }).to_string());
+            let class = if switchyard_core::failure::mentions_context_overflow(&err.to_string()) {
+                FailureClass::Overflow
+            } else {
+                FailureClass::StreamBroken
+            };
+            return Err(BackendError::new(class, text));
+        }
+        if let Some(u) = chunk.usage {
+            self.prompt_tokens = u.prompt_tokens.or(self.prompt_tokens);
+            self.completion_tokens = u.completion_tokens.or(self.completion_tokens);
+        } else if let Some(t) = chunk.timings {
+            if let Some(p) = t.prompt_n {
+                self.prompt_tokens = Some(p + t.cache_n.unwrap_or(0));
+            }
+            self.completion_tokens = t.predicted_n.or(self.completion_tokens);
+        }
+        let mut out = Vec::new();
+        for choice in chunk.choices {
+            if let Some(text) = choice.text.filter(|t| !t.is_empty()) {
+                out.push(BackendEvent::Delta(pb::Delta {
+                    content: text,
+                    reasoning: None,
+                    tool_calls: Vec::new(),
+                }));
+            }
+            if let Some(d) = choice.delta.or(choice.message) {
+                let tool_calls: Vec<pb::ToolCallDelta> = d
+                    .tool_calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| self.tool_call(i, c))
+                    .collect();
+                let content = d.content.unwrap_or_default();
+                let reasoning = d
+                    .reasoning_content
+                    .or(d.reasoning)
+                    .filter(|r| !r.is_empty());
+                if !content.is_empty() || reasoning.is_some() || !tool_calls.is_empty() {
+                    out.push(BackendEvent::Delta(pb::Delta {
+                        content,
+                        reasoning,
+                        tool_calls,
+                    }));
+                }
+            }
+            if let Some(f) = choice.finish_reason {
+                self.finish = Some(f);
+            }
+        }
+        Ok(out)
+    }
+
+    fn tool_call(&mut self, position: usize, c: ToolCallJson) -> pb::ToolCallDelta {
+        let index = c.index.unwrap_or(position as u32);
+        let f = c.function.unwrap_or(FunctionJson {
+            name: None,
+            arguments: None,
+        });
+        let (mut id, mut name) = (c.id.filter(|s| !s.is_empty()), f.name);
+        if self.named.contains(&index) {
+            // Already introduced: only the arguments continue.
+            id = None;
+            name = None;
+        } else if name.is_some() {
+            self.named.push(index);
+        }
+        pb::ToolCallDelta {
+            index,
+            id,
+            name,
+            arguments: f.arguments.unwrap_or_default(),
+        }
+    }
+
+    /// The end of a response: `Done`, or a failure when no finish reason came.
+    fn done(self) -> Result<BackendEvent, BackendError> {
+        match self.finish {
+            Some(finish_reason) => Ok(BackendEvent::Done(Completion {
+                finish_reason,
+                prompt_tokens: self.prompt_tokens,
+                completion_tokens: self.completion_tokens,
+            })),
+            None => Err(BackendError::new(
+                FailureClass::StreamBroken,
+                "stream ended without a finish reason",
+            )),
+        }
+    }
+}
+
 /// Turns SSE lines into events. The finish reason may come before the usage chunk, so `Done` is
 /// emitted at `[DONE]` (or at the end of the body once a finish reason was seen).
 pub(crate) fn events(mut lines: LineStream) -> EventStream {
     Box::pin(async_stream::stream! {
-        let mut finish: Option<String> = None;
-        let mut prompt_tokens = None;
-        let mut completion_tokens = None;
+        let mut decoder = Decoder::default();
         loop {
             let line = match lines.next().await {
                 Some(Ok(l)) => l,
@@ -250,50 +368,39 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                     return;
                 }
             };
-            if let Some(err) = chunk.error {
-                let text = crate::error::error_text(&json!({"error": err}).to_string());
-                let class = if switchyard_core::failure::mentions_context_overflow(&err.to_string()) {
-                    FailureClass::Overflow
-                } else {
-                    FailureClass::StreamBroken
-                };
-                yield Err(BackendError::new(class, text));
-                return;
-            }
-            if let Some(u) = chunk.usage {
-                prompt_tokens = u.prompt_tokens.or(prompt_tokens);
-                completion_tokens = u.completion_tokens.or(completion_tokens);
-            } else if let Some(t) = chunk.timings {
-                if let Some(p) = t.prompt_n {
-                    prompt_tokens = Some(p + t.cache_n.unwrap_or(0));
-                }
-                completion_tokens = t.predicted_n.or(completion_tokens);
-            }
-            for choice in chunk.choices {
-                if let Some(text) = choice.text.filter(|t| !t.is_empty()) {
-                    yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: None, tool_calls: Vec::new() }));
-                }
-                if let Some(d) = choice.delta {
-                    let tool_calls: Vec<pb::ToolCallDelta> = d.tool_calls.into_iter().map(|c| {
-                        let f = c.function.unwrap_or(FunctionJson { name: None, arguments: None });
-                        pb::ToolCallDelta { index: c.index, id: c.id, name: f.name, arguments: f.arguments.unwrap_or_default() }
-                    }).collect();
-                    let content = d.content.unwrap_or_default();
-                    let reasoning = d.reasoning_content.or(d.reasoning).filter(|r| !r.is_empty());
-                    if !content.is_empty() || reasoning.is_some() || !tool_calls.is_empty() {
-                        yield Ok(BackendEvent::Delta(pb::Delta { content, reasoning, tool_calls }));
-                    }
-                }
-                if let Some(f) = choice.finish_reason {
-                    finish = Some(f);
-                }
+            match decoder.chunk(chunk) {
+                Ok(events) => for ev in events { yield Ok(ev); },
+                Err(e) => { yield Err(e); return; }
             }
         }
-        match finish {
-            Some(finish_reason) => yield Ok(BackendEvent::Done(Completion { finish_reason, prompt_tokens, completion_tokens })),
-            None => yield Err(BackendError::new(FailureClass::StreamBroken, "stream ended without a finish reason")),
-        }
+        yield decoder.done();
     })
+}
+
+/// The events of a whole unstreamed answer (`chat.completion` or `text_completion`).
+pub(crate) fn answer(body: &[u8]) -> Vec<Result<BackendEvent, BackendError>> {
+    let chunk: Chunk = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => {
+            return vec![Err(BackendError::new(
+                FailureClass::Protocol,
+                format!("unreadable answer: {e}"),
+            ))];
+        }
+    };
+    let mut decoder = Decoder::default();
+    match decoder.chunk(chunk) {
+        Ok(events) => {
+            let mut out: Vec<_> = events.into_iter().map(Ok).collect();
+            out.push(decoder.done().map_err(|mut e| {
+                e.message = "answer without a finish reason".into();
+                e.class = FailureClass::Protocol;
+                e
+            }));
+            out
+        }
+        Err(e) => vec![Err(e)],
+    }
 }
 
 #[cfg(test)]

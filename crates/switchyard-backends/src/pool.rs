@@ -147,9 +147,9 @@ impl Backends {
                 format!("cannot build the request: {e}"),
             )
         })?;
-        // An unstreamed Ollama answer sends its head only when it is complete: only the total
-        // timeout applies to it.
-        let streamed = d.provider != Provider::Ollama || ollama::whole_answer_streamed(&attempt);
+        // An unstreamed answer's head comes only when the answer is complete: only the total
+        // timeout applies to it, then the idle timeout between its body's chunks.
+        let streamed = crate::streams(&attempt);
         let first_byte = if streamed {
             d.timeouts.first_byte
         } else {
@@ -162,7 +162,7 @@ impl Backends {
             Err(_) => {
                 return Err(BackendError::new(
                     FailureClass::Timeout,
-                    format!("no response head within {:?}", d.timeouts.first_byte),
+                    format!("no response head within {:?}", first_byte),
                 ));
             }
         };
@@ -171,15 +171,70 @@ impl Backends {
             let body = read_bounded(resp.into_body(), head_deadline).await;
             return Err(BackendError::from_response(status.as_u16(), &body));
         }
-        let lines = line_stream(resp.into_body());
-        let events = match d.provider {
-            Provider::Ollama => ollama::events(lines),
-            Provider::OpenAi => openai::events(lines),
+        let events = if streamed {
+            let lines = line_stream(resp.into_body());
+            match d.provider {
+                Provider::Ollama => ollama::events(lines),
+                Provider::OpenAi => openai::events(lines),
+            }
+        } else {
+            whole_answer(
+                resp.into_body(),
+                d.provider,
+                d.timeouts.idle,
+                started + d.timeouts.total,
+            )
         };
         let mut t = d.timeouts.clone();
         t.first_byte = first_byte;
         Ok(timeouts::with_deadlines(events, started, &t))
     }
+}
+
+/// Reads an unstreamed answer's body whole, failing with a timeout when its chunks stop coming
+/// for `idle` (a backend that trickles bytes is as stalled as a silent stream), then decodes it.
+fn whole_answer(
+    body: Incoming,
+    provider: Provider,
+    idle: Duration,
+    total_deadline: Instant,
+) -> EventStream {
+    let mut data = body.into_data_stream();
+    Box::pin(async_stream::stream! {
+        let mut whole = Vec::new();
+        loop {
+            let deadline = (Instant::now() + idle).min(total_deadline);
+            match tokio::time::timeout_at(deadline, data.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    whole.extend_from_slice(&chunk);
+                    if whole.len() > MAX_LINE {
+                        yield Err(BackendError::new(FailureClass::Protocol, "an answer exceeded 16 MiB"));
+                        return;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    let mut err = BackendError::from_body(&e);
+                    err.class = FailureClass::StreamBroken;
+                    yield Err(err);
+                    return;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let what = if Instant::now() >= total_deadline {
+                        "the answer did not arrive within the total timeout".to_string()
+                    } else {
+                        format!("the answer's body stalled for {idle:?}")
+                    };
+                    yield Err(BackendError::new(FailureClass::Timeout, what));
+                    return;
+                }
+            }
+        }
+        let mut events = crate::decode(provider, false, Bytes::from(whole));
+        while let Some(ev) = events.next().await {
+            yield ev;
+        }
+    })
 }
 
 async fn read_bounded(resp: Incoming, deadline: Instant) -> String {
