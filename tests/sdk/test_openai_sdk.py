@@ -129,3 +129,68 @@ def test_stream_continues_after_backend_dies_mid_answer(client):
     text, finishes = _stream_text(client, "a long answer [[tokens=16]]")
     assert text == whole
     assert finishes == ["stop"]
+
+
+# --- The Responses API (`client.responses`), as n8n's OpenAI node (>= 1.3) and LangChain call it.
+
+WEATHER_TOOL = {
+    "type": "function", "name": "get_weather", "description": "Weather for a city", "strict": False,
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+def test_responses_create(client):
+    r = client.responses.create(model="local-small", input="hello there", instructions="be brief",
+                                max_output_tokens=50, metadata={"run": "1"})
+    assert r.object == "response"
+    assert r.status == "completed"
+    assert r.error is None
+    assert r.output_text
+    assert r.output[0].type == "message" and r.output[0].role == "assistant"
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+    assert r.metadata == {"run": "1"}
+
+
+def test_responses_stream(client):
+    events = list(client.responses.create(model="local-small", input="stream this [[tokens=9]]", stream=True))
+    types = [e.type for e in events]
+    assert types[0] == "response.created" and types[-1] == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert len(text.split()) == 9
+    final = events[-1].response
+    assert final.output_text == text
+    assert final.usage.output_tokens == 9
+
+
+def test_responses_function_tool_round_trip(client):
+    r = client.responses.create(model="local-small", input="weather? [[tool]]", tools=[WEATHER_TOOL],
+                                tool_choice={"type": "function", "name": "get_weather"})
+    calls = [o for o in r.output if o.type == "function_call"]
+    assert calls and calls[0].name == "get_weather"
+    call = calls[0]
+    r2 = client.responses.create(
+        model="local-small",
+        input=[{"role": "user", "content": "weather?"}, *[o.model_dump(exclude_none=True) for o in r.output],
+               {"type": "function_call_output", "call_id": call.call_id, "output": "22C"}],
+        tools=[WEATHER_TOOL],
+    )
+    assert r2.output_text
+
+    # Streamed: the call's name arrives with output_item.added, its arguments as deltas.
+    events = list(client.responses.create(model="local-small", input="weather? [[tool]]",
+                                          tools=[WEATHER_TOOL], stream=True))
+    added = [e for e in events if e.type == "response.output_item.added" and e.item.type == "function_call"]
+    assert added and added[0].item.name == "get_weather" and added[0].item.arguments == ""
+    args = "".join(e.delta for e in events if e.type == "response.function_call_arguments.delta")
+    final = [o for o in events[-1].response.output if o.type == "function_call"][0]
+    assert final.arguments == args
+
+
+def test_responses_errors_are_typed(client):
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="no-such-model", input="hi")
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model="local-small", input="hi", previous_response_id="resp_1")
+    assert "previous_response_id" in str(e.value)

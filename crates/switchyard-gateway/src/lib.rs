@@ -8,6 +8,7 @@
 //! [`app`] builds the axum `Router`, so tests can drive it without a socket.
 
 mod auth;
+mod cors;
 mod error;
 mod extract;
 pub mod keys;
@@ -44,12 +45,23 @@ pub type RouterChannel = BoxCloneSyncService<
 >;
 
 /// A channel to a router listening at `addr` (`http://host:port`). Connects lazily and
-/// reconnects by itself, so the gateway can start before the router.
-pub fn remote_router(addr: &str) -> Result<RouterChannel, tonic::transport::Error> {
+/// reconnects by itself, so the gateway can start before the router. Every call carries
+/// `secret` (the internal secret), which tells the router that this gateway has checked the
+/// caller's key and that the request's `api_key_id` and `allowed_groups` may be trusted.
+pub fn remote_router(
+    addr: &str,
+    secret: Option<switchyard_proto::auth::InternalSecret>,
+) -> Result<RouterChannel, tonic::transport::Error> {
     let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(std::time::Duration::from_secs(30))
         .connect_lazy();
+    let channel = channel.map_request(move |mut req: http::Request<tonic::body::Body>| {
+        if let Some(s) = &secret {
+            s.attach_http(&mut req);
+        }
+        req
+    });
     Ok(BoxCloneSyncService::new(
         channel.map_err(|e| ChannelError(Box::new(e))),
     ))
@@ -84,6 +96,11 @@ pub struct GatewayOptions {
     pub metrics_require_key: bool,
     /// Most messages in one chat request.
     pub max_messages: usize,
+    /// Output tokens a request without `max_tokens` is expected to use (the routing reserve);
+    /// a key's tokens-per-minute limit reserves them at admission.
+    pub output_reserve: u32,
+    /// Browser origins allowed by CORS (`*`: any; empty: no CORS).
+    pub cors_allow_origins: Vec<String>,
 }
 
 pub use auth::MasterKey;
@@ -93,7 +110,10 @@ pub trait UsageQuerier: Send + Sync {
     fn query(
         &self,
         q: switchyard_ledger::UsageQuery,
-    ) -> futures::future::BoxFuture<'_, Result<switchyard_ledger::UsageQueryResponse, String>>;
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<switchyard_ledger::UsageQueryResponse, switchyard_ledger::QueryError>,
+    >;
 }
 
 /// What every handler shares.
@@ -163,15 +183,18 @@ impl AppState {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such route; see /v1/chat/completions, /v1/models, /health/liveness")
+    ApiError::not_found("no such route; see /v1/chat/completions, /v1/responses, /v1/models, /health/liveness")
 }
 
 /// The gateway's HTTP application.
 pub fn app(state: AppState) -> Router {
     let max_body_bytes = state.options.max_body_bytes;
+    let cors_origins = state.options.cors_allow_origins.clone();
     Router::new()
         .route("/v1/chat/completions", post(routes::chat::chat_completions))
         .route("/chat/completions", post(routes::chat::chat_completions))
+        .route("/v1/responses", post(routes::responses::create))
+        .route("/responses", post(routes::responses::create))
         .route("/v1/models", get(routes::models::list))
         .route("/models", get(routes::models::list))
         .route("/v1/models/{id}", get(routes::models::get))
@@ -192,11 +215,13 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_key,
         ))
-        .route_layer(axum::middleware::from_fn_with_state(
+        // `layer`, not `route_layer`: unknown routes (the fallback) are counted too.
+        .layer(axum::middleware::from_fn_with_state(
             state.http_metrics.clone(),
             metrics::count,
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::Extension(BodyLimit(max_body_bytes)))
+        .layer(cors::layer(&cors_origins))
         .with_state(state)
 }

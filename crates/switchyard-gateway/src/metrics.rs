@@ -60,6 +60,10 @@ impl Default for GatewayMetrics {
 fn route_label(path: Option<&MatchedPath>) -> &'static str {
     match path.map(MatchedPath::as_str) {
         Some("/v1/chat/completions" | "/chat/completions") => "/v1/chat/completions",
+        Some("/v1/responses" | "/responses") => "/v1/responses",
+        Some("/v1/embeddings" | "/embeddings") => "/v1/embeddings",
+        Some("/v1/completions" | "/completions") => "/v1/completions",
+        Some(p) if p.starts_with("/key/") => "/key",
         Some("/v1/models" | "/models") => "/v1/models",
         Some("/v1/models/{id}") => "/v1/models/{id}",
         Some("/v1/explain") => "/v1/explain",
@@ -68,7 +72,8 @@ fn route_label(path: Option<&MatchedPath>) -> &'static str {
         Some("/health/liveness" | "/health/liveliness" | "/health/readiness") => "/health",
         Some("/metrics") => "/metrics",
         Some(_) => "other",
-        None => "unmatched",
+        // Unknown routes (404s): one fixed label, whatever the path.
+        None => "unknown",
     }
 }
 

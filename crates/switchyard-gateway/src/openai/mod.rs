@@ -2,3 +2,5 @@
 
 pub mod request;
 pub mod response;
+pub mod responses_out;
+pub mod responses_request;

@@ -7,65 +7,22 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use switchyard_proto as pb;
 use switchyard_proto::chat_event::Event;
-use switchyard_telemetry::{TRACEPARENT, TRACESTATE, adopt_parent, traceparent_of};
 use tracing::Instrument;
 
+use super::dispatch::{
+    First, REQUEST_ID, Sent, error_response, first_event, header_value, new_request_id, next_event,
+    next_message, record_status, request_span, route_headers, send, unix_now,
+};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::keys::{Caller, KeyPermit, limits_of};
+use crate::keys::{Caller, KeyPermit};
 use crate::openai::request::ChatCompletionRequest;
 use crate::openai::response::{ChunkWriter, completion_json};
 use crate::{AppState, EventStream};
-
-fn header_value(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-}
-
-// Header names built once: inserting by `&str` parses and validates the name on every request.
-static GROUP: HeaderName = HeaderName::from_static("x-switchyard-group");
-static REQUESTED_GROUP: HeaderName = HeaderName::from_static("x-switchyard-requested-group");
-static DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment");
-static MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
-static ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
-static PROMPT_TOKENS: HeaderName = HeaderName::from_static("x-switchyard-prompt-tokens");
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &str) {
-    h.reserve(7);
-    h.insert(GROUP.clone(), header_value(&r.served_group));
-    h.insert(REQUESTED_GROUP.clone(), header_value(&r.group));
-    h.insert(DEPLOYMENT.clone(), header_value(&r.deployment));
-    h.insert(MODEL.clone(), header_value(&r.backend_model));
-    h.insert(ATTEMPTS.clone(), HeaderValue::from(r.attempts));
-    h.insert(PROMPT_TOKENS.clone(), HeaderValue::from(r.prompt_tokens));
-    h.insert(REQUEST_ID.clone(), header_value(request_id));
-}
-
-fn error_response(e: &pb::RouteError, request_id: &str) -> Response {
-    let mut resp = ApiError::from_route(e).into_response();
-    let h = resp.headers_mut();
-    h.insert(ATTEMPTS.clone(), HeaderValue::from(e.attempts));
-    h.insert(REQUEST_ID.clone(), header_value(request_id));
-    resp
-}
-
-/// The next event in the shape gRPC's `Streaming::message` gives it.
-async fn next_message(events: &mut EventStream) -> Result<Option<pb::ChatEvent>, tonic::Status> {
-    events.next().await.transpose()
-}
-
-async fn next_event(events: &mut EventStream) -> Result<Option<Event>, ApiError> {
-    match events.next().await {
-        Some(Ok(ev)) => Ok(ev.event),
-        None => Ok(None),
-        Some(Err(status)) => Err(ApiError::router_unavailable(status.message())),
-    }
-}
 
 pub async fn chat_completions(
     State(state): State<AppState>,
@@ -73,39 +30,34 @@ pub async fn chat_completions(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Response, ApiError> {
-    // Time-ordered (UUIDv7): the ledger's primary key then grows at its right edge, so a batch
-    // of records dirties a few index pages instead of one random page per record.
-    let request_id = uuid::Uuid::now_v7().simple().to_string();
-    // Disabled (and free) unless traces are exported; see switchyard-telemetry.
-    let span = tracing::info_span!(
+    let request_id = new_request_id();
+    let (span, traceparent) = request_span(
+        "POST /v1/chat/completions",
         "chat",
-        otel.name = "POST /v1/chat/completions",
-        otel.kind = "server",
-        "http.request.method" = "POST",
-        "http.route" = "/v1/chat/completions",
-        "gen_ai.operation.name" = "chat",
-        "gen_ai.request.model" = %body.model,
-        "switchyard.request_id" = %request_id,
-        "http.response.status_code" = tracing::field::Empty,
+        &body.model,
+        &request_id,
+        &headers,
     );
-    let incoming = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    adopt_parent(
-        &span,
-        incoming,
-        headers.get(TRACESTATE).and_then(|v| v.to_str().ok()),
-    );
-    // Our own span's context when tracing, else the caller's passed on unchanged.
-    let traceparent = traceparent_of(&span).or_else(|| incoming.map(str::to_owned));
     let caller = caller.map_or(Caller::Open, |c| c.0);
     let result = handle(state, caller, body, request_id, traceparent, &span)
         .instrument(span.clone())
         .await;
-    let status = match &result {
-        Ok(r) => r.status(),
-        Err(e) => e.status,
-    };
-    span.record("http.response.status_code", status.as_u16());
+    record_status(&span, &result);
     result
+}
+
+/// The `messages` limit of `gateway.max_messages`.
+pub(crate) fn check_message_count(state: &AppState, count: usize) -> Result<(), ApiError> {
+    if count > state.options.max_messages {
+        return Err(ApiError::invalid(
+            format!(
+                "messages: {count} messages is more than this gateway accepts in one request ({}, gateway.max_messages)",
+                state.options.max_messages
+            ),
+            Some("messages"),
+        ));
+    }
+    Ok(())
 }
 
 async fn handle(
@@ -116,144 +68,34 @@ async fn handle(
     traceparent: Option<String>,
     span: &tracing::Span,
 ) -> Result<Response, ApiError> {
-    if body.messages.len() > state.options.max_messages {
-        return Err(ApiError::invalid(
-            format!(
-                "messages: {} messages is more than this gateway accepts in one request ({}, gateway.max_messages)",
-                body.messages.len(),
-                state.options.max_messages
-            ),
-            Some("messages"),
-        ));
-    }
-    let mut req = body.into_router_request(request_id.clone())?;
-    req.api_key_id = caller.api_key_id().to_owned();
-    req.allowed_groups = caller.allowed_groups().to_vec();
-    let permit = match admit(&state, &caller, &req.model).await {
-        Ok(p) => p,
-        Err(refused) => return Ok(refused),
-    };
+    check_message_count(&state, body.messages.len())?;
+    let req = body.into_router_request(request_id.clone())?;
     let stream = req.stream;
     let include_usage = req.include_usage;
     let model = req.model.clone();
-    let mut grpc = tonic::Request::new(req);
-    if let Some(v) = traceparent.and_then(|tp| tp.parse().ok()) {
-        grpc.metadata_mut().insert(TRACEPARENT, v);
-    }
-    let mut events = state
-        .router
-        .chat(grpc)
-        .await
-        .map_err(|s| ApiError::router_unavailable(s.message()))?;
-    let first = if stream {
-        // A long prompt can take a while to reach its first token; past the keep-alive interval
-        // the stream is opened anyway (without route headers) so it can carry keep-alive comments.
-        match tokio::time::timeout(state.options.sse_keepalive, next_event(&mut events)).await {
-            Ok(ev) => ev?,
-            Err(_) => {
-                let sse = Sse {
-                    route: None,
-                    model,
-                    include_usage,
-                    keepalive: state.options.sse_keepalive,
-                    span: span.clone(),
-                    permit,
-                };
-                return Ok(sse.response(events, &request_id));
-            }
+    let Sent { mut events, permit } = match send(&state, &caller, req, traceparent).await {
+        Ok(sent) => sent,
+        Err(refused) => return Ok(refused),
+    };
+    let route = match first_event(&state, &mut events, stream, &request_id).await {
+        Ok(First::Route(r)) => Some(r),
+        Ok(First::Pending) => None,
+        Err(resp) => return Ok(resp),
+    };
+    match route {
+        Some(route) if !stream => whole_response(route, model, events, &request_id, permit).await,
+        route => {
+            let sse = Sse {
+                route,
+                model,
+                include_usage,
+                keepalive: state.options.sse_keepalive,
+                span: span.clone(),
+                permit,
+            };
+            Ok(sse.response(events, &request_id))
         }
-    } else {
-        next_event(&mut events).await?
-    };
-    let route = match first {
-        Some(Event::Route(r)) => r,
-        Some(Event::Error(e)) => return Ok(error_response(&e, &request_id)),
-        _ => {
-            return Err(ApiError::router_unavailable(
-                "the router ended the stream without an answer",
-            ));
-        }
-    };
-    if stream {
-        let sse = Sse {
-            route: Some(route),
-            model,
-            include_usage,
-            keepalive: state.options.sse_keepalive,
-            span: span.clone(),
-            permit,
-        };
-        Ok(sse.response(events, &request_id))
-    } else {
-        whole_response(route, model, events, &request_id, permit).await
     }
-}
-
-/// A virtual key's checks before routing: its allow-list, its budget, its rate limits. A refusal
-/// is the finished response (a 429 carries `Retry-After`).
-async fn admit(
-    state: &AppState,
-    caller: &Caller,
-    model: &str,
-) -> Result<Option<KeyPermit>, Response> {
-    let (Caller::Key(k), Some(keys)) = (caller, &state.keys) else {
-        return Ok(None);
-    };
-    if !k.models.is_empty() && !k.models.iter().any(|m| m == model) {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            kind: "permission_error",
-            code: "model_not_allowed".into(),
-            message: format!(
-                "this API key may not use the model `{model}`; it may use: {}",
-                k.models.join(", ")
-            ),
-            param: Some("model".into()),
-        }
-        .into_response());
-    }
-    crate::routes::keys::check_budget(keys, k)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let limits = limits_of(k);
-    match keys.limiter.acquire(&k.key_id, &limits).await {
-        Ok(()) => Ok(Some(KeyPermit::new(keys.clone(), k.key_id.clone(), limits))),
-        Err(denied) => Err(rate_limited(denied)),
-    }
-}
-
-fn rate_limited(denied: switchyard_health::LimitDenied) -> Response {
-    use switchyard_health::LimitDenied;
-    let (message, retry_after) = match denied {
-        LimitDenied::Rpm { limit, retry_after } => (
-            format!(
-                "Rate limit reached: this key may make {limit} requests per minute (sliding window)"
-            ),
-            retry_after,
-        ),
-        LimitDenied::Tpm { limit, retry_after } => (
-            format!(
-                "Rate limit reached: this key may use {limit} tokens per minute (sliding window)"
-            ),
-            retry_after,
-        ),
-        LimitDenied::Parallel { limit } => (
-            format!("Rate limit reached: this key may have {limit} requests in progress at once"),
-            std::time::Duration::from_secs(1),
-        ),
-    };
-    let mut resp = ApiError {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        kind: "rate_limit_error",
-        code: "rate_limit_exceeded".into(),
-        message,
-        param: None,
-    }
-    .into_response();
-    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-    resp
 }
 
 async fn whole_response(
@@ -324,10 +166,7 @@ impl Sse {
         } = self;
         let fallback_route = pb::RouteInfo {
             response_id: format!("chatcmpl-{request_id}"),
-            created: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            created: unix_now(),
             ..Default::default()
         };
         let writer = ChunkWriter::new(route.as_ref().unwrap_or(&fallback_route), &model);
