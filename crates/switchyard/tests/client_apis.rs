@@ -161,7 +161,10 @@ async fn cors_origins_can_be_listed_or_turned_off() {
 fn a_cors_origin_that_is_not_an_origin_is_refused_naming_the_key() {
     let e = switchyard_core::config::load_str(
         "t.yaml",
-        "model_list: []\ngateway: {cors_allow_origins: ['chat.example.org/x']}\n",
+        &format!(
+            "{}gateway: {{cors_allow_origins: ['chat.example.org/x']}}\n",
+            common::seed_config_text("http://127.0.0.1:1")
+        ),
         None,
         &std::collections::HashMap::<String, String>::new(),
     )
