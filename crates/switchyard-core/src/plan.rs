@@ -68,6 +68,9 @@ impl Exclusion {
 pub struct Plan {
     pub candidates: Vec<Candidate>,
     pub excluded: Vec<(DeploymentIx, Exclusion)>,
+    /// The deployments excluded as cooling down or down, as the candidates they would be: the
+    /// last resort if a later cut (a key's allow-list) leaves no candidate.
+    pub last_resort: Vec<Candidate>,
     /// Output tokens reserved in the fit test.
     pub output_reserve: u32,
 }
@@ -179,8 +182,10 @@ pub fn plan(
             .map(|(c, _)| Candidate { cooling: true, ..c })
             .collect();
     } else {
-        plan.excluded
-            .extend(cooling.into_iter().map(|(c, why)| (c.deployment, why)));
+        for (c, why) in cooling {
+            plan.excluded.push((c.deployment, why));
+            plan.last_resort.push(Candidate { cooling: true, ..c });
+        }
     }
     if plan.candidates.is_empty() {
         let (largest, prompt) = largest.unwrap_or((0, 0));
@@ -263,6 +268,11 @@ mod tests {
         let p = run(&c, 100, 512, &cd).unwrap();
         assert_eq!(models(&c, &p), ["llama3.1:8b", "mistral:7b"]);
         assert_eq!(p.excluded, vec![(0, Exclusion::CoolingDown)]);
+        // Kept whole for a later cut (an allow-list) that leaves nothing else.
+        assert_eq!(p.last_resort.len(), 1);
+        assert_eq!(p.last_resort[0].deployment, 0);
+        assert!(p.last_resort[0].cooling);
+        assert_eq!(p.last_resort[0].prompt_tokens, 100);
         cd.record_failure(1, Instant::now());
         cd.record_failure(2, Instant::now());
         let p = run(&c, 100, 512, &cd).unwrap();

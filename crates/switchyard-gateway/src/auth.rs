@@ -4,7 +4,7 @@
 //! Accepted as `Authorization: Bearer KEY` (what OpenAI SDKs send) or `x-api-key: KEY`. The
 //! comparison is constant-time over SHA-256 digests, so neither the key's bytes nor its length
 //! leak through timing. Health endpoints stay open for orchestrators; `/metrics` follows
-//! `gateway.metrics_require_key`.
+//! `gateway.metrics_require_key` and, when it requires a key, only the master key reads it.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -122,9 +122,12 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         Err(resp) => return resp,
     };
     let path = req.uri().path();
-    let admin_only = path.starts_with("/key/") || path.starts_with("/v1/usage");
+    // `/metrics` shows every group's traffic: past here it requires a key, and only the master
+    // key may read it, like usage reports.
+    let admin_only =
+        path.starts_with("/key/") || path.starts_with("/v1/usage") || path == "/metrics";
     if admin_only && !matches!(caller, Caller::Master) {
-        return forbidden("only the master key may manage keys and read usage reports");
+        return forbidden("only the master key may manage keys and read usage reports and metrics");
     }
     req.extensions_mut().insert(caller);
     next.run(req).await

@@ -1,11 +1,17 @@
-//! A JSON body extractor whose every rejection is an OpenAI-shaped error naming the field.
+//! Extractors (JSON body, query string, path) whose every rejection is an OpenAI-shaped error
+//! naming the field.
 //!
-//! axum's own `Json` answers in plain text; API clients need the error object, and people need
-//! to know *which* field was wrong (`messages[2].role: unknown variant "bot"`).
+//! axum's own `Json`, `Query` and `Path` answer in plain text; API clients need the error object,
+//! and people need to know *which* field was wrong (`messages[2].role: unknown variant "bot"`).
+//!
+//! The body is read as JSON whatever its `Content-Type` says: `curl -d` sends
+//! `application/x-www-form-urlencoded`, many scripts send none, and a body that parses as JSON
+//! is what was meant. The declared type is only named in the error when the body does not parse.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -30,15 +36,12 @@ where
             .get::<BodyLimit>()
             .map(|l| l.0)
             .unwrap_or(usize::MAX);
-        if let Some(ct) = req.headers().get(CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or("");
-            if !ct.is_empty() && !ct.starts_with("application/json") && !ct.contains("+json") {
-                return Err(ApiError::invalid(
-                    format!("Content-Type must be application/json, got {ct}"),
-                    None,
-                ));
-            }
-        }
+        // A declared type other than JSON, named if the body turns out not to be JSON.
+        let declared = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .map(|ct| String::from_utf8_lossy(ct.as_bytes()).into_owned())
+            .filter(|ct| !ct.starts_with("application/json") && !ct.contains("+json"));
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large(limit)
@@ -46,7 +49,48 @@ where
                 ApiError::invalid(format!("could not read the request body: {e}"), None)
             }
         })?;
-        parse(&bytes).map(ApiJson)
+        parse(&bytes).map(ApiJson).map_err(|mut e| {
+            if let Some(ct) = declared.filter(|_| e.message.starts_with("the body is not valid")) {
+                e.message = format!("{} (the request said Content-Type: {ct})", e.message);
+            }
+            e
+        })
+    }
+}
+
+/// A query string of type `T`; a bad one is a 400 in OpenAI's shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::invalid(e.body_text(), None))
+    }
+}
+
+/// Path parameters of type `T`; a bad one is a 400 in OpenAI's shape.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::invalid(e.body_text(), None))
     }
 }
 

@@ -24,7 +24,7 @@ mod redis_conn;
 mod store;
 mod view;
 
-pub use counters::{InflightCounter, KeyLimiter, KeyLimits, LimitDenied, UsageWindow};
+pub use counters::{Admission, InflightCounter, KeyLimiter, KeyLimits, LimitDenied, UsageWindow};
 pub use error::HealthError;
 pub use model::{
     DeploymentHealth, HealthChange, HealthEvent, HealthSnapshot, Source, Status, now_ms,

@@ -7,6 +7,7 @@ use switchyard_core::plan::{PlanError, plan};
 use switchyard_health::Status;
 use switchyard_proto as pb;
 
+use crate::allow;
 use crate::chat::output_reserve;
 use crate::route_error;
 use crate::shared::RouterAvailability;
@@ -70,6 +71,10 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
         )));
         return out;
     };
+    if !allow::allows(&req.allowed_groups, &req.model) {
+        out.error = Some(allow::not_allowed(&req.model, &req.allowed_groups));
+        return out;
+    }
     let (_, reserve) = output_reserve(state, req);
     out.output_reserve = reserve;
     let mut estimator = Estimator::new(state, req);
@@ -111,7 +116,12 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
         }
     };
     match result {
-        Ok(p) => {
+        Ok(mut p) => {
+            // Cut like a chat request is, so the plan shown is the one a request would get.
+            let cut = allow::cut_plan(cfg, &req.allowed_groups, &mut p);
+            if p.candidates.is_empty() {
+                out.error = Some(allow::nothing_allowed(&req.model, &cut.groups));
+            }
             for (i, c) in p.candidates.iter().enumerate() {
                 let reason = match c.window {
                     Some(w) => format!("fits: {} + {} output <= {}", c.prompt_tokens, reserve, w),
@@ -128,6 +138,10 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
             for (d, why) in &p.excluded {
                 out.verdicts
                     .push(verdict(*d, "excluded", why.describe(), 0));
+            }
+            for d in cut.deployments {
+                let reason = "not in this API key's allow-list".to_string();
+                out.verdicts.push(verdict(d, "excluded", reason, 0));
             }
         }
         Err(e) => out.error = Some(route_error::from_plan(&e)),

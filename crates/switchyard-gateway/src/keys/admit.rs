@@ -124,7 +124,6 @@ fn rate_limited(denied: switchyard_health::LimitDenied) -> Response {
     resp
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

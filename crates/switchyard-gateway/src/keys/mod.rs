@@ -7,6 +7,7 @@
 //! round trip; a change made through this gateway is seen at once here and within the TTL by
 //! other replicas.
 
+mod admit;
 mod budget;
 mod caller;
 mod permit;
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 use switchyard_health::KeyLimiter;
 use switchyard_ledger::proto::{DeleteKeysRequest, KeyLookup, VirtualKey};
 
+pub(crate) use admit::{admit, check_allowed};
 pub use budget::Budgets;
 pub use caller::{Caller, limits_of};
 pub use permit::KeyPermit;

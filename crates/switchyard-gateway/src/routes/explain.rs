@@ -1,21 +1,30 @@
 //! `POST /v1/explain`: a dry run of routing for a chat request body. Nothing is sent to a model;
 //! the answer lists every deployment the request could reach, in try order, with the reason it
 //! was kept or left out.
+//!
+//! A virtual key sees what its requests would get: 403 for a group outside its allow-list, and
+//! the router cuts the plan to its groups (fallbacks elsewhere show as excluded, with why).
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::keys::{Caller, check_allowed};
 use crate::openai::request::ChatCompletionRequest;
 
 pub async fn explain(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     ApiJson(body): ApiJson<ChatCompletionRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let req = body.into_router_request(String::new())?;
+    let caller = caller.map_or(Caller::Open, |c| c.0);
+    let mut req = body.into_router_request(String::new())?;
+    check_allowed(&caller, &req.model)?;
+    req.api_key_id = caller.api_key_id().to_owned();
+    req.allowed_groups = caller.allowed_groups().to_vec();
     let plan = state
         .router
         .explain(req)

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -14,6 +14,7 @@ use switchyard_ledger::proto::{DeleteKeysRequest, KeyLookup, VirtualKey};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::keys::{VirtualKeys, generate_plain, now_ms};
 
 fn keys(state: &AppState) -> Result<&Arc<VirtualKeys>, ApiError> {
@@ -218,7 +219,7 @@ fn body_object(body: Value) -> Result<Map<String, Value>, ApiError> {
 /// `POST /key/generate`
 pub async fn generate(
     State(state): State<AppState>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let keys = keys(&state)?;
     let body = body_object(body)?;
@@ -273,7 +274,7 @@ async fn find(keys: &VirtualKeys, key: &str) -> Result<VirtualKey, ApiError> {
 /// `GET /key/info?key=…`
 pub async fn info(
     State(state): State<AppState>,
-    Query(p): Query<KeyParam>,
+    ApiQuery(p): ApiQuery<KeyParam>,
 ) -> Result<Json<Value>, ApiError> {
     let keys = keys(&state)?;
     let key = p
@@ -299,7 +300,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError
 /// `POST /key/update`
 pub async fn update(
     State(state): State<AppState>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let keys = keys(&state)?;
     let body = body_object(body)?;
@@ -322,7 +323,7 @@ pub async fn update(
 /// `POST /key/delete` with `{"keys": [...]}` (keys or key ids).
 pub async fn delete(
     State(state): State<AppState>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let keys = keys(&state)?;
     let list: Vec<String> = match body.get("keys") {

@@ -10,5 +10,5 @@ mod limits;
 mod usage;
 
 pub use self::inflight::InflightCounter;
-pub use self::limits::{KeyLimiter, KeyLimits, LimitDenied};
+pub use self::limits::{Admission, KeyLimiter, KeyLimits, LimitDenied};
 pub use self::usage::UsageWindow;

@@ -95,8 +95,8 @@ async fn redis_key_limits_are_shared_by_replicas() {
     let mut admitted = 0;
     for i in 0..8 {
         let l = if i % 2 == 0 { &a } else { &b };
-        match l.acquire("k-rpm", &rpm).await {
-            Ok(()) => admitted += 1,
+        match l.acquire("k-rpm", &rpm, 0).await {
+            Ok(_) => admitted += 1,
             Err(LimitDenied::Rpm { limit, retry_after }) => {
                 assert_eq!(limit, 3);
                 assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(60));
@@ -110,26 +110,79 @@ async fn redis_key_limits_are_shared_by_replicas() {
         parallel: Some(2),
         ..Default::default()
     };
-    a.acquire("k-par", &par).await.unwrap();
-    b.acquire("k-par", &par).await.unwrap();
+    a.acquire("k-par", &par, 0).await.unwrap();
+    let held = b.acquire("k-par", &par, 0).await.unwrap();
     assert_eq!(
-        a.acquire("k-par", &par).await,
+        a.acquire("k-par", &par, 0).await,
         Err(LimitDenied::Parallel { limit: 2 })
     );
-    b.release("k-par", &par, 0).await;
-    a.acquire("k-par", &par).await.unwrap();
+    b.release("k-par", &par, held, 0).await;
+    a.acquire("k-par", &par, 0).await.unwrap();
 
     let tpm = KeyLimits {
         tpm: Some(100),
         ..Default::default()
     };
-    a.acquire("k-tpm", &tpm).await.unwrap();
-    a.release("k-tpm", &tpm, 60).await;
-    b.acquire("k-tpm", &tpm).await.unwrap();
-    b.release("k-tpm", &tpm, 60).await;
+    let held = a.acquire("k-tpm", &tpm, 0).await.unwrap();
+    a.release("k-tpm", &tpm, held, 60).await;
+    let held = b.acquire("k-tpm", &tpm, 0).await.unwrap();
+    b.release("k-tpm", &tpm, held, 60).await;
     assert!(matches!(
-        a.acquire("k-tpm", &tpm).await,
+        a.acquire("k-tpm", &tpm, 0).await,
         Err(LimitDenied::Tpm { limit: 100, .. })
     ));
     cleanup(&prefix).await;
+}
+
+/// 50 requests of one key arrive together, each expected to use 30 tokens, against
+/// `tpm_limit: 100` over two replicas: admission reserves the estimate, so only the four that
+/// fit (30 + 30 + 30 + the last 10) get in; settling to the tokens really used (5 each) frees
+/// the rest of the window for the next request.
+async fn burst_against(a: switchyard_health::KeyLimiter, b: switchyard_health::KeyLimiter) {
+    use switchyard_health::{KeyLimits, LimitDenied};
+    let tpm = KeyLimits {
+        tpm: Some(100),
+        ..Default::default()
+    };
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let l = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { l.acquire("k-burst", &tpm, 30).await })
+        })
+        .collect();
+    let mut admitted = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(adm) => admitted.push(adm),
+            Err(LimitDenied::Tpm { limit: 100, .. }) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(admitted.len(), 4, "admitted {admitted:?}");
+    let reserved: u64 = admitted.iter().map(|x| x.reserved()).sum();
+    assert_eq!(reserved, 100);
+    for adm in admitted {
+        a.release("k-burst", &tpm, adm, 5).await;
+    }
+    // 20 tokens used: 80 left, so the next request is admitted and reserves its 30.
+    let next = b.acquire("k-burst", &tpm, 30).await.unwrap();
+    assert_eq!(next.reserved(), 30);
+}
+
+#[tokio::test]
+async fn redis_tpm_limit_holds_under_a_parallel_burst() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("tpm-burst");
+    let a = switchyard_health::KeyLimiter::redis(RedisConn::new(REDIS_URL, &prefix).unwrap());
+    let b = switchyard_health::KeyLimiter::redis(RedisConn::new(REDIS_URL, &prefix).unwrap());
+    burst_against(a, b).await;
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
+async fn memory_tpm_limit_holds_under_a_parallel_burst() {
+    let a = switchyard_health::KeyLimiter::memory();
+    burst_against(a.clone(), a).await;
 }
