@@ -26,10 +26,19 @@ pub(crate) type EventTx = mpsc::Sender<Result<pb::ChatEvent, Status>>;
 /// truncated prompt (besides `routing.truncation_ratio`).
 const MIN_TRUNCATED_TOKENS: u32 = 64;
 
+/// How the usage record's serving attempt is flagged (its message) when a streamed answer turned
+/// out to be made from a truncated prompt.
+pub(crate) const TRUNCATED_PROMPT: &str = "truncated_prompt";
+
 /// How an attempt ended.
 pub(crate) enum Outcome {
-    /// The answer reached the caller in full, with this (summed) usage.
-    Served(pb::Usage),
+    /// The answer reached the caller in full, with this (summed) usage. `truncated` says why
+    /// the answer is suspect: it was committed (streamed) before the backend's usage report
+    /// showed a silently truncated prompt.
+    Served {
+        usage: pb::Usage,
+        truncated: Option<String>,
+    },
     /// The caller went away; stop everything. `chunks` content deltas had reached it (or been
     /// buffered for it) by then: the best count of the tokens the backend produced.
     ClientGone { chunks: u32 },
@@ -233,6 +242,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 }
             }
             Some(Ok(BackendEvent::Done(c))) => {
+                let mut truncated = None;
                 if !committed {
                     if ctx.truncated(c.prompt_tokens) {
                         return Outcome::Failed(truncation_error(ctx, &c));
@@ -248,6 +258,10 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                         predicted = ctx.estimate.predicted(),
                         "backend reported fewer prompt tokens than sent: the streamed answer was made from a truncated prompt"
                     );
+                    truncated = Some(format!(
+                        "{TRUNCATED_PROMPT}: {}",
+                        truncation_error(ctx, &c).message
+                    ));
                 } else {
                     ctx.learn(&c);
                 }
@@ -260,7 +274,7 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                 if !send(ctx, finish).await || !send(ctx, usage_event).await {
                     return Outcome::ClientGone { chunks };
                 }
-                return Outcome::Served(usage);
+                return Outcome::Served { usage, truncated };
             }
             Some(Err(e)) if !committed => return Outcome::Failed(e),
             Some(Err(error)) => {
@@ -347,7 +361,10 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                         return Outcome::ClientGone { chunks };
                     }
                 }
-                return Outcome::Served(usage);
+                return Outcome::Served {
+                    usage,
+                    truncated: None,
+                };
             }
             Some(Err(e)) => return Outcome::Failed(e),
             None => {

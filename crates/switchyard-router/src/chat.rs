@@ -1,9 +1,11 @@
 //! The fallback loop of one chat request: plan, then try candidates until one serves.
 //!
-//! Policy comes from the failure class alone: the caller's own 4xx ends the loop (another model
-//! would reject it too); an overflow skips every candidate whose window is not larger; anything
-//! else moves to the next candidate and counts towards that deployment's cooldown. After a full
-//! pass in which everything failed, `num_retries` further passes follow, with backoff.
+//! Policy comes from the failure class: a rejection of the request itself (the caller's 4xx, or
+//! a 500 another deployment repeats word for word) ends the loop once a second deployment agrees
+//! (another model would reject it too); an overflow skips every candidate whose window is not
+//! larger; anything else moves to the next candidate and counts towards that deployment's
+//! cooldown. After a full pass in which everything failed, `num_retries` further passes follow,
+//! with backoff. When every candidate is known to be down, the request fails fast (503).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -196,6 +198,21 @@ async fn drive(
         return Err(allow::nothing_allowed(&req.model, &cut));
     }
     strategy::order(state, &mut plan.candidates).await;
+    let mut num_retries = cfg.routing.num_retries;
+    match crate::shared::all_down(state, &plan.candidates) {
+        crate::shared::AllDown::No => {}
+        crate::shared::AllDown::Fresh => {
+            return Err(route_error::nothing_healthy(
+                &req.model,
+                plan.candidates.len(),
+            ));
+        }
+        crate::shared::AllDown::MaybeStale => {
+            // The newest down-mark is older than a probe interval: one attempt, to find out.
+            plan.candidates.truncate(1);
+            num_retries = 0;
+        }
+    }
 
     let response_id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = SystemTime::now()
@@ -209,7 +226,8 @@ async fn drive(
     let mut carry: Option<Carry> = None;
     let continuable = !is_json_mode(req);
 
-    for round in 0..=cfg.routing.num_retries {
+    let mut rejections = route_error::Rejections::default();
+    for round in 0..=num_retries {
         if round > 0 {
             let factor = 1u32 << (round - 1).min(10);
             let backoff = cfg
@@ -228,6 +246,9 @@ async fn drive(
                 && w <= floor
             {
                 continue;
+            }
+            if rejections.rejected_by(candidate.deployment) {
+                continue; // it would reject the same request again
             }
             let (estimate, inputs) = estimates
                 .iter()
@@ -293,7 +314,10 @@ async fn drive(
                 let _ = state.shared.inflight.decr(id).await;
             }
             match outcome {
-                Outcome::Served(usage) => {
+                Outcome::Served { usage, truncated } => {
+                    if truncated.is_some() {
+                        state.metrics.truncated_prompt(id);
+                    }
                     state.cooldowns.record_success(d);
                     state.metrics.attempt(id, "ok");
                     state
@@ -308,7 +332,8 @@ async fn drive(
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
                         failure_class: None,
-                        message: String::new(),
+                        // Empty, or the flag of an answer made from a truncated prompt.
+                        message: truncated.unwrap_or_default(),
                         prompt_tokens: usage
                             .prompt_tokens
                             .saturating_sub(carry.as_ref().map_or(0, |c| c.prompt_tokens)),
@@ -378,7 +403,14 @@ async fn drive(
                         prompt_tokens: 0,
                         completion_tokens: 0,
                     });
-                    if !e.is_retryable() {
+                    if let Some(end) = rejections.agreed(d, &e) {
+                        // A second deployment rejected the request itself: so would the rest.
+                        return Err(allow::explain_cut(
+                            route_error::exhausted(&end, failed),
+                            &cut,
+                        ));
+                    }
+                    if !e.is_retryable() && e.class != FailureClass::Client {
                         return Err(route_error::exhausted(&e, failed));
                     }
                     if e.class.needs_larger_window() {

@@ -101,6 +101,7 @@ pub struct RouterMetrics {
     attempts: Family<AttemptLabels, Counter>,
     fallbacks: Family<ReasonLabels, Counter>,
     continuations: Family<ReasonLabels, Counter>,
+    truncated_prompts: Family<DeploymentLabels, Counter>,
     tokens: Family<TokenLabels, Counter>,
     latency: LatencyHistograms,
     ttft: Histograms,
@@ -210,6 +211,13 @@ impl Default for RouterMetrics {
             "Streams continued on another candidate after the first byte, by failure class",
             continuations.clone(),
         );
+        let truncated_prompts = Family::<DeploymentLabels, Counter>::default();
+        registry.register(
+            "truncated_prompts",
+            "Streamed answers made from a prompt the backend silently truncated (committed \
+             before the usage report showed it), by deployment",
+            truncated_prompts.clone(),
+        );
         let tokens = Family::<TokenLabels, Counter>::default();
         registry.register(
             "tokens",
@@ -298,6 +306,7 @@ impl Default for RouterMetrics {
             attempts,
             fallbacks,
             continuations,
+            truncated_prompts,
             tokens,
             latency,
             ttft,
@@ -384,6 +393,14 @@ impl RouterMetrics {
         self.continuations
             .get_or_create(&ReasonLabels {
                 reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn truncated_prompt(&self, deployment: &str) {
+        self.truncated_prompts
+            .get_or_create(&DeploymentLabels {
+                deployment: deployment.to_string(),
             })
             .inc();
     }

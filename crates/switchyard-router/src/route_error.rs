@@ -29,11 +29,22 @@ pub fn from_plan(e: &PlanError) -> pb::RouteError {
             param: Some("model".into()),
             ..Default::default()
         },
-        PlanError::NoFit { .. } => pb::RouteError {
+        PlanError::NoFit {
+            prompt,
+            reserve,
+            needed,
+            largest,
+        } => pb::RouteError {
             http_status: 400,
             r#type: "invalid_request_error".into(),
             code: "context_length_exceeded".into(),
-            message: format!("{e}. Please reduce the length of the messages or max_tokens."),
+            // OpenAI's sentence first: LiteLLM, LangChain and the SDKs recognise an overflow by
+            // "This model's maximum context length is" (and by the code); our detail follows.
+            message: format!(
+                "This model's maximum context length is {largest} tokens. However, you requested \
+                 {needed} tokens ({prompt} in the messages, {reserve} in the completion). Please \
+                 reduce the length of the messages or completion. (Switchyard: {e}.)"
+            ),
             param: Some("messages".into()),
             ..Default::default()
         },
@@ -58,8 +69,18 @@ pub fn exhausted(last: &BackendError, failed: Vec<pb::AttemptRecord>) -> pb::Rou
         FailureClass::Busy => (503, "api_error", "upstream_busy"),
         _ => (502, "api_error", "upstream_unavailable"),
     };
-    let message = if last.class == FailureClass::Client {
-        format!("the model server rejected the request: {}", last.message)
+    let message = if last.class == FailureClass::Overflow {
+        // OpenAI's opening words, which LiteLLM and others match to raise their context-window
+        // error; the numbers are only in the backends' own texts that follow.
+        format!(
+            "This model's maximum context length is too small for this request. Please reduce \
+             the length of the messages or completion. (Switchyard: all {attempts} attempt(s) \
+             failed: {})",
+            summary.join("; ")
+        )
+    } else if last.class == FailureClass::Client {
+        let servers = if attempts > 1 { "servers" } else { "server" };
+        format!("the model {servers} rejected the request: {}", last.message)
     } else {
         format!("all {attempts} attempt(s) failed: {}", summary.join("; "))
     };
@@ -68,9 +89,73 @@ pub fn exhausted(last: &BackendError, failed: Vec<pb::AttemptRecord>) -> pb::Rou
         r#type: ty.into(),
         code: code.into(),
         message,
-        param: None,
+        param: (last.class == FailureClass::Overflow).then(|| "messages".to_string()),
         attempts,
         failed_attempts: failed,
+    }
+}
+
+/// Every candidate is known to be down (the health view), recently enough to be believed: a
+/// fast 503 instead of a round of connection refusals. The gateway adds `Retry-After`.
+pub fn nothing_healthy(group: &str, down: usize) -> pb::RouteError {
+    pb::RouteError {
+        http_status: 503,
+        r#type: "api_error".into(),
+        code: NO_HEALTHY_DEPLOYMENT.into(),
+        message: format!(
+            "no deployment of `{group}` is up: all {down} that could serve it are down \
+             (health probes or failed requests); retry later"
+        ),
+        param: None,
+        attempts: 0,
+        failed_attempts: Vec::new(),
+    }
+}
+
+/// The code of [`nothing_healthy`], for the gateway's `Retry-After`.
+pub const NO_HEALTHY_DEPLOYMENT: &str = "no_healthy_deployment";
+
+/// Backends that rejected the request itself (a 4xx that is not about availability, or a 500
+/// whose text another deployment repeats): once two deployments agree, another would too, so
+/// the loop stops instead of trying every deployment on every retry pass.
+#[derive(Default)]
+pub(crate) struct Rejections {
+    seen: Vec<(usize, BackendError)>,
+}
+
+impl Rejections {
+    /// Notes deployment `d`'s failure `e`. Returns the error to end the request with when an
+    /// earlier rejection by another deployment agrees with it.
+    pub(crate) fn agreed(&mut self, d: usize, e: &BackendError) -> Option<BackendError> {
+        let candidate = e.class == FailureClass::Client || e.status == Some(500);
+        if !candidate {
+            return None;
+        }
+        let agrees = |(x, prev): &(usize, BackendError)| {
+            *x != d
+                && match e.class {
+                    FailureClass::Client => prev.class == FailureClass::Client,
+                    _ => prev.status == Some(500) && prev.message == e.message,
+                }
+        };
+        if self.seen.iter().any(agrees) {
+            let mut end = e.clone();
+            if end.class != FailureClass::Client {
+                // The servers crashed on the request, not on their own: the caller's to fix.
+                end.class = FailureClass::Client;
+                end.status = Some(400);
+            }
+            return Some(end);
+        }
+        self.seen.push((d, e.clone()));
+        None
+    }
+
+    /// Whether `d` rejected the request as invalid (4xx): no retry pass sends it there again.
+    pub(crate) fn rejected_by(&self, d: usize) -> bool {
+        self.seen
+            .iter()
+            .any(|(x, e)| *x == d && e.class == FailureClass::Client)
     }
 }
 

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use switchyard_core::FailureClass;
 use switchyard_core::config::{DeploymentIx, StateSettings};
-use switchyard_core::plan::Availability;
+use switchyard_core::plan::{Availability, Candidate};
 use switchyard_health::{
-    HealthStore, HealthView, InflightCounter, MemoryStore, RedisConn, RedisStore, UsageWindow,
+    HealthStore, HealthView, InflightCounter, MemoryStore, RedisConn, RedisStore, Status,
+    UsageWindow, now_ms,
 };
 
 use crate::state::RouterState;
@@ -101,5 +102,42 @@ impl Availability for RouterAvailability<'_> {
             let dep = self.0.config.deployments.get(d)?;
             self.0.shared.view.loaded_context(&dep.id)
         })
+    }
+}
+
+/// Whether every candidate of a request is known to be down, and how far to believe it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AllDown {
+    /// Some candidate is up, unknown or only cooling down: route as usual.
+    No,
+    /// All down, and the newest down-mark is younger than a probe interval: fail fast.
+    Fresh,
+    /// All down, but no mark is younger than a probe interval (nobody may be probing, or the
+    /// view lags): the request tries once to find out.
+    MaybeStale,
+}
+
+/// Reads the health view for `candidates` (the planner keeps down deployments only as a last
+/// resort, when nothing else fits, so this is only ever all-down in that case).
+pub(crate) fn all_down(state: &RouterState, candidates: &[Candidate]) -> AllDown {
+    let mut newest = 0u64;
+    for c in candidates {
+        let Some(dep) = state.config.deployments.get(c.deployment) else {
+            return AllDown::No;
+        };
+        let h = state.shared.view.get(&dep.id);
+        if h.status != Status::Down {
+            return AllDown::No;
+        }
+        newest = newest.max(h.updated_ms);
+    }
+    if candidates.is_empty() {
+        return AllDown::No;
+    }
+    let interval = u64::try_from(state.config.prober.interval.as_millis()).unwrap_or(u64::MAX);
+    if now_ms().saturating_sub(newest) > interval {
+        AllDown::MaybeStale
+    } else {
+        AllDown::Fresh
     }
 }

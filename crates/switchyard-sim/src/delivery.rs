@@ -79,8 +79,24 @@ pub(crate) async fn non_stream(
             tokio::time::sleep(stall).await;
             response
         }
+        Some(Fault::StallBody { stall }) => trickle(response, stall).await,
         _ => response,
     }
+}
+
+/// The response with its head and first body byte sent at once, the rest after `stall`.
+async fn trickle(response: Response, stall: Duration) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let stream = async_stream::stream! {
+        let split = bytes.len().min(1);
+        yield Ok::<Bytes, StreamCut>(bytes.slice(..split));
+        tokio::time::sleep(stall).await;
+        yield Ok(bytes.slice(split..));
+    };
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// Builds a streamed body from `frames`, paced by `delay`, under a delivery fault.
@@ -100,6 +116,7 @@ pub(crate) fn stream_body(
             (Some((*chunks).min(n_content)), None)
         }
         Some(Fault::StallAfter { chunks, stall }) => (None, Some(((*chunks).min(total), *stall))),
+        Some(Fault::StallBody { stall }) => (None, Some((1.min(total), *stall))),
         _ => (None, None),
     };
     let stream = async_stream::stream! {
@@ -130,7 +147,7 @@ pub(crate) fn stream_body(
                 }
                 yield Ok(error_line);
             }
-            Some(Fault::StallAfter { .. }) if stall.is_some_and(|(at, _)| at >= total) => {
+            Some(Fault::StallAfter { .. } | Fault::StallBody { .. }) if stall.is_some_and(|(at, _)| at >= total) => {
                 if let Some((_, d)) = stall {
                     tokio::time::sleep(d).await;
                 }

@@ -43,6 +43,12 @@ pub enum Fault {
         /// How long to stay silent.
         stall: Duration,
     },
+    /// Non-stream: send the head and the first byte of the body, then nothing for `stall`, then
+    /// the rest (a server that trickles its answer). Stream: as `StallAfter { chunks: 1 }`.
+    StallBody {
+        /// How long to stay silent mid-body.
+        stall: Duration,
+    },
 }
 
 /// A fault plus which requests it applies to and how often.
@@ -88,6 +94,7 @@ enum FaultSpec {
     CutAfter { chunks: usize },
     ErrorLineAfter { chunks: usize },
     StallAfter { chunks: usize, stall_ms: u64 },
+    StallBody { stall_ms: u64 },
 }
 
 fn millis(d: Duration) -> u64 {
@@ -106,6 +113,9 @@ impl From<Fault> for FaultSpec {
                 chunks,
                 stall_ms: millis(stall),
             },
+            Fault::StallBody { stall } => Self::StallBody {
+                stall_ms: millis(stall),
+            },
         }
     }
 }
@@ -120,6 +130,9 @@ impl From<FaultSpec> for Fault {
             FaultSpec::ErrorLineAfter { chunks } => Self::ErrorLineAfter { chunks },
             FaultSpec::StallAfter { chunks, stall_ms } => Self::StallAfter {
                 chunks,
+                stall: Duration::from_millis(stall_ms),
+            },
+            FaultSpec::StallBody { stall_ms } => Self::StallBody {
                 stall: Duration::from_millis(stall_ms),
             },
         }

@@ -275,6 +275,7 @@ impl<'a> Builder<'a> {
             }
         }
         let api_key = p.api_key;
+        header_safe_key(&format!("{key}.litellm_params.api_key"), api_key.as_deref())?;
         let order = match p.order {
             Some(n) => to_u32(n, &format!("{key}.litellm_params.order"))?,
             None => u32::MAX,
@@ -386,6 +387,7 @@ impl<'a> Builder<'a> {
             })?,
         };
         let template = parse_template(d.template.as_deref(), &d.model, &format!("{key}.template"))?;
+        header_safe_key(&format!("{key}.api_key"), d.api_key.as_deref())?;
         let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
         let group = self.group(&d.group);
         let ix = self.deployments.len();
@@ -492,5 +494,20 @@ pub(super) fn fallbacks_description(raw: &RawFallbacks) -> &'static str {
         RawFallbacks::Maps(_) | RawFallbacks::Map(_) => {
             "LiteLLM's list of maps: each group falls back to its listed groups, in order"
         }
+    }
+}
+
+/// An `api_key` travels as `Authorization: Bearer <key>`: a control character (a newline pasted
+/// with it, say) cannot be sent in a header, so it is refused here, naming the key, instead of
+/// failing every attempt.
+fn header_safe_key(key: &str, api_key: Option<&str>) -> Result<(), ConfigError> {
+    match api_key {
+        Some(k) if k.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) => {
+            Err(ConfigError::invalid(
+                key,
+                "contains a control character (a newline?): it cannot be sent in an HTTP header",
+            ))
+        }
+        _ => Ok(()),
     }
 }
