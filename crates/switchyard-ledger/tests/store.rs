@@ -8,8 +8,10 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 
 use common::{DAY_MS, DAY0_MS, PgGuard, record};
+use prost::Message;
 use switchyard_ledger::{
-    Attempt, GroupBy, SqliteStore, StoreError, UsageAggregate, UsageQuery, UsageRecord, UsageStore,
+    Attempt, GroupBy, MAX_PAGE_BYTES, MAX_QUERY_LIMIT, SqliteStore, StoreError, UsageAggregate,
+    UsageQuery, UsageRecord, UsageStore,
 };
 
 const KEYS: [&str; 3] = ["key-a", "key-b", "key-c"];
@@ -299,15 +301,138 @@ async fn exercise(store: &dyn UsageStore) {
         .collect();
     assert_eq!(ids.len(), 1041);
 
-    // Bad queries are the caller's fault.
-    let bad = UsageQuery {
-        group_by: 99,
+    // Page by page through the cursor: every record exactly once, newest first (many records
+    // share a millisecond: ties are split by request_id, in the database's own order).
+    let (mut seen, mut cursor, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = store
+            .query(&UsageQuery {
+                limit: 100,
+                cursor: cursor.take(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        seen.extend(
+            page.records
+                .iter()
+                .map(|r| (r.time_ms, r.request_id.clone())),
+        );
+        if !page.has_more {
+            assert!(page.next_cursor.is_empty());
+            break;
+        }
+        assert_eq!(page.records.len(), 100);
+        cursor = Some(page.next_cursor);
+    }
+    assert_eq!(pages, 11);
+    assert_eq!(seen.len(), 1041);
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
+    assert_eq!(
+        seen.iter().map(|(_, id)| id).collect::<HashSet<_>>().len(),
+        1041
+    );
+    // Grouped totals say whether more groups follow, and have no cursor.
+    let groups = store
+        .query(&UsageQuery {
+            group_by: GroupBy::Deployment as i32,
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(groups.aggregates.len(), 1);
+    assert!(groups.has_more && groups.next_cursor.is_empty());
+
+    // Bad queries are the caller's fault, and name the field at fault.
+    for (bad, param) in [
+        (
+            UsageQuery {
+                group_by: 99,
+                ..Default::default()
+            },
+            "group_by",
+        ),
+        (
+            UsageQuery {
+                limit: MAX_QUERY_LIMIT + 1,
+                ..Default::default()
+            },
+            "limit",
+        ),
+        (
+            UsageQuery {
+                from_ms: Some(2),
+                to_ms: Some(1),
+                ..Default::default()
+            },
+            "from_ms",
+        ),
+        (
+            UsageQuery {
+                cursor: Some("zz".into()),
+                ..Default::default()
+            },
+            "cursor",
+        ),
+    ] {
+        match store.query(&bad).await {
+            Err(StoreError::InvalidQuery { param: p, .. }) => assert_eq!(p, param),
+            other => panic!("{bad:?} gave {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_page_stops_at_its_byte_cap_and_the_cursor_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("ledger.db"))
+        .await
+        .unwrap();
+    // About 8.4 kB each: 1200 of them are more than one page can hold.
+    let fat: Vec<UsageRecord> = (0..1200u32)
+        .map(|i| {
+            let mut r = record(&format!("fat-{i:04}"), i / 3);
+            r.attempts = vec![
+                Attempt {
+                    deployment: "ollama-1".into(),
+                    failure_class: "connect".into(),
+                    message: "x".repeat(1024),
+                    ..Default::default()
+                };
+                8
+            ];
+            r
+        })
+        .collect();
+    assert_eq!(store.insert_batch(&fat).await.unwrap().inserted, 1200);
+    let q = UsageQuery {
+        limit: MAX_QUERY_LIMIT,
         ..Default::default()
     };
-    assert!(matches!(
-        store.query(&bad).await,
-        Err(StoreError::InvalidQuery(_))
-    ));
+    let first = store.query(&q).await.unwrap();
+    assert!(first.has_more);
+    let sizes: Vec<usize> = first.records.iter().map(Message::encoded_len).collect();
+    let total: usize = sizes.iter().sum();
+    assert!(total >= MAX_PAGE_BYTES, "{total}");
+    assert!(total - sizes[sizes.len() - 1] < MAX_PAGE_BYTES, "{total}");
+    let rest = store
+        .query(&UsageQuery {
+            cursor: Some(first.next_cursor.clone()),
+            ..q
+        })
+        .await
+        .unwrap();
+    assert!(!rest.has_more);
+    let ids: HashSet<String> = first
+        .records
+        .iter()
+        .chain(&rest.records)
+        .map(|r| r.request_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 1200);
+    assert_eq!(first.records.len() + rest.records.len(), 1200);
 }
 
 #[tokio::test]

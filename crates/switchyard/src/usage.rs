@@ -20,8 +20,8 @@ use switchyard_health::KeyLimiter;
 use switchyard_ledger::proto::ledger_client::LedgerClient;
 use switchyard_ledger::proto::{DeleteKeysRequest, KeyLookup, ListKeysRequest, VirtualKey};
 use switchyard_ledger::{
-    Attempt, LedgerTarget, Recorder, RecorderConfig, UsageQuery, UsageQueryResponse, UsageRecord,
-    UsageStore, open_store,
+    Attempt, LedgerTarget, MAX_PAGE_BYTES, QueryError, Recorder, RecorderConfig, UsageQuery,
+    UsageQueryResponse, UsageRecord, UsageStore, open_store,
 };
 use switchyard_router::{RequestRecord, SinkStats, UsageSink};
 
@@ -86,6 +86,15 @@ fn to_ledger(r: RequestRecord) -> UsageRecord {
     }
 }
 
+/// Largest ledger answer a gateway accepts: a page of records is at most [`MAX_PAGE_BYTES`] plus
+/// its last record, far below this (tonic's default of 4 MiB is not).
+const MAX_ANSWER_BYTES: usize = 4 * MAX_PAGE_BYTES;
+
+/// A client of the ledger service at `channel`.
+fn ledger_client(channel: tonic::transport::Channel) -> LedgerClient<tonic::transport::Channel> {
+    LedgerClient::new(channel).max_decoding_message_size(MAX_ANSWER_BYTES)
+}
+
 /// Reads usage from wherever the ledger is.
 pub enum Querier {
     Store(Arc<dyn UsageStore>),
@@ -93,16 +102,16 @@ pub enum Querier {
 }
 
 impl UsageQuerier for Querier {
-    fn query(&self, q: UsageQuery) -> BoxFuture<'_, Result<UsageQueryResponse, String>> {
+    fn query(&self, q: UsageQuery) -> BoxFuture<'_, Result<UsageQueryResponse, QueryError>> {
         async move {
             match self {
-                Querier::Store(s) => s.query(&q).await.map_err(|e| e.to_string()),
+                Querier::Store(s) => s.query(&q).await.map_err(QueryError::from),
                 Querier::Remote(c) => c
                     .clone()
                     .query(q)
                     .await
                     .map(tonic::Response::into_inner)
-                    .map_err(|s| s.message().to_string()),
+                    .map_err(QueryError::from),
             }
         }
         .boxed()
@@ -216,7 +225,7 @@ pub async fn start(config: &Config, data_dir: &Path) -> anyhow::Result<Usage> {
             let channel = tonic::transport::Endpoint::from_shared(addr.clone())
                 .with_context(|| format!("ledger.address {addr}"))?
                 .connect_lazy();
-            (target, Querier::Remote(LedgerClient::new(channel)))
+            (target, Querier::Remote(ledger_client(channel)))
         }
         None => {
             std::fs::create_dir_all(data_dir)
@@ -253,5 +262,5 @@ pub fn remote_querier(addr: &str) -> anyhow::Result<Arc<Querier>> {
     let channel = tonic::transport::Endpoint::from_shared(addr.to_string())
         .with_context(|| format!("ledger.address {addr}"))?
         .connect_lazy();
-    Ok(Arc::new(Querier::Remote(LedgerClient::new(channel))))
+    Ok(Arc::new(Querier::Remote(ledger_client(channel))))
 }

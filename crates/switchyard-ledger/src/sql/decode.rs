@@ -4,7 +4,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::days::iso_date;
 use crate::error::StoreError;
-use crate::proto::{Attempt, GroupBy, UsageAggregate, UsageQueryResponse, UsageRecord};
+use crate::proto::{Attempt, GroupBy, UsageAggregate, UsageRecord};
 
 /// Decodes one row of a plain listing.
 pub(crate) fn decode_record<R>(row: &R) -> Result<UsageRecord, StoreError>
@@ -73,28 +73,6 @@ where
         completion_tokens: to_u64(row.try_get(4)?),
         share_of_requests: share,
     })
-}
-
-/// Turns fetched rows into the response for a query grouped by `group_by`.
-pub(crate) fn response<R>(rows: &[R], group_by: GroupBy) -> Result<UsageQueryResponse, StoreError>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let mut out = UsageQueryResponse::default();
-    if group_by == GroupBy::None {
-        out.records = rows.iter().map(decode_record).collect::<Result<_, _>>()?;
-    } else {
-        out.aggregates = rows
-            .iter()
-            .map(|r| decode_aggregate(r, group_by))
-            .collect::<Result<_, _>>()?;
-    }
-    Ok(out)
 }
 
 fn to_u32(v: i64, column: &str) -> Result<u32, StoreError> {

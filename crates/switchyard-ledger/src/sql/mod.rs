@@ -5,6 +5,7 @@
 
 mod decode;
 pub(crate) mod keys;
+mod page;
 mod schema;
 mod select;
 
@@ -14,9 +15,11 @@ use sqlx::{Database, Encode, Type};
 use crate::error::StoreError;
 use crate::proto::UsageRecord;
 
-pub(crate) use decode::response;
+pub use page::MAX_PAGE_BYTES;
+pub(crate) use page::collect;
 pub(crate) use schema::{MIGRATION_APPLIED, MIGRATION_MARK, MIGRATIONS, MIGRATIONS_TABLE};
 pub(crate) use select::select;
+pub use select::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT};
 
 /// Columns written per record, in insert order (the `recorded_ms` column comes last).
 const COLUMNS: &str = "request_id, time_ms, api_key_id, requested_group, served_group, \

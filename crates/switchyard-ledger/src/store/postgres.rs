@@ -99,10 +99,8 @@ impl PostgresStore {
     async fn select(&self, query: &UsageQuery) -> Result<UsageQueryResponse, StoreError> {
         let spec = sql::select(sql::Placeholders::Numbered, query)?;
         let st = spec.statement();
-        let rows = sql::bind(sqlx::query(&st.sql), &st.values)
-            .fetch_all(&self.pool)
-            .await?;
-        sql::response(&rows, spec.group_by())
+        let rows = sql::bind(sqlx::query(&st.sql), &st.values).fetch(&self.pool);
+        sql::collect(rows, &spec).await
     }
 }
 

@@ -79,10 +79,8 @@ impl SqliteStore {
     async fn select(&self, query: &UsageQuery) -> Result<UsageQueryResponse, StoreError> {
         let spec = sql::select(sql::Placeholders::Positional, query)?;
         let st = spec.statement();
-        let rows = sql::bind(sqlx::query(&st.sql), &st.values)
-            .fetch_all(&self.reader)
-            .await?;
-        sql::response(&rows, spec.group_by())
+        let rows = sql::bind(sqlx::query(&st.sql), &st.values).fetch(&self.reader);
+        sql::collect(rows, &spec).await
     }
 }
 
