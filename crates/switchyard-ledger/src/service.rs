@@ -1,11 +1,15 @@
 //! The `switchyard.ledger.v1.Ledger` gRPC service over a [`UsageStore`], and a helper that
-//! serves it on a listener until a shutdown signal.
+//! serves it on a listener until a shutdown signal. Served on a socket, every call must carry
+//! the internal secret or the master key once either is configured (see
+//! `switchyard_proto::auth`): records, usage and keys are not for anyone on the network.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use switchyard_proto::auth::GrpcAuth;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
 use crate::error::ServeError;
@@ -28,6 +32,8 @@ const MAX_MESSAGE_BYTES: usize = 64 << 20;
 pub struct LedgerService {
     store: Arc<dyn UsageStore>,
     metrics: LedgerMetrics,
+    /// Who may call when served on a socket (open by default).
+    auth: GrpcAuth,
 }
 
 impl LedgerService {
@@ -36,7 +42,14 @@ impl LedgerService {
         Self {
             store,
             metrics: LedgerMetrics::default(),
+            auth: GrpcAuth::default(),
         }
+    }
+
+    /// Requires callers to present the internal secret or the master key `auth` accepts.
+    pub fn with_auth(mut self, auth: GrpcAuth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// This service's metrics (for a `/metrics` page).
@@ -149,8 +162,13 @@ pub async fn serve_ledger_service(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let auth = service.auth.clone();
+    let checked = InterceptedService::new(service.into_server(), move |req: Request<()>| {
+        auth.require_internal_or_master(req.metadata())?;
+        Ok(req)
+    });
     tonic::transport::Server::builder()
-        .add_service(service.into_server())
+        .add_service(checked)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

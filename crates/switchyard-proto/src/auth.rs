@@ -83,6 +83,13 @@ impl InternalSecret {
     pub fn attach(&self, md: &mut MetadataMap) {
         md.insert(INTERNAL_HEADER, self.value.clone());
     }
+
+    /// Adds the secret to an HTTP/2 request's headers (for a channel below tonic's client).
+    pub fn attach_http<B>(&self, req: &mut tonic::codegen::http::Request<B>) {
+        let mut md = MetadataMap::from_headers(std::mem::take(req.headers_mut()));
+        self.attach(&mut md);
+        *req.headers_mut() = md.into_headers();
+    }
 }
 
 /// A client-side interceptor that sends the internal secret (if any) with every call.
@@ -96,6 +103,15 @@ impl Interceptor for SendSecret {
         }
         Ok(req)
     }
+}
+
+/// A channel whose every call carries the internal secret (when there is one).
+pub type AuthedChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, SendSecret>;
+
+/// `channel`, sending `secret` with every call.
+pub fn authed(channel: tonic::transport::Channel, secret: Option<InternalSecret>) -> AuthedChannel {
+    tonic::service::interceptor::InterceptedService::new(channel, SendSecret(secret))
 }
 
 /// What a caller presented, once checked.

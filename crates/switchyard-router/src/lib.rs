@@ -6,9 +6,11 @@
 //! bounded channel; the channel closing (the caller went away) cancels the backend request. A
 //! streamed request's work runs as its own task; an unstreamed one's is driven by the reader of
 //! its events (see `driven`), which saves the runtime's idle worker several wake-ups.
+//! Over the network, every call is authenticated first (see `auth`).
 
 mod allow;
 mod attempt;
+mod auth;
 mod chat;
 mod driven;
 mod explain;
@@ -32,6 +34,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+pub use auth::{KeyResolver, ResolvedKey, RouterAuth};
 pub use shared::Shared;
 pub use state::{RouterState, StateError};
 pub use usage::{AttemptUsage, RequestRecord, SinkStats, UsageSink};
@@ -43,6 +46,8 @@ const EVENT_BUFFER: usize = 32;
 #[derive(Clone)]
 pub struct RouterService {
     state: Arc<RouterState>,
+    /// `None`: every caller is trusted (in process, where only the gateway can call).
+    auth: Option<Arc<RouterAuth>>,
 }
 
 impl RouterService {
@@ -70,7 +75,21 @@ impl RouterService {
         tokenizers::discover_ollama(&state.config, state.tokens.clone(), tokenizer_cache);
         Ok(RouterService {
             state: Arc::new(state),
+            auth: None,
         })
+    }
+
+    /// This service with every call authenticated by `auth` (a router listening on a socket).
+    pub fn with_auth(mut self, auth: RouterAuth) -> Self {
+        self.auth = Some(Arc::new(auth));
+        self
+    }
+
+    async fn identify(&self, md: &tonic::metadata::MetadataMap) -> Result<auth::Identity, Status> {
+        match &self.auth {
+            Some(a) => a.identify(md).await,
+            None => Ok(auth::Identity::Trusted),
+        }
     }
 
     /// The tonic server wrapping this service (mount it on a transport, or call it in process).
@@ -123,7 +142,9 @@ impl pb::router_server::Router for RouterService {
             .get(switchyard_telemetry::TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let req = request.into_inner();
+        let who = self.identify(request.metadata()).await?;
+        let mut req = request.into_inner();
+        who.apply(&mut req, true)?;
         let span = trace::request_span(&req, incoming.as_deref());
         let (tx, rx) = mpsc::channel(EVENT_BUFFER);
         let state = self.state.clone();
@@ -141,18 +162,26 @@ impl pb::router_server::Router for RouterService {
 
     async fn list_models(
         &self,
-        _: Request<pb::ListModelsRequest>,
+        request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        Ok(Response::new(explain::list_models(&self.state)))
+        let who = self.identify(request.metadata()).await?;
+        let mut models = explain::list_models(&self.state);
+        if let Some(allowed) = who.allowed_groups() {
+            models.groups.retain(|g| allowed.contains(&g.name));
+            for g in &mut models.groups {
+                g.fallbacks.retain(|f| allowed.contains(f));
+            }
+        }
+        Ok(Response::new(models))
     }
 
     async fn explain(
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ExplainResponse>, Status> {
-        Ok(Response::new(explain::explain(
-            &self.state,
-            &request.into_inner(),
-        )))
+        let who = self.identify(request.metadata()).await?;
+        let mut req = request.into_inner();
+        who.apply(&mut req, false)?;
+        Ok(Response::new(explain::explain(&self.state, &req)))
     }
 }

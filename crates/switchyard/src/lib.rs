@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
+mod grpc_keys;
 mod metrics_page;
 pub mod usage;
 
@@ -24,7 +25,8 @@ pub fn load_config(path: &str) -> anyhow::Result<Config> {
     switchyard_core::config::load_file(path, &ProcessEnv).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
+fn gateway_options(config: &Config) -> GatewayOptions {
+    let g = &config.gateway;
     GatewayOptions {
         max_body_bytes: g.max_body_bytes,
         sse_keepalive: g.sse_keepalive,
@@ -34,6 +36,8 @@ fn gateway_options(g: &GatewaySettings) -> GatewayOptions {
             .map(switchyard_gateway::MasterKey::new),
         metrics_require_key: g.metrics_require_key,
         max_messages: g.max_messages,
+        cors_allow_origins: g.cors_allow_origins.clone(),
+        output_reserve: config.routing.reserve_output_tokens,
     }
 }
 
@@ -44,6 +48,25 @@ fn server_limits(g: &GatewaySettings) -> switchyard_gateway::server::ServerLimit
         shutdown_grace: g.shutdown_grace,
         ..Default::default()
     }
+}
+
+/// The secret this process presents to the router's and the ledger's gRPC services:
+/// `SWITCHYARD_INTERNAL_SECRET` or `general_settings.internal_secret`, else one derived from the
+/// master key (so every process with the same configuration agrees), else none.
+pub fn internal_secret(config: &Config) -> Option<switchyard_proto::auth::InternalSecret> {
+    switchyard_proto::auth::InternalSecret::resolve(
+        config.gateway.internal_secret.as_deref(),
+        config.gateway.master_key.as_deref(),
+    )
+}
+
+/// What a gRPC service of this process accepts: the internal secret or the master key (neither
+/// configured: anyone).
+fn grpc_auth(config: &Config) -> switchyard_proto::auth::GrpcAuth {
+    switchyard_proto::auth::GrpcAuth::new(
+        internal_secret(config),
+        config.gateway.master_key.as_deref(),
+    )
 }
 
 /// A service bound to its socket, not yet serving.
@@ -146,7 +169,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
     let stop = shutdown_fanout(shutdown);
-    let options = gateway_options(&config.gateway);
+    let options = gateway_options(&config);
     let config_for_keys = config.clone();
     let limits = server_limits(&config.gateway);
     let parts = router_parts(config, opts, &stop).await?;
@@ -191,11 +214,11 @@ pub async fn gateway(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
-    let channel = remote_router(router_address)
+    let channel = remote_router(router_address, internal_secret(config))
         .with_context(|| format!("invalid router address {router_address}"))?;
-    let mut state = AppState::new(channel, gateway_options(&config.gateway));
+    let mut state = AppState::new(channel, gateway_options(&config));
     if let Some(addr) = &config.ledger.address {
-        let ledger = usage::remote_querier(addr)?;
+        let ledger = usage::remote_querier(addr, internal_secret(config))?;
         let redis = match &config.state.redis_url {
             Some(url) => Some(
                 RedisConn::new(url, &config.state.key_prefix)
@@ -228,7 +251,18 @@ pub async fn router(
 ) -> anyhow::Result<Bound<impl Future<Output = anyhow::Result<()>>>> {
     let stop = shutdown_fanout(shutdown);
     let metrics_listen = config.router.metrics_listen;
-    let parts = router_parts(config, opts, &stop).await?;
+    let auth = grpc_auth(&config);
+    let master_key = config.gateway.master_key.clone();
+    let mut parts = router_parts(config, opts, &stop).await?;
+    // Direct gRPC clients present virtual keys, looked up in the ledger like the gateway does.
+    let keys = match (&parts.querier, &master_key) {
+        (Some(q), Some(m)) => Some(Arc::new(grpc_keys::LedgerKeys::new(q.clone(), m))
+            as Arc<dyn switchyard_router::KeyResolver>),
+        _ => None,
+    };
+    parts.service = parts
+        .service
+        .with_auth(switchyard_router::RouterAuth::new(auth, keys));
     if let Some(maddr) = metrics_listen {
         let source = parts.service.clone();
         let page: metrics_page::Page = Arc::new(move || {
@@ -273,7 +307,7 @@ pub async fn ledger(
     let store = switchyard_ledger::open_store(&url)
         .await
         .with_context(|| format!("cannot open the usage ledger at {url}"))?;
-    let service = switchyard_ledger::LedgerService::new(store);
+    let service = switchyard_ledger::LedgerService::new(store).with_auth(grpc_auth(config));
     let stop = shutdown_fanout(shutdown);
     if let Some(maddr) = config.ledger.metrics_listen {
         let metrics = service.metrics();

@@ -23,6 +23,7 @@ use switchyard_ledger::{
     Attempt, LedgerTarget, MAX_PAGE_BYTES, QueryError, Recorder, RecorderConfig, UsageQuery,
     UsageQueryResponse, UsageRecord, UsageStore, open_store,
 };
+use switchyard_proto::auth::{AuthedChannel, InternalSecret, authed};
 use switchyard_router::{RequestRecord, SinkStats, UsageSink};
 
 /// Default SQLite file name in the data directory.
@@ -91,14 +92,14 @@ fn to_ledger(r: RequestRecord) -> UsageRecord {
 const MAX_ANSWER_BYTES: usize = 4 * MAX_PAGE_BYTES;
 
 /// A client of the ledger service at `channel`.
-fn ledger_client(channel: tonic::transport::Channel) -> LedgerClient<tonic::transport::Channel> {
+fn ledger_client(channel: AuthedChannel) -> LedgerClient<AuthedChannel> {
     LedgerClient::new(channel).max_decoding_message_size(MAX_ANSWER_BYTES)
 }
 
 /// Reads usage from wherever the ledger is.
 pub enum Querier {
     Store(Arc<dyn UsageStore>),
-    Remote(LedgerClient<tonic::transport::Channel>),
+    Remote(LedgerClient<AuthedChannel>),
 }
 
 impl UsageQuerier for Querier {
@@ -220,12 +221,13 @@ pub struct Usage {
 pub async fn start(config: &Config, data_dir: &Path) -> anyhow::Result<Usage> {
     let (target, querier) = match &config.ledger.address {
         Some(addr) => {
-            let target = LedgerTarget::remote(addr, Duration::from_secs(5))
+            let secret = crate::internal_secret(config);
+            let target = LedgerTarget::remote_with_secret(addr, Duration::from_secs(5), secret)
                 .with_context(|| format!("ledger.address {addr}"))?;
-            let channel = tonic::transport::Endpoint::from_shared(addr.clone())
-                .with_context(|| format!("ledger.address {addr}"))?
-                .connect_lazy();
-            (target, Querier::Remote(ledger_client(channel)))
+            (
+                target,
+                remote_querier(addr, crate::internal_secret(config))?,
+            )
         }
         None => {
             std::fs::create_dir_all(data_dir)
@@ -234,7 +236,10 @@ pub async fn start(config: &Config, data_dir: &Path) -> anyhow::Result<Usage> {
             let store = open_store(&url)
                 .await
                 .with_context(|| format!("cannot open the usage ledger at {url}"))?;
-            (LedgerTarget::Store(store.clone()), Querier::Store(store))
+            (
+                LedgerTarget::Store(store.clone()),
+                Arc::new(Querier::Store(store)),
+            )
         }
     };
     let spool: PathBuf = config
@@ -251,16 +256,15 @@ pub async fn start(config: &Config, data_dir: &Path) -> anyhow::Result<Usage> {
     let recorder = Recorder::start(target, rc)
         .await
         .with_context(|| format!("cannot open the usage spool {}", spool.display()))?;
-    Ok(Usage {
-        recorder,
-        querier: Arc::new(querier),
-    })
+    Ok(Usage { recorder, querier })
 }
 
-/// A querier for a gateway that only reads (split mode).
-pub fn remote_querier(addr: &str) -> anyhow::Result<Arc<Querier>> {
+/// A querier of the ledger service at `addr` (split mode), presenting `secret`.
+pub fn remote_querier(addr: &str, secret: Option<InternalSecret>) -> anyhow::Result<Arc<Querier>> {
     let channel = tonic::transport::Endpoint::from_shared(addr.to_string())
         .with_context(|| format!("ledger.address {addr}"))?
         .connect_lazy();
-    Ok(Arc::new(Querier::Remote(ledger_client(channel))))
+    Ok(Arc::new(Querier::Remote(ledger_client(authed(
+        channel, secret,
+    )))))
 }

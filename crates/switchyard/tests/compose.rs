@@ -84,3 +84,31 @@ fn compose_runs_the_tested_commands() {
         );
     }
 }
+
+/// The gRPC services check the internal secret; every Switchyard service must be given the same
+/// one (empty: derived from the master key in the shared config file).
+#[test]
+fn compose_gives_every_service_the_internal_secret() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let compose: Value = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
+        .build()
+        .unwrap()
+        .try_deserialize()
+        .unwrap();
+    for name in ["gateway", "router", "prober", "ledger"] {
+        let svc = &compose["services"][name];
+        // The environment is shared through a YAML merge key (`<<: *switchyard`).
+        let env = if svc["environment"].is_object() {
+            &svc["environment"]
+        } else {
+            &svc["<<"]["environment"]
+        };
+        assert_eq!(
+            env["SWITCHYARD_INTERNAL_SECRET"].as_str(),
+            Some("${SWITCHYARD_INTERNAL_SECRET:-}"),
+            "{name}: no SWITCHYARD_INTERNAL_SECRET in {svc}"
+        );
+    }
+}

@@ -521,8 +521,8 @@ fn internal_secret(
     const KEY: &str = "general_settings.internal_secret";
     let secret = env
         .get("SWITCHYARD_INTERNAL_SECRET")
-        .or(configured)
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .or(configured.filter(|s| !s.is_empty()));
     match &secret {
         Some(s) if s.len() < 16 => {
             return Err(ConfigError::invalid(

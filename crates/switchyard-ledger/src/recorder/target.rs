@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_proto::auth::{AuthedChannel, InternalSecret, authed};
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 use super::error::RecorderError;
 use crate::proto::ledger_client::LedgerClient;
@@ -20,14 +21,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 pub enum LedgerTarget {
     /// A store in this process.
     Store(Arc<dyn UsageStore>),
-    /// A ledger service reached over gRPC.
-    Remote(LedgerClient<Channel>),
+    /// A ledger service reached over gRPC (sending the internal secret, if any).
+    Remote(LedgerClient<AuthedChannel>),
 }
 
 impl LedgerTarget {
     /// A remote ledger at `endpoint` (e.g. `http://127.0.0.1:50052`). Connects lazily, so the
     /// ledger need not be up yet; `timeout` bounds every call.
     pub fn remote(endpoint: &str, timeout: Duration) -> Result<Self, RecorderError> {
+        Self::remote_with_secret(endpoint, timeout, None)
+    }
+
+    /// [`remote`](Self::remote), presenting `secret` (the internal secret) on every call.
+    pub fn remote_with_secret(
+        endpoint: &str,
+        timeout: Duration,
+        secret: Option<InternalSecret>,
+    ) -> Result<Self, RecorderError> {
         let channel = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|source| RecorderError::Endpoint {
                 endpoint: endpoint.to_owned(),
@@ -36,7 +46,7 @@ impl LedgerTarget {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(timeout)
             .connect_lazy();
-        Ok(Self::Remote(LedgerClient::new(channel)))
+        Ok(Self::Remote(LedgerClient::new(authed(channel, secret))))
     }
 
     /// Sends one batch, giving up after `timeout`.
