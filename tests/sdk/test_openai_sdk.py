@@ -194,3 +194,12 @@ def test_responses_errors_are_typed(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.responses.create(model="local-small", input="hi", previous_response_id="resp_1")
     assert "previous_response_id" in str(e.value)
+
+
+def test_n_choices(client):
+    r = client.chat.completions.create(
+        model="local-small", messages=[{"role": "user", "content": "two please [[tokens=4]]"}], n=2
+    )
+    assert [c.index for c in r.choices] == [0, 1]
+    assert all(c.message.content for c in r.choices)
+    assert r.usage.completion_tokens == 8

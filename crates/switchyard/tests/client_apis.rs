@@ -202,3 +202,67 @@ async fn unknown_routes_are_counted_under_one_fixed_label() {
     assert!(line.ends_with(" 3"), "{line}");
     assert!(!page.contains("wp-admin"));
 }
+
+#[tokio::test]
+async fn n_choices_are_separate_routed_answers_joined_in_one_response() {
+    let (_sim, gw) = gateway("").await;
+    let c = common::client();
+    let mut body = common::chat_body("local-small", "hi [[tokens=3]]", false);
+    body["n"] = json!(2);
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    assert_eq!(choices[0]["index"], 0);
+    assert_eq!(choices[1]["index"], 1);
+    assert_eq!(v["usage"]["completion_tokens"], 6);
+
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let text = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let payloads = common::sse_payloads(&text);
+    assert_eq!(payloads.iter().filter(|p| *p == "[DONE]").count(), 1);
+    let chunks: Vec<Value> = payloads
+        .iter()
+        .filter(|p| *p != "[DONE]")
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    for i in 0..2 {
+        let finishes = chunks
+            .iter()
+            .filter(|c| {
+                c["choices"][0]["index"] == i && c["choices"][0]["finish_reason"].is_string()
+            })
+            .count();
+        assert_eq!(finishes, 1, "choice {i}: {text}");
+    }
+    let usage = chunks.iter().find(|c| c["usage"].is_object()).unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], 6);
+
+    for n in [0, 17] {
+        body["n"] = json!(n);
+        let r = c
+            .post(gw.url("/v1/chat/completions"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["param"], "n");
+    }
+}

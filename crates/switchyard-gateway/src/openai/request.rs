@@ -184,7 +184,15 @@ fn check_range(value: Option<f64>, lo: f64, hi: f64, name: &str) -> Result<(), A
     }
 }
 
+/// Most choices (`n`) one request may ask for; each is its own routed answer.
+pub const MAX_CHOICES: u32 = 16;
+
 impl ChatCompletionRequest {
+    /// How many choices the caller asked for (`n`, default 1).
+    pub fn choices(&self) -> u32 {
+        self.n.unwrap_or(1).max(1)
+    }
+
     /// Checks what the schema cannot and builds the router's request.
     pub fn into_router_request(self, request_id: String) -> Result<pb::ChatRequest, ApiError> {
         if self.model.trim().is_empty() {
@@ -196,8 +204,11 @@ impl ChatCompletionRequest {
                 Some("messages"),
             ));
         }
-        if self.n.is_some_and(|n| n != 1) {
-            return Err(ApiError::invalid("only n=1 is supported", Some("n")));
+        if self.n.is_some_and(|n| !(1..=MAX_CHOICES).contains(&n)) {
+            return Err(ApiError::invalid(
+                format!("n must be between 1 and {MAX_CHOICES}"),
+                Some("n"),
+            ));
         }
         for (name, v) in [
             ("max_tokens", self.max_tokens),

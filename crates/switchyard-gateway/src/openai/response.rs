@@ -81,40 +81,72 @@ struct Completion<'a> {
     object: &'static str,
     created: i64,
     model: &'a str,
-    choices: [Choice<'a>; 1],
+    choices: Vec<Choice<'a>>,
     usage: Usage,
     system_fingerprint: Option<()>,
 }
 
-/// The body of a non-streaming response.
+/// One choice of a whole answer: everything its deltas carried, and why it stopped.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub delta: pb::Delta,
+    pub finish: String,
+}
+
+impl Answer {
+    /// Adds one delta of the answer.
+    pub fn push(&mut self, d: pb::Delta) {
+        self.delta.content.push_str(&d.content);
+        if let Some(r) = d.reasoning {
+            self.delta
+                .reasoning
+                .get_or_insert_with(String::new)
+                .push_str(&r);
+        }
+        self.delta.tool_calls.extend(d.tool_calls);
+    }
+}
+
+/// The body of a non-streaming response with one choice per answer (`n`).
 pub fn completion_json(
     route: &pb::RouteInfo,
     model: &str,
-    delta: &pb::Delta,
-    finish: &str,
+    answers: &[Answer],
     usage: &pb::Usage,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    let content = if delta.content.is_empty() && !delta.tool_calls.is_empty() {
-        None
-    } else {
-        Some(delta.content.as_str())
-    };
+    let choices = answers
+        .iter()
+        .zip(0u32..)
+        .map(|(a, index)| {
+            let delta = &a.delta;
+            let content = if delta.content.is_empty() && !delta.tool_calls.is_empty() {
+                None
+            } else {
+                Some(delta.content.as_str())
+            };
+            Choice {
+                index,
+                message: Message {
+                    role: "assistant",
+                    content,
+                    reasoning_content: delta.reasoning.as_deref(),
+                    tool_calls: tool_calls(&delta.tool_calls),
+                },
+                finish_reason: if a.finish.is_empty() {
+                    "stop"
+                } else {
+                    &a.finish
+                },
+                logprobs: None,
+            }
+        })
+        .collect();
     serde_json::to_vec(&Completion {
         id: &route.response_id,
         object: "chat.completion",
         created: route.created,
         model,
-        choices: [Choice {
-            index: 0,
-            message: Message {
-                role: "assistant",
-                content,
-                reasoning_content: delta.reasoning.as_deref(),
-                tool_calls: tool_calls(&delta.tool_calls),
-            },
-            finish_reason: finish,
-            logprobs: None,
-        }],
+        choices,
         usage: usage.into(),
         system_fingerprint: None,
     })
@@ -177,6 +209,7 @@ impl ChunkWriter {
 
     fn chunk(
         &self,
+        index: u32,
         delta: DeltaOut<'_>,
         finish: Option<&str>,
         usage: Option<Usage>,
@@ -186,7 +219,7 @@ impl ChunkWriter {
             Vec::new()
         } else {
             vec![ChunkChoice {
-                index: 0,
+                index,
                 delta,
                 finish_reason: finish,
                 logprobs: None,
@@ -205,7 +238,13 @@ impl ChunkWriter {
 
     /// The first chunk: the assistant role with empty content.
     pub fn role(&self) -> Bytes {
+        self.role_at(0)
+    }
+
+    /// The first chunk of choice `index`.
+    pub fn role_at(&self, index: u32) -> Bytes {
         self.chunk(
+            index,
             DeltaOut {
                 role: Some("assistant"),
                 content: Some(""),
@@ -218,7 +257,13 @@ impl ChunkWriter {
     }
 
     pub fn delta(&self, d: &pb::Delta) -> Bytes {
+        self.delta_at(0, d)
+    }
+
+    /// A delta of choice `index`.
+    pub fn delta_at(&self, index: u32, d: &pb::Delta) -> Bytes {
         self.chunk(
+            index,
             DeltaOut {
                 role: None,
                 content: if d.content.is_empty() {
@@ -236,11 +281,16 @@ impl ChunkWriter {
     }
 
     pub fn finish(&self, reason: &str) -> Bytes {
-        self.chunk(DeltaOut::default(), Some(reason), None, false)
+        self.finish_at(0, reason)
+    }
+
+    /// The finish chunk of choice `index`.
+    pub fn finish_at(&self, index: u32, reason: &str) -> Bytes {
+        self.chunk(index, DeltaOut::default(), Some(reason), None, false)
     }
 
     pub fn usage(&self, u: &pb::Usage) -> Bytes {
-        self.chunk(DeltaOut::default(), None, Some(u.into()), true)
+        self.chunk(0, DeltaOut::default(), None, Some(u.into()), true)
     }
 
     pub fn error(body: &serde_json::Value) -> Bytes {

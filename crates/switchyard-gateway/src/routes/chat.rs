@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::keys::{Caller, KeyPermit};
 use crate::openai::request::ChatCompletionRequest;
-use crate::openai::response::{ChunkWriter, completion_json};
+use crate::openai::response::{Answer, ChunkWriter, completion_json};
 use crate::{AppState, EventStream};
 
 pub async fn chat_completions(
@@ -69,7 +69,11 @@ async fn handle(
     span: &tracing::Span,
 ) -> Result<Response, ApiError> {
     check_message_count(&state, body.messages.len())?;
+    let choices = body.choices();
     let req = body.into_router_request(request_id.clone())?;
+    if choices > 1 {
+        return super::choices::handle(state, caller, req, choices, request_id, traceparent).await;
+    }
     let stream = req.stream;
     let include_usage = req.include_usage;
     let model = req.model.clone();
@@ -105,29 +109,46 @@ async fn whole_response(
     request_id: &str,
     mut permit: Option<KeyPermit>,
 ) -> Result<Response, ApiError> {
-    let mut delta = pb::Delta::default();
-    let mut finish = String::from("stop");
-    let mut usage = pb::Usage::default();
-    while let Some(ev) = next_event(&mut events).await? {
-        match ev {
-            Event::Delta(d) => {
-                delta.content.push_str(&d.content);
-                if let Some(r) = d.reasoning {
-                    delta.reasoning.get_or_insert_with(String::new).push_str(&r);
-                }
-                delta.tool_calls.extend(d.tool_calls);
-            }
-            Event::Finish(f) => finish = f.reason,
-            Event::Usage(u) => usage = u,
-            Event::Error(e) => return Ok(error_response(&e, request_id)),
-            Event::Route(_) => {}
-        }
-    }
+    let (answer, usage) = match collect(&mut events, request_id).await? {
+        Ok(done) => done,
+        Err(refused) => return Ok(refused),
+    };
     if let Some(p) = &mut permit {
         p.charge(u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens));
     }
     drop(permit);
-    let body = completion_json(&route, &model, &delta, &finish, &usage)
+    whole_body(&route, &model, &[answer], &usage, request_id)
+}
+
+/// Reads a committed unstreamed answer to its end. The inner `Err` is a router error as the
+/// finished response.
+pub(crate) async fn collect(
+    events: &mut EventStream,
+    request_id: &str,
+) -> Result<Result<(Answer, pb::Usage), Response>, ApiError> {
+    let mut answer = Answer::default();
+    let mut usage = pb::Usage::default();
+    while let Some(ev) = next_event(events).await? {
+        match ev {
+            Event::Delta(d) => answer.push(d),
+            Event::Finish(f) => answer.finish = f.reason,
+            Event::Usage(u) => usage = u,
+            Event::Error(e) => return Ok(Err(error_response(&e, request_id))),
+            Event::Route(_) => {}
+        }
+    }
+    Ok(Ok((answer, usage)))
+}
+
+/// A whole `chat.completion` response with the route's headers.
+pub(crate) fn whole_body(
+    route: &pb::RouteInfo,
+    model: &str,
+    answers: &[Answer],
+    usage: &pb::Usage,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let body = completion_json(route, model, answers, usage)
         .map_err(|e| ApiError::router_unavailable(format!("cannot encode the response: {e}")))?;
     let mut resp = (
         StatusCode::OK,
@@ -135,7 +156,7 @@ async fn whole_response(
         body,
     )
         .into_response();
-    route_headers(resp.headers_mut(), &route, request_id);
+    route_headers(resp.headers_mut(), route, request_id);
     Ok(resp)
 }
 
@@ -152,7 +173,7 @@ struct Sse {
     permit: Option<KeyPermit>,
 }
 
-const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+pub(crate) const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 impl Sse {
     fn response(self, mut events: EventStream, request_id: &str) -> Response {

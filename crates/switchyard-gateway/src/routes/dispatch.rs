@@ -125,19 +125,37 @@ pub(crate) async fn send(
     mut req: pb::ChatRequest,
     traceparent: Option<String>,
 ) -> Result<Sent, Response> {
+    let permit = admit_caller(state, caller, &mut req).await?;
+    let events = call_router(state, req, traceparent.as_deref()).await?;
+    Ok(Sent { events, permit })
+}
+
+/// Stamps the caller's key on the request and runs the key's admission checks.
+pub(crate) async fn admit_caller(
+    state: &AppState,
+    caller: &Caller,
+    req: &mut pb::ChatRequest,
+) -> Result<Option<KeyPermit>, Response> {
     req.api_key_id = caller.api_key_id().to_owned();
     req.allowed_groups = caller.allowed_groups().to_vec();
-    let permit = admit(state, caller, &req).await?;
+    admit(state, caller, req).await
+}
+
+/// Hands an admitted request to the router.
+pub(crate) async fn call_router(
+    state: &AppState,
+    req: pb::ChatRequest,
+    traceparent: Option<&str>,
+) -> Result<EventStream, Response> {
     let mut grpc = tonic::Request::new(req);
     if let Some(v) = traceparent.and_then(|tp| tp.parse().ok()) {
         grpc.metadata_mut().insert(TRACEPARENT, v);
     }
-    let events = state
+    state
         .router
         .chat(grpc)
         .await
-        .map_err(|s| ApiError::router_unavailable(s.message()).into_response())?;
-    Ok(Sent { events, permit })
+        .map_err(|s| ApiError::router_unavailable(s.message()).into_response())
 }
 
 /// How a request's first event decides its response.

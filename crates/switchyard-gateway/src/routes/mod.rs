@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per resource.
 
 pub mod chat;
+mod choices;
 mod dispatch;
+pub mod embeddings;
 pub mod explain;
 pub mod health;
 pub mod keys;

@@ -1,0 +1,173 @@
+//! Chat requests with `n > 1`: each choice is its own routed answer.
+//!
+//! Local servers do not agree on `n` (llama.cpp's server refuses it, others ignore it), so the
+//! gateway asks the router for `n` answers of the same request, each planned, fallen back and
+//! recorded on its own (request ids `ID-0` … `ID-{n-1}`), and joins them as OpenAI does: one
+//! response with `choices[i]`, or one stream whose chunks carry their choice's `index`, one
+//! finish chunk per choice, usage summed over the choices, and one `[DONE]`. The key is
+//! admitted once, for the whole request.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use futures::StreamExt;
+use futures::future::join_all;
+use switchyard_proto as pb;
+use switchyard_proto::chat_event::Event;
+
+use super::chat::{KEEPALIVE_COMMENT, collect, whole_body};
+use super::dispatch::{First, admit_caller, call_router, first_event, route_headers};
+use crate::error::ApiError;
+use crate::keys::{Caller, KeyPermit};
+use crate::openai::response::ChunkWriter;
+use crate::{AppState, EventStream};
+
+fn add_usage(total: &mut pb::Usage, u: &pb::Usage) {
+    total.prompt_tokens = total.prompt_tokens.saturating_add(u.prompt_tokens);
+    total.completion_tokens = total.completion_tokens.saturating_add(u.completion_tokens);
+    total.estimated |= u.estimated;
+}
+
+pub(crate) async fn handle(
+    state: AppState,
+    caller: Caller,
+    mut req: pb::ChatRequest,
+    choices: u32,
+    request_id: String,
+    traceparent: Option<String>,
+) -> Result<Response, ApiError> {
+    let mut permit = match admit_caller(&state, &caller, &mut req).await {
+        Ok(p) => p,
+        Err(refused) => return Ok(refused),
+    };
+    let stream = req.stream;
+    let include_usage = req.include_usage;
+    let model = req.model.clone();
+    let mut all = Vec::with_capacity(choices as usize);
+    for i in 0..choices {
+        let mut one = req.clone();
+        one.request_id = format!("{request_id}-{i}");
+        match call_router(&state, one, traceparent.as_deref()).await {
+            Ok(events) => all.push(events),
+            Err(resp) => return Ok(resp),
+        }
+    }
+    // Every choice must be routed before the head is written: its status is theirs.
+    let firsts = join_all(
+        all.iter_mut()
+            .map(|events| first_event(&state, events, false, &request_id)),
+    )
+    .await;
+    let mut routes = Vec::with_capacity(firsts.len());
+    for first in firsts {
+        match first {
+            Ok(First::Route(r)) => routes.push(r),
+            Ok(First::Pending) => {}
+            Err(resp) => return Ok(resp),
+        }
+    }
+    let Some(route) = routes.into_iter().next() else {
+        return Err(ApiError::router_unavailable(
+            "the router ended the stream without an answer",
+        ));
+    };
+    if stream {
+        return Ok(streamed(
+            &route,
+            &model,
+            all,
+            include_usage,
+            state.options.sse_keepalive,
+            permit,
+            &request_id,
+        ));
+    }
+    let done = join_all(all.iter_mut().map(|events| collect(events, &request_id))).await;
+    let mut answers = Vec::with_capacity(done.len());
+    let mut usage = pb::Usage::default();
+    for d in done {
+        match d? {
+            Ok((answer, u)) => {
+                add_usage(&mut usage, &u);
+                answers.push(answer);
+            }
+            Err(resp) => return Ok(resp),
+        }
+    }
+    if let Some(p) = &mut permit {
+        p.charge(u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens));
+    }
+    drop(permit);
+    whole_body(&route, &model, &answers, &usage, &request_id)
+}
+
+fn streamed(
+    route: &pb::RouteInfo,
+    model: &str,
+    all: Vec<EventStream>,
+    include_usage: bool,
+    keepalive: std::time::Duration,
+    mut permit: Option<KeyPermit>,
+    request_id: &str,
+) -> Response {
+    let writer = ChunkWriter::new(route, model);
+    let choices = all.len() as u32;
+    let mut merged = futures::stream::select_all(
+        all.into_iter()
+            .zip(0u32..)
+            .map(|(events, i)| events.map(move |ev| (i, ev))),
+    );
+    let body = async_stream::stream! {
+        for i in 0..choices {
+            yield Ok::<_, std::convert::Infallible>(writer.role_at(i));
+        }
+        let mut usage = pb::Usage::default();
+        loop {
+            let next = match tokio::time::timeout(keepalive, merged.next()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    yield Ok(bytes::Bytes::from_static(KEEPALIVE_COMMENT));
+                    continue;
+                }
+            };
+            match next {
+                Some((i, Ok(pb::ChatEvent { event: Some(ev) }))) => match ev {
+                    Event::Delta(d) => yield Ok(writer.delta_at(i, &d)),
+                    Event::Finish(f) => yield Ok(writer.finish_at(i, &f.reason)),
+                    Event::Usage(u) => add_usage(&mut usage, &u),
+                    Event::Error(e) => {
+                        yield Ok(ChunkWriter::error(&ApiError::from_route(&e).body()));
+                        break;
+                    }
+                    Event::Route(_) => {}
+                },
+                Some((_, Ok(pb::ChatEvent { event: None }))) => {}
+                Some((_, Err(status))) => {
+                    yield Ok(ChunkWriter::error(&ApiError::router_unavailable(status.message()).body()));
+                    break;
+                }
+                None => {
+                    if let Some(p) = &mut permit {
+                        p.charge(u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens));
+                    }
+                    if include_usage {
+                        yield Ok(writer.usage(&usage));
+                    }
+                    break;
+                }
+            }
+        }
+        drop(permit);
+        yield Ok(ChunkWriter::done());
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    route_headers(&mut headers, route, request_id);
+    let mut resp = Response::new(Body::from_stream(body));
+    *resp.headers_mut() = headers;
+    resp
+}
