@@ -40,7 +40,7 @@ fn reset_peak() {
 fn record(i: u64, now_ms: i64) -> UsageRecord {
     let time_ms = now_ms - 2 * 86_400_000 + i64::try_from(i).unwrap() * 3_000;
     let mut attempts = Vec::new();
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         attempts.push(Attempt {
             deployment: "ollama-small-gpu0".into(),
             failure_class: "connect".into(),

@@ -42,7 +42,7 @@ impl Cursor {
             message: "cursor is not one this ledger handed out (pass next_cursor unchanged)"
                 .to_owned(),
         };
-        if s.is_empty() || s.len() % 2 != 0 || s.len() > 2 * (MAX_REQUEST_ID + 32) {
+        if s.is_empty() || !s.len().is_multiple_of(2) || s.len() > 2 * (MAX_REQUEST_ID + 32) {
             return Err(invalid());
         }
         let bytes = (0..s.len())
