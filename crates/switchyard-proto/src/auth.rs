@@ -92,9 +92,16 @@ impl InternalSecret {
     }
 }
 
-/// A client-side interceptor that sends the internal secret (if any) with every call.
+/// A client-side interceptor that sends the internal secret (if any) with every call. Small (one
+/// pointer), so clients that hold it stay small.
 #[derive(Clone, Debug, Default)]
-pub struct SendSecret(pub Option<InternalSecret>);
+pub struct SendSecret(Option<std::sync::Arc<InternalSecret>>);
+
+impl SendSecret {
+    pub fn new(secret: Option<InternalSecret>) -> Self {
+        SendSecret(secret.map(std::sync::Arc::new))
+    }
+}
 
 impl Interceptor for SendSecret {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
@@ -111,7 +118,7 @@ pub type AuthedChannel =
 
 /// `channel`, sending `secret` with every call.
 pub fn authed(channel: tonic::transport::Channel, secret: Option<InternalSecret>) -> AuthedChannel {
-    tonic::service::interceptor::InterceptedService::new(channel, SendSecret(secret))
+    tonic::service::interceptor::InterceptedService::new(channel, SendSecret::new(secret))
 }
 
 /// What a caller presented, once checked.

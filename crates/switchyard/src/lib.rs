@@ -216,7 +216,7 @@ pub async fn gateway(
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
     let channel = remote_router(router_address, internal_secret(config))
         .with_context(|| format!("invalid router address {router_address}"))?;
-    let mut state = AppState::new(channel, gateway_options(&config));
+    let mut state = AppState::new(channel, gateway_options(config));
     if let Some(addr) = &config.ledger.address {
         let ledger = usage::remote_querier(addr, internal_secret(config))?;
         let redis = match &config.state.redis_url {

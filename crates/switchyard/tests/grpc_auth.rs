@@ -131,7 +131,7 @@ async fn chat(
     router: &str,
     req: Request<pb::ChatRequest>,
 ) -> Result<Vec<pb::chat_event::Event>, tonic::Status> {
-    let mut client = router_client(&router);
+    let mut client = router_client(router);
     let mut stream = client.chat(req).await?.into_inner();
     let mut events = Vec::new();
     while let Some(ev) = stream.message().await? {
@@ -165,7 +165,7 @@ async fn generate_key(gateway: &str, body: Value) -> (String, String) {
 
 /// The ids usage was recorded under, asked of the ledger with the master key.
 async fn recorded_key_ids(ledger: &str) -> Vec<String> {
-    let mut client = ledger_client(&ledger);
+    let mut client = ledger_client(ledger);
     let auth = bearer(MASTER);
     let r = client
         .query(with_metadata(
