@@ -72,22 +72,14 @@ pub fn validate(
                     format!("unknown strategy \"{name}\" (known: ordered, simple-shuffle, least-busy, latency-based-routing, usage-based-routing, usage-based-routing-v2, warm-first)"),
                 )
             })?;
-            if s == Strategy::Ordered {
-                b.notes.push(format!(
-                    "{key}: {name}: candidates are tried in fallback-chain order"
-                ));
-            } else {
-                b.notes.push(format!(
-                    "{key}: {name} accepted; in this version candidates are tried in fallback-chain order after the fit and health filters"
-                ));
-            }
+            b.notes.push(format!("{key}: {name}: {}", strategy_note(s)));
             s
         }
         None => {
-            b.notes.push(
-                "routing strategy: ordered (default): candidates are tried in fallback-chain order"
-                    .into(),
-            );
+            b.notes.push(format!(
+                "routing strategy: ordered (default): {}",
+                strategy_note(Strategy::Ordered)
+            ));
             Strategy::Ordered
         }
     };
@@ -233,6 +225,7 @@ pub fn validate(
             b.groups[g].context_fallbacks = chain;
         }
     }
+    b.drop_cross_mode_fallbacks();
     for g in &b.groups {
         let chain: Vec<&str> = g
             .fallbacks
@@ -459,6 +452,30 @@ pub fn validate(
     ))
 }
 
+/// What a routing strategy does, as `check` explains it.
+fn strategy_note(s: Strategy) -> &'static str {
+    match s {
+        Strategy::Ordered => {
+            "within a group, deployments are tried in file order; the fallback chain orders the groups"
+        }
+        Strategy::SimpleShuffle => {
+            "within a group, deployments are tried in a random order; the fallback chain orders the groups"
+        }
+        Strategy::LeastBusy => {
+            "within a group, the deployment with the fewest requests in flight (across router replicas, through Redis) goes first; the fallback chain orders the groups"
+        }
+        Strategy::LatencyBased => {
+            "within a group, the deployment with the lowest probe latency goes first; the fallback chain orders the groups"
+        }
+        Strategy::UsageBased => {
+            "within a group, the deployment with the fewest tokens this minute (then requests, shared through Redis) goes first; the fallback chain orders the groups"
+        }
+        Strategy::WarmFirst => {
+            "within a group, a deployment with its model already loaded goes first; the fallback chain orders the groups"
+        }
+    }
+}
+
 /// A duration that must be greater than zero, with a default in seconds.
 fn positive(
     v: Option<super::lenient::Seconds>,
@@ -483,7 +500,7 @@ fn cors_origins(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
         if o == "*" {
             if origins.len() > 1 {
                 return Err(ConfigError::invalid(
-                    &key,
+                    key,
                     "`*` allows every origin; list no other origin beside it",
                 ));
             }
@@ -502,7 +519,7 @@ fn cors_origins(raw: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
         if !valid {
             return Err(ConfigError::invalid(
                 &key,
-                &format!(
+                format!(
                     "{o:?} is not an origin: expected `*` or scheme://host[:port], e.g. https://chat.example.org"
                 ),
             ));
