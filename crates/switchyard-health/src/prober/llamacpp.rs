@@ -2,8 +2,13 @@
 //! `/health` for liveness (503 "Loading model" = down while loading), `/props` for the slot
 //! context, `/v1/models` for the model list and `meta.n_ctx_train`.
 //!
-//! Servers without `/health` (some OpenAI-compatible ones answer 404) are judged live by a 2xx
-//! from `/v1/models`.
+//! Servers without `/health` (llama-cpp-python, some other OpenAI-compatible ones answer 404) are
+//! judged live by that answer itself, and nothing else is asked of them. In llama-cpp-python every
+//! model route, `/v1/models` included, takes the lock generation holds, and with its default
+//! `interrupt_requests` a request waiting for that lock cuts the running stream short (`[DONE]`
+//! without a finish reason). A probe of `/v1/models` every interval therefore broke streams,
+//! the first cold generation of a fresh server almost always. Passive health still marks such a
+//! deployment down on a refused connection or a missing model.
 
 use std::time::Instant;
 
@@ -50,6 +55,8 @@ struct Meta {
 
 enum Liveness {
     Live(u32),
+    /// Answered, but has no `/health`: ask nothing more (see the module docs).
+    LiveWithoutHealth(u32),
     Loading(u32),
     Dead(String),
 }
@@ -59,15 +66,8 @@ async fn liveness(http: &Http<'_>) -> Liveness {
     match http.get("/health").await {
         Ok(r) if r.status().is_success() => Liveness::Live(elapsed_ms(start)),
         Ok(r) if r.status().as_u16() == 503 => Liveness::Loading(elapsed_ms(start)),
-        Ok(r) if r.status().as_u16() == 404 => {
-            // No /health on this server: a model list answer is proof of life.
-            let start = Instant::now();
-            match http.get("/v1/models").await {
-                Ok(r) if r.status().is_success() => Liveness::Live(elapsed_ms(start)),
-                Ok(r) => Liveness::Dead(format!("/v1/models: status {}", r.status().as_u16())),
-                Err(e) => Liveness::Dead(e),
-            }
-        }
+        // No /health on this server, but an HTTP answer is proof of life.
+        Ok(r) if r.status().as_u16() == 404 => Liveness::LiveWithoutHealth(elapsed_ms(start)),
         Ok(r) => Liveness::Dead(format!("/health: status {}", r.status().as_u16())),
         Err(e) => Liveness::Dead(e),
     }
@@ -77,6 +77,20 @@ async fn liveness(http: &Http<'_>) -> Liveness {
 pub(crate) async fn probe(http: &Http<'_>, deployments: &[TargetDeployment]) -> Vec<Finding> {
     let latency = match liveness(http).await {
         Liveness::Live(ms) => ms,
+        Liveness::LiveWithoutHealth(ms) => {
+            return deployments
+                .iter()
+                .map(|_| Finding {
+                    up: true,
+                    detail: None,
+                    latency_ms: Some(ms),
+                    model_present: None,
+                    loaded: None,
+                    loaded_context: None,
+                    trained_context: None,
+                })
+                .collect();
+        }
         Liveness::Loading(ms) => {
             return deployments
                 .iter()

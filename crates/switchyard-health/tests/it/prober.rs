@@ -150,3 +150,33 @@ model_list:
     assert_eq!(targets[1].api_base, "http://cpu:8080");
     assert_eq!(targets[1].deployments[0].id, config.deployments[2].id);
 }
+
+/// llama-cpp-python's route set as far as the prober meets it: no `/health`, no `/props`, and a
+/// `/v1/models` that takes the generation lock (every call is counted: with the server's default
+/// `interrupt_requests`, each one would cut a running stream).
+#[tokio::test]
+async fn a_server_without_health_is_live_and_its_locking_model_list_is_never_asked() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let model_calls = Arc::new(AtomicUsize::new(0));
+    let counted = model_calls.clone();
+    let app = axum::Router::new().route(
+        "/v1/models",
+        axum::routing::get(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async { axum::Json(serde_json::json!({"object": "list", "data": [{"id": "smol"}]})) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let target = ProbeTarget::new(&base, Provider::OpenAi, &[("cpp", "smol")]);
+    let prober = Prober::new(vec![target], MemoryStore::new(), settings()).unwrap();
+    for _ in 0..3 {
+        let states = prober.probe_once().await;
+        assert_eq!(states["cpp"].status, Status::Up);
+    }
+    assert_eq!(model_calls.load(Ordering::SeqCst), 0);
+}
