@@ -101,6 +101,8 @@ pub struct GatewayOptions {
     pub output_reserve: u32,
     /// Browser origins allowed by CORS (`*`: any; empty: no CORS).
     pub cors_allow_origins: Vec<String>,
+    /// `Retry-After` when no deployment is up: when the prober looks next (`prober.interval`).
+    pub unavailable_retry_after: std::time::Duration,
 }
 
 pub use auth::MasterKey;
@@ -195,6 +197,8 @@ pub fn app(state: AppState) -> Router {
         .route("/chat/completions", post(routes::chat::chat_completions))
         .route("/v1/responses", post(routes::responses::create))
         .route("/responses", post(routes::responses::create))
+        .route("/v1/embeddings", post(routes::embeddings::create))
+        .route("/embeddings", post(routes::embeddings::create))
         .route("/v1/models", get(routes::models::list))
         .route("/models", get(routes::models::list))
         .route("/v1/models/{id}", get(routes::models::get))

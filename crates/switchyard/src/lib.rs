@@ -37,6 +37,7 @@ fn gateway_options(config: &Config) -> GatewayOptions {
         metrics_require_key: g.metrics_require_key,
         max_messages: g.max_messages,
         cors_allow_origins: g.cors_allow_origins.clone(),
+        unavailable_retry_after: config.prober.interval,
         output_reserve: config.routing.reserve_output_tokens,
     }
 }

@@ -220,6 +220,8 @@ async fn when_every_deployment_is_known_down_the_answer_is_a_fast_503() {
     .await;
     assert_eq!(resp.status(), 503);
     assert_eq!(header(&resp, "x-switchyard-attempts"), "0");
+    // The prober looks again after its interval (60 s here).
+    assert_eq!(header(&resp, "retry-after"), "60");
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "no_healthy_deployment", "{v}");
 }

@@ -5,7 +5,7 @@
 //! Chat completions and the Responses API differ only in how they write events; the route taken,
 //! its headers, errors and keep-alive behaviour are the same, so they live here once.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use switchyard_proto as pb;
@@ -40,6 +40,9 @@ pub(crate) fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &s
     h.insert(PROMPT_TOKENS.clone(), HeaderValue::from(r.prompt_tokens));
     h.insert(REQUEST_ID.clone(), header_value(request_id));
 }
+
+/// The router's code when every deployment is known to be down.
+const NO_HEALTHY_DEPLOYMENT: &str = "no_healthy_deployment";
 
 /// A router error as the finished HTTP response.
 pub(crate) fn error_response(e: &pb::RouteError, request_id: &str) -> Response {
@@ -184,7 +187,15 @@ pub(crate) async fn first_event(
     };
     match first {
         Ok(Some(Event::Route(r))) => Ok(First::Route(r)),
-        Ok(Some(Event::Error(e))) => Err(error_response(&e, request_id)),
+        Ok(Some(Event::Error(e))) => {
+            let mut resp = error_response(&e, request_id);
+            if e.code == NO_HEALTHY_DEPLOYMENT {
+                let secs = state.options.unavailable_retry_after.as_secs().max(1);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Err(resp)
+        }
         Ok(_) => Err(
             ApiError::router_unavailable("the router ended the stream without an answer")
                 .into_response(),
