@@ -7,7 +7,7 @@ PYTHON  := $(abspath $(VENV))/bin/python
 CONFIG  ?= switchyard.yaml
 REF_DIR := .cache/tokenizer-ref
 
-.PHONY: build run test lint fmt pyenv tokenizer-ref e2e bench bench-tracing bench-ab clean
+.PHONY: build run test lint fmt pyenv nodeenv tokenizer-ref e2e bench bench-tracing bench-ab clean
 
 build:
 	$(CARGO) build --release -p switchyard -p switchyard-sim
@@ -25,6 +25,13 @@ $(VENV)/.ready: scripts/python-env.sh
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check pytest
 	touch $@
 
+## The Node client tests' packages (openai-node, LangChain.js), pinned by tests/node/package-lock.json.
+## Without npm this says so and the Node client tests skip.
+nodeenv: tests/node/node_modules/.ready
+tests/node/node_modules/.ready: tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/node --no-audit --no-fund && touch $@; \
+	else echo "nodeenv: npm not found; the Node client tests will skip"; fi
+
 ## Reference token ids from the real tokenizers (vocab-only GGUFs written with the gguf package).
 tokenizer-ref: $(REF_DIR)/.ready
 $(REF_DIR)/.ready: $(VENV)/.ready scripts/tokenizers/make_reference.py
@@ -38,7 +45,7 @@ E2E_ENV = SWITCHYARD_PYTHON=$(PYTHON) \
 
 ## Every test: unit, integration (real servers on ephemeral ports, Redis and PostgreSQL on
 ## loopback), the OpenAI Python SDK suite, tokenizer exactness and the real-model suite.
-test: pyenv tokenizer-ref
+test: pyenv tokenizer-ref nodeenv
 	$(E2E_ENV) $(CARGO) test --workspace --no-fail-fast
 
 ## Only the end-to-end suite against the real model.

