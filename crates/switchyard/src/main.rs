@@ -210,6 +210,17 @@ fn warn_if_open(cfg: &switchyard_core::config::Config, listen: SocketAddr) {
     }
 }
 
+/// The same for a gRPC service (router, ledger) that anyone could call as the gateway.
+fn warn_if_grpc_open(cfg: &switchyard_core::config::Config, service: &str, listen: SocketAddr) {
+    if switchyard::internal_secret(cfg).is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(
+            %listen,
+            service,
+            "no master key and no internal secret are set and this gRPC service listens beyond this machine: anyone who can reach it can call it as the gateway would (set general_settings.master_key or SWITCHYARD_INTERNAL_SECRET)"
+        );
+    }
+}
+
 fn announce(service: &str, addr: SocketAddr) {
     println!(
         "{}",
@@ -272,6 +283,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 embedded_prober: no_prober.then_some(false),
                 ..Default::default()
             };
+            warn_if_grpc_open(&cfg, "router", listen);
             let bound = switchyard::router(cfg, listen, opts, shutdown_signal()).await?;
             announce("router", bound.addr);
             bound.serve.await?;
@@ -288,6 +300,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             let listen = listen.unwrap_or(cfg.ledger.listen);
             let dir = data_dir.unwrap_or_else(|| beside(&config.config));
+            warn_if_grpc_open(&cfg, "ledger", listen);
             let bound = switchyard::ledger(&cfg, &dir, listen, shutdown_signal()).await?;
             announce("ledger", bound.addr);
             bound.serve.await?;

@@ -40,13 +40,23 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// The three services with a master key (and `extra` lines under `general_settings`).
 async fn split(sim_url: &str, extra: &str) -> Split {
+    let settings = format!("general_settings:\n  master_key: {MASTER}\n{extra}");
+    split_with_gateway_env(sim_url, &settings, &[]).await
+}
+
+/// The three services, `settings` appended to the seed config, the gateway's configuration read
+/// with `gateway_env` as its environment.
+async fn split_with_gateway_env(
+    sim_url: &str,
+    settings: &str,
+    gateway_env: &[(&str, &str)],
+) -> Split {
     let dir = tempfile::tempdir().unwrap();
     let mut stops = Vec::new();
     let mut text = common::seed_config_text(sim_url);
-    text.push_str(&format!(
-        "general_settings:\n  master_key: {MASTER}\n{extra}"
-    ));
+    text.push_str(settings);
     // `ledger` and `gateway` borrow their arguments for as long as they serve.
     let config: &'static _ = Box::leak(Box::new(common::config_from(&text)));
     let ledger_dir: &'static _ = Box::leak(Box::new(dir.path().join("ledger")));
@@ -72,9 +82,21 @@ async fn split(sim_url: &str, extra: &str) -> Split {
     .unwrap();
     let router_url: &'static str = Box::leak(format!("http://{}", router.addr).into_boxed_str());
     tokio::spawn(router.serve);
-    let gateway = switchyard::gateway(config, router_url, any_port(), stop_signal(&mut stops))
-        .await
-        .unwrap();
+    let env: std::collections::HashMap<String, String> = gateway_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let gateway_config: &'static _ = Box::leak(Box::new(
+        switchyard_core::config::load_str("test.yaml", &text, None, &env).unwrap(),
+    ));
+    let gateway = switchyard::gateway(
+        gateway_config,
+        router_url,
+        any_port(),
+        stop_signal(&mut stops),
+    )
+    .await
+    .unwrap();
     let gateway_url = format!("http://{}", gateway.addr);
     tokio::spawn(gateway.serve);
     Split {
@@ -429,6 +451,55 @@ async fn a_configured_secret_is_used_between_the_services() {
         recorded_key_ids(&s.ledger)
             .await
             .contains(&"team-a".to_string())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_gateway_with_another_secret_gets_503_naming_the_secret() {
+    let sim = common::reference_ollama().await;
+    let s = split_with_gateway_env(
+        &sim.base_url(),
+        &format!("general_settings:\n  master_key: {MASTER}\n"),
+        &[("SWITCHYARD_INTERNAL_SECRET", "not-the-routers-secret-0123")],
+    )
+    .await;
+    let r = common::client()
+        .post(format!("{}/v1/chat/completions", s.gateway))
+        .bearer_auth(MASTER)
+        .json(&common::chat_body("local-small", "hello", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("x-switchyard-internal"), "{body}");
+    assert!(sim.requests().is_empty(), "nothing reached a backend");
+}
+
+#[tokio::test]
+async fn without_a_master_key_or_a_secret_the_services_stay_open() {
+    let sim = common::reference_ollama().await;
+    let s = split_with_gateway_env(&sim.base_url(), "", &[]).await;
+    let events = chat(
+        &s.router,
+        Request::new(chat_request("local-small", "someone-else")),
+    )
+    .await
+    .unwrap();
+    assert!(served(&events), "{events:?}");
+    router_client(&s.router)
+        .list_models(pb::ListModelsRequest {})
+        .await
+        .unwrap();
+    common::eventually(20, "the record, under the id the caller gave", || async {
+        let mut ledger = ledger_client(&s.ledger);
+        let r = ledger
+            .query(UsageQuery::default())
+            .await
+            .unwrap()
+            .into_inner();
+        r.records.iter().any(|r| r.api_key_id == "someone-else")
     })
     .await;
 }
