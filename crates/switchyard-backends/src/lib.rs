@@ -7,6 +7,7 @@
 //! streamed upstream calls; for a non-streaming client every backend is asked for the whole answer
 //! at once, read as one JSON object. Decoders read `null` and an absent field alike.
 
+mod embed;
 mod error;
 mod lines;
 mod nullable;
@@ -21,6 +22,7 @@ use futures::stream::BoxStream;
 use switchyard_core::config::{Deployment, Provider};
 use switchyard_proto as pb;
 
+pub use embed::{EmbedCall, Embedded, takes_token_ids};
 pub use error::BackendError;
 pub use pool::Backends;
 

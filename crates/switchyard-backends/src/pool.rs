@@ -191,6 +191,18 @@ impl Backends {
     }
 }
 
+impl Backends {
+    /// The pooled client of `d`'s host and `d`'s `Authorization` value, for calls that are not
+    /// chat attempts (embeddings: see `embed`).
+    pub(crate) fn client_of(
+        &self,
+        d: &switchyard_core::config::Deployment,
+    ) -> Option<(&HttpClient, Option<&HeaderValue>)> {
+        let host = self.hosts.get(&d.api_base)?;
+        Some((&host.client, self.auth.get(&d.id)))
+    }
+}
+
 /// Reads an unstreamed answer's body whole, failing with a timeout when its chunks stop coming
 /// for `idle` (a backend that trickles bytes is as stalled as a silent stream), then decodes it.
 fn whole_answer(

@@ -37,6 +37,13 @@ impl RouterHandle {
         }
     }
 
+    pub async fn embed(&self, req: Request<pb::EmbedRequest>) -> Result<pb::EmbedResponse, Status> {
+        match self {
+            RouterHandle::Grpc(c) => Ok(c.clone().embed(req).await?.into_inner()),
+            RouterHandle::InProcess(r) => Ok(r.embed(req).await?.into_inner()),
+        }
+    }
+
     pub async fn list_models(&self) -> Result<pb::ListModelsResponse, Status> {
         let req = Request::new(pb::ListModelsRequest {});
         match self {

@@ -171,6 +171,15 @@ async fn drive(
     let group = cfg
         .group(&req.model)
         .ok_or_else(|| route_error::from_plan(&PlanError::UnknownGroup(req.model.clone())))?;
+    if cfg.groups.get(group).map(|g| g.mode) == Some(switchyard_core::config::Mode::Embedding) {
+        return Err(route_error::invalid_request(
+            format!(
+                "The model `{}` is an embedding model and does not serve chat; send it to /v1/embeddings",
+                req.model
+            ),
+            Some("model"),
+        ));
+    }
     if req.messages.is_empty() {
         return Err(route_error::invalid_request(
             "messages must contain at least one message",
@@ -193,7 +202,7 @@ async fn drive(
         Instant::now(),
     )
     .map_err(|e| route_error::from_plan(&e))?;
-    let cut = allow::cut(state, req, &mut plan.candidates);
+    let cut = allow::cut(state, req, &mut plan);
     if plan.candidates.is_empty() {
         return Err(allow::nothing_allowed(&req.model, &cut));
     }

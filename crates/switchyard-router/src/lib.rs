@@ -13,6 +13,7 @@ mod attempt;
 mod auth;
 mod chat;
 mod driven;
+mod embed;
 mod explain;
 mod metrics;
 mod route_error;
@@ -173,6 +174,21 @@ impl pb::router_server::Router for RouterService {
             }
         }
         Ok(Response::new(models))
+    }
+
+    async fn embed(
+        &self,
+        request: Request<pb::EmbedRequest>,
+    ) -> Result<Response<pb::EmbedResponse>, Status> {
+        let incoming = request
+            .metadata()
+            .get(switchyard_telemetry::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let who = self.identify(request.metadata()).await?;
+        let mut req = request.into_inner();
+        embed::apply_identity(&who, &mut req)?;
+        Ok(Response::new(embed::run(&self.state, req, incoming).await))
     }
 
     async fn explain(

@@ -21,6 +21,7 @@ mod answer;
 mod config;
 mod control;
 mod delivery;
+mod embed;
 mod error;
 mod fault;
 mod llamacpp;

@@ -35,7 +35,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/api/show", post(show))
         .route("/api/chat", post(chat))
         .route("/api/generate", post(generate))
-        .route("/api/embed", post(embed))
+        .route("/api/embed", post(crate::embed::ollama_embed))
         .route("/api/embeddings", post(embeddings_legacy))
         .merge(crate::openai::ollama_routes())
 }
@@ -459,27 +459,6 @@ pub(crate) async fn embed_prepare(
         return Err(ApiError::InputTooLong.respond(style));
     }
     Ok((v, model, inputs, fault, kill))
-}
-
-async fn embed(State(sim): Sim, req: Request) -> Response {
-    let (v, model, inputs, fault, kill) = match embed_prepare(&sim, req, STYLE, "input").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let tokens: u32 = inputs
-        .iter()
-        .map(|i| crate::tokens::scale(crate::tokens::count(i), model.token_scale))
-        .sum();
-    let embeddings: Vec<Vec<f32>> = inputs.iter().map(|i| util::embedding(i)).collect();
-    let resp = Json(json!({
-        "model": v.get("model").cloned().unwrap_or(Value::Null),
-        "embeddings": embeddings,
-        "total_duration": 2_000_000 + u64::from(tokens) * 100_000,
-        "load_duration": 1_000_000,
-        "prompt_eval_count": tokens,
-    }))
-    .into_response();
-    delivery::non_stream(fault, STYLE, kill.as_ref(), resp).await
 }
 
 async fn embeddings_legacy(State(sim): Sim, req: Request) -> Response {

@@ -91,7 +91,8 @@ impl SimHandle {
         self.state.set_stopped(model, false);
     }
 
-    /// Generation requests (chat / generate / completions), in arrival order.
+    /// Generation requests (chat / generate / completions) and Ollama `/api/embed` requests, in
+    /// arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests()
     }

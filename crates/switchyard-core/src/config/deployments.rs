@@ -83,6 +83,18 @@ fn parse_template(
     }
 }
 
+fn parse_mode(configured: Option<&str>, key: &str) -> Result<Mode, ConfigError> {
+    match configured {
+        None => Ok(Mode::Chat),
+        Some(m) => Mode::parse(m).ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                format!("\"{m}\" is not a mode Switchyard serves; use chat or embedding"),
+            )
+        }),
+    }
+}
+
 fn normalise_base(
     base: &str,
     provider: Provider,
@@ -118,9 +130,22 @@ fn normalise_base(
 }
 
 impl<'a> Builder<'a> {
-    fn group(&mut self, name: &str) -> GroupIx {
+    /// The group named `name`, created with `mode` if new; a deployment of another mode than
+    /// its group's is an error (`key` names it).
+    fn group(&mut self, name: &str, mode: Mode, key: &str) -> Result<GroupIx, ConfigError> {
         if let Some(&g) = self.group_ix.get(name) {
-            return g;
+            let have = self.groups[g].mode;
+            if have != mode {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "model group \"{name}\" already serves {} and this deployment serves {}; one group cannot mix them",
+                        have.as_str(),
+                        mode.as_str()
+                    ),
+                ));
+            }
+            return Ok(g);
         }
         let g = self.groups.len();
         self.groups.push(Group {
@@ -128,9 +153,30 @@ impl<'a> Builder<'a> {
             deployments: Vec::new(),
             fallbacks: Vec::new(),
             context_fallbacks: Vec::new(),
+            mode,
         });
         self.group_ix.insert(name.to_string(), g);
-        g
+        Ok(g)
+    }
+
+    /// Fallbacks lead only to groups of the same mode: a chat request is never sent to an
+    /// embedding model, or the reverse (such links, from `default_fallbacks` say, are dropped
+    /// with a note).
+    pub(super) fn drop_cross_mode_fallbacks(&mut self) {
+        let modes: Vec<Mode> = self.groups.iter().map(|g| g.mode).collect();
+        for g in &mut self.groups {
+            let mode = g.mode;
+            let before = g.fallbacks.len() + g.context_fallbacks.len();
+            g.fallbacks.retain(|&f| modes.get(f) == Some(&mode));
+            g.context_fallbacks.retain(|&f| modes.get(f) == Some(&mode));
+            if g.fallbacks.len() + g.context_fallbacks.len() != before {
+                self.notes.push(format!(
+                    "group {}: fallbacks to groups that do not serve {} were dropped",
+                    g.name,
+                    mode.as_str()
+                ));
+            }
+        }
     }
 
     fn unique_id(&self, wanted: String) -> String {
@@ -291,7 +337,11 @@ impl<'a> Builder<'a> {
             .and_then(|i| i.id.clone())
             .unwrap_or_else(|| format!("{}/{}", m.model_name, model));
         let id = self.unique_id(id);
-        let group = self.group(&m.model_name);
+        let mode = parse_mode(
+            info.as_ref().and_then(|i| i.mode.as_deref()),
+            &format!("{key}.model_info.mode"),
+        )?;
+        let group = self.group(&m.model_name, mode, &key)?;
         let ix = self.deployments.len();
         self.groups[group].deployments.push(ix);
         self.deployments.push(Deployment {
@@ -311,6 +361,7 @@ impl<'a> Builder<'a> {
             template,
             order,
             timeouts,
+            mode,
         });
         Ok(())
     }
@@ -389,7 +440,8 @@ impl<'a> Builder<'a> {
         let template = parse_template(d.template.as_deref(), &d.model, &format!("{key}.template"))?;
         header_safe_key(&format!("{key}.api_key"), d.api_key.as_deref())?;
         let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
-        let group = self.group(&d.group);
+        let mode = parse_mode(d.mode.as_deref(), &format!("{key}.mode"))?;
+        let group = self.group(&d.group, mode, &key)?;
         let ix = self.deployments.len();
         self.groups[group].deployments.push(ix);
         self.deployments.push(Deployment {
@@ -412,6 +464,7 @@ impl<'a> Builder<'a> {
             tokenizer: d.tokenizer,
             order,
             timeouts: defaults.clone(),
+            mode,
         });
         Ok(())
     }

@@ -269,6 +269,36 @@ pub struct Deployment {
     /// Lower is tried first within the group (LiteLLM `order`).
     pub order: u32,
     pub timeouts: Timeouts,
+    /// Chat or embeddings (LiteLLM `model_info.mode`, native `mode`).
+    pub mode: Mode,
+}
+
+/// What a deployment (and so its group) serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Chat completions (and the APIs carried over them).
+    #[default]
+    Chat,
+    /// Embeddings (`/v1/embeddings`).
+    Embedding,
+}
+
+impl Mode {
+    /// LiteLLM's `model_info.mode` values; `completion` and `responses` are served as chat.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "chat" | "completion" | "responses" => Some(Mode::Chat),
+            "embedding" | "embeddings" => Some(Mode::Embedding),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Chat => "chat",
+            Mode::Embedding => "embedding",
+        }
+    }
 }
 
 /// How to ask a deployment to continue a partial answer.
@@ -299,4 +329,6 @@ pub struct Group {
     pub fallbacks: Vec<GroupIx>,
     /// Groups tried only when the prompt does not fit (LiteLLM `context_window_fallbacks`).
     pub context_fallbacks: Vec<GroupIx>,
+    /// What every deployment of the group serves.
+    pub mode: Mode,
 }

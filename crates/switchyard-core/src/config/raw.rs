@@ -163,6 +163,8 @@ pub struct RawDeployment {
     pub tokenizer: Option<String>,
     pub template: Option<String>,
     pub order: Option<Number>,
+    /// `chat` (default) or `embedding`.
+    pub mode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
