@@ -392,6 +392,24 @@ impl ResponsesRequest {
                 "conversation",
             ));
         }
+        // Both need responses kept on the server: a background response is fetched later by id,
+        // a prompt is a template stored at OpenAI. Served in line, they would only look like it.
+        if self
+            .rest
+            .get("background")
+            .is_some_and(|b| b == &Value::Bool(true))
+        {
+            return Err(invalid(
+                "background: this gateway does not store responses to fetch later; send the request without it",
+                "background",
+            ));
+        }
+        if self.rest.get("prompt").is_some_and(|p| !p.is_null()) {
+            return Err(invalid(
+                "prompt: prompt templates are stored at OpenAI and not available here; send the text in `input` and `instructions`",
+                "prompt",
+            ));
+        }
         if self.max_output_tokens == Some(0) {
             return Err(invalid(
                 "max_output_tokens must be at least 1",
@@ -426,6 +444,18 @@ impl ResponsesRequest {
             .as_ref()
             .map(chat_tool_choice)
             .transpose()?;
+        if let Some(name) = tool_choice
+            .as_ref()
+            .and_then(|tc| tc.pointer("/function/name"))
+            .and_then(Value::as_str)
+            && !tools.iter().any(|t| t.name == name)
+        {
+            // OpenAI refuses this too; passed on, a backend would answer in text or fail.
+            return Err(invalid(
+                format!("tool_choice: the function `{name}` is not among `tools`"),
+                "tool_choice",
+            ));
+        }
         let format = self.text.and_then(|t| t.format);
         let response_format = format.as_ref().map(response_format).transpose()?.flatten();
         let mut extra = Map::new();
@@ -471,6 +501,8 @@ impl ResponsesRequest {
             },
             api_key_id: String::new(),
             allowed_groups: Vec::new(),
+            prompt: None,
+            suffix: None,
         };
         Ok((req, echo))
     }
@@ -548,5 +580,29 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("input"));
         let e = convert(json!({"model": "m", "input": []})).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input"));
+        let e = convert(json!({"model": "m", "input": "x", "background": true})).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("background"));
+        assert!(convert(json!({"model": "m", "input": "x", "background": false})).is_ok());
+        let e =
+            convert(json!({"model": "m", "input": "x", "prompt": {"id": "pmpt_1"}})).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("prompt"));
+    }
+
+    #[test]
+    fn a_named_choice_must_name_one_of_the_tools() {
+        let tools = json!([{"type": "function", "name": "get", "parameters": {"type": "object"}}]);
+        let e = convert(json!({"model": "m", "input": "x", "tools": tools,
+            "tool_choice": {"type": "function", "name": "nope"}}))
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tool_choice"));
+        assert!(e.message.contains("`nope`"), "{}", e.message);
+        let e = convert(json!({"model": "m", "input": "x",
+            "tool_choice": {"type": "function", "name": "get"}}))
+        .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tool_choice"));
+        assert!(
+            convert(json!({"model": "m", "input": "x", "tools": tools, "tool_choice": "required"}))
+                .is_ok()
+        );
     }
 }
