@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { ChatOpenAI } from "@langchain/openai";
+import { ChatOpenAI, OpenAIEmbeddings } from "@langchain/openai";
 
 const BASE = process.env.SWITCHYARD_URL;
 const skip = BASE ? false : "SWITCHYARD_URL not set (run through cargo test)";
@@ -204,6 +204,71 @@ test("@langchain/openai useResponsesApi: bindTools with a named choice", { skip 
     ai.tool_calls.map((c) => [c.name, c.args]),
     [["get_weather", { city: "Tokyo" }]],
   );
+});
+
+test("@langchain/openai useResponsesApi: batch of 4", { skip }, async () => {
+  const answers = await lc().batch([0, 1, 2, 3].map((i) => `question ${i} [[tokens=${i + 2}]]`));
+  assert.deepEqual(answers.map((a) => words(a.text)), [2, 3, 4, 5]);
+});
+
+test("@langchain/openai useResponsesApi: withStructuredOutput", { skip }, async () => {
+  // JSON schema (text.format): the simulator's JSON answer is {"answer": "..."}.
+  const answerSchema = {
+    title: "Answer",
+    type: "object",
+    properties: { answer: { type: "string" } },
+    required: ["answer"],
+    additionalProperties: false,
+  };
+  const out = await lc().withStructuredOutput(answerSchema, { method: "jsonSchema" }).invoke("in JSON [[tokens=3]]");
+  assert.equal(words(out.answer), 3);
+  // Function calling: a named choice of the schema's tool.
+  const weatherSchema = {
+    title: "Weather",
+    description: "The city to get the weather for",
+    type: "object",
+    properties: { city: { type: "string" } },
+    required: ["city"],
+  };
+  const call = await lc().withStructuredOutput(weatherSchema, { method: "functionCalling" }).invoke("weather? [[tool]]");
+  assert.deepEqual(call, { city: "Tokyo" });
+});
+
+test("openai-node: runTools with a named tool_choice", { skip }, async () => {
+  const seen = [];
+  const runner = client.chat.completions.runTools({
+    model: "local-small",
+    messages: [{ role: "user", content: "weather? [[tool]]" }],
+    tool_choice: { type: "function", function: { name: "get_weather" } },
+    tools: [
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "Weather for a city",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+          parse: JSON.parse,
+          function: (args) => {
+            seen.push(args);
+            return "22C";
+          },
+        },
+      },
+    ],
+  });
+  await runner.done();
+  assert.deepEqual(seen, [{ city: "Tokyo" }]);
+  assert.equal(runner.messages.at(-1).role, "tool");
+});
+
+test("@langchain/openai: OpenAIEmbeddings", { skip: embedMissing }, async () => {
+  const emb = new OpenAIEmbeddings({ model: "embed", apiKey: "not-needed", maxRetries: 0, configuration: { baseURL: `${BASE}/v1` } });
+  const vectors = await emb.embedDocuments(["the first text", "a second one"]);
+  assert.equal(vectors.length, 2);
+  assert.ok(vectors[0].length > 0);
+  assert.notDeepEqual(vectors[0], vectors[1]);
+  const q = await emb.embedQuery("the first text");
+  q.forEach((f, i) => assert.ok(Math.abs(f - vectors[0][i]) < 1e-6));
 });
 
 test("openai-node: embeddings.create (string, list, base64)", { skip: embedMissing }, async () => {
