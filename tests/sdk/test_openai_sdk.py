@@ -203,3 +203,13 @@ def test_n_choices(client):
     assert [c.index for c in r.choices] == [0, 1]
     assert all(c.message.content for c in r.choices)
     assert r.usage.completion_tokens == 8
+
+
+def test_text_completions(client):
+    r = client.completions.create(model="local-small", prompt="Once upon a time [[tokens=5]]", max_tokens=20)
+    assert r.object == "text_completion"
+    assert len(r.choices[0].text.split()) == 5
+    assert r.usage.completion_tokens == 5
+    chunks = list(client.completions.create(model="local-small", prompt="Once more [[tokens=4]]", stream=True))
+    assert len("".join(c.choices[0].text for c in chunks if c.choices).split()) == 4
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]

@@ -101,8 +101,62 @@ fn tools(req: &pb::ChatRequest) -> Vec<Value> {
         .collect()
 }
 
-/// Builds the body of an `/api/chat` call.
+#[derive(Serialize)]
+struct GenerateBody<'a> {
+    model: &'a str,
+    prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suffix: Option<&'a str>,
+    /// The prompt as it is, without the model's template. Not with a suffix: fill-in-the-middle
+    /// needs the template's insert tokens, so Ollama applies it then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    raw: bool,
+    stream: bool,
+    options: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncate: Option<bool>,
+}
+
+/// A text completion: `/api/generate`, raw, with what earlier attempts produced appended.
+fn generate_request(
+    attempt: &Attempt<'_>,
+    prompt: &str,
+) -> Result<(Endpoint, Vec<u8>), BackendError> {
+    let mut text = prompt.to_owned();
+    if let Some(prefix) = attempt.extra_assistant_prefix {
+        text.push_str(prefix);
+    }
+    let suffix = attempt.request.suffix.as_deref().filter(|s| !s.is_empty());
+    let body = GenerateBody {
+        model: &attempt.deployment.model,
+        prompt: text,
+        suffix,
+        raw: suffix.is_none(),
+        stream: crate::streams(attempt),
+        options: options(attempt),
+        keep_alive: attempt.deployment.keep_alive.as_ref(),
+        truncate: if attempt.deployment.silent_truncation {
+            None
+        } else {
+            Some(false)
+        },
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|e| {
+        BackendError::new(
+            FailureClass::Protocol,
+            format!("cannot encode request: {e}"),
+        )
+    })?;
+    Ok((Endpoint::OllamaGenerate, bytes))
+}
+
+/// Builds the body of an `/api/chat` call (`/api/generate` for a text completion).
 pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), BackendError> {
+    if let Some(prompt) = &attempt.request.prompt {
+        return generate_request(attempt, prompt);
+    }
     let req = attempt.request;
     let image_lists: Vec<Vec<String>> = req
         .messages
@@ -183,6 +237,9 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
 struct Chunk {
     #[serde(default)]
     message: Option<ChunkMessage>,
+    /// `/api/generate`'s text.
+    #[serde(default)]
+    response: Option<String>,
     #[serde(default, deserialize_with = "crate::nullable::or_default")]
     done: bool,
     #[serde(default)]
@@ -253,6 +310,9 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                 };
                 yield Err(BackendError::new(class, text));
                 return;
+            }
+            if let Some(text) = chunk.response.filter(|t| !t.is_empty()) {
+                yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: None, tool_calls: Vec::new() }));
             }
             if let Some(m) = chunk.message {
                 let tool_calls: Vec<pb::ToolCallDelta> = m.tool_calls.into_iter().map(|c| {

@@ -84,8 +84,53 @@ fn continuation_request(
     Ok((Endpoint::Completions, bytes))
 }
 
-/// Builds the URL and body of a `/v1/chat/completions` call.
+/// A text completion (`/v1/completions`): the caller's prompt as it is, with what earlier
+/// attempts produced appended (a continuation needs no template).
+fn text_request(attempt: &Attempt<'_>, prompt: &str) -> Result<(Endpoint, Vec<u8>), BackendError> {
+    let req = attempt.request;
+    let mut body: Map<String, Value> = if req.extra_json.is_empty() {
+        Map::new()
+    } else {
+        serde_json::from_str(&req.extra_json).unwrap_or_default()
+    };
+    let mut text = prompt.to_owned();
+    if let Some(prefix) = attempt.extra_assistant_prefix {
+        text.push_str(prefix);
+    }
+    body.insert(
+        "model".into(),
+        Value::String(attempt.deployment.model.clone()),
+    );
+    body.insert("prompt".into(), Value::String(text));
+    if let Some(s) = &req.suffix {
+        body.insert("suffix".into(), Value::String(s.clone()));
+    }
+    // Echo is the gateway's to write (once, before any continuation).
+    body.remove("echo");
+    let streamed = crate::streams(attempt);
+    body.insert("stream".into(), Value::Bool(streamed));
+    if streamed {
+        body.insert("stream_options".into(), json!({"include_usage": true}));
+    }
+    if let Some(u) = &req.user {
+        body.insert("user".into(), Value::String(u.clone()));
+    }
+    put_sampling(&mut body, attempt);
+    let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {
+        BackendError::new(
+            FailureClass::Protocol,
+            format!("cannot encode request: {e}"),
+        )
+    })?;
+    Ok((Endpoint::Completions, bytes))
+}
+
+/// Builds the URL and body of a `/v1/chat/completions` call (or `/v1/completions` for a text
+/// completion or a template continuation).
 pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), BackendError> {
+    if let Some(prompt) = &attempt.request.prompt {
+        return text_request(attempt, prompt);
+    }
     if let (Some(prefix), Continuation::Completions) = (
         attempt.extra_assistant_prefix,
         attempt.deployment.continuation,

@@ -39,18 +39,21 @@ pub(crate) enum Endpoint {
     OllamaChat,
     ChatCompletions,
     Completions,
+    OllamaGenerate,
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 3] = [
+    const ALL: [Endpoint; 4] = [
         Endpoint::OllamaChat,
         Endpoint::ChatCompletions,
         Endpoint::Completions,
+        Endpoint::OllamaGenerate,
     ];
 
     fn path(self) -> &'static str {
         match self {
             Endpoint::OllamaChat => "/api/chat",
+            Endpoint::OllamaGenerate => "/api/generate",
             Endpoint::ChatCompletions => "/v1/chat/completions",
             Endpoint::Completions => "/v1/completions",
         }
@@ -62,7 +65,7 @@ impl Endpoint {
 struct Host {
     client: HttpClient,
     /// Indexed by `Endpoint as usize`; `Err` holds why the URL does not parse.
-    uris: [Result<Uri, String>; 3],
+    uris: [Result<Uri, String>; 4],
 }
 
 /// HTTP clients for every backend host in a configuration.

@@ -195,6 +195,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(routes::chat::chat_completions))
         .route("/chat/completions", post(routes::chat::chat_completions))
+        .route("/v1/completions", post(routes::completions::create))
+        .route("/completions", post(routes::completions::create))
         .route("/v1/responses", post(routes::responses::create))
         .route("/responses", post(routes::responses::create))
         .route("/v1/embeddings", post(routes::embeddings::create))

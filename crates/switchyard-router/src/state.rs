@@ -114,6 +114,10 @@ impl<'a> Estimator<'a> {
             }
             Some(s)
         };
+        if req.prompt.is_some() {
+            // A text completion is sent as it is: no chat template around it.
+            roles.clear();
+        }
         Estimator {
             state,
             texts,

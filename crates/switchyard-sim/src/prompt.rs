@@ -63,8 +63,18 @@ impl PromptInput {
                 .last()
                 .filter(|m| m.role == "assistant")
                 .map(|m| m.content.as_str()),
+            // A raw prompt has no turns: what follows its last `[[…]]` directive is taken as the
+            // model's own earlier output (a text completion being continued).
+            Self::Text {
+                prompt, raw: true, ..
+            } => Self::after_directive(prompt).filter(|rest| !rest.is_empty()),
             Self::Text { .. } => None,
         }
+    }
+
+    /// The text after the last `]]` of a prompt.
+    fn after_directive(prompt: &str) -> Option<&str> {
+        prompt.rfind("]]").and_then(|i| prompt.get(i + 2..))
     }
 
     /// Seed of the answer: hash of all contents except a trailing assistant message.
@@ -85,7 +95,9 @@ impl PromptInput {
                 if let Some(s) = system {
                     all.push_str(s);
                 }
-                all.push_str(prompt);
+                // A continued raw prompt has the answer's seed of the prompt it continues.
+                let continued = self.trailing_assistant().map_or(0, str::len);
+                all.push_str(prompt.get(..prompt.len() - continued).unwrap_or(prompt));
             }
         }
         tokens::fnv1a(all.as_bytes())

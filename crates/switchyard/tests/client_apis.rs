@@ -266,3 +266,151 @@ async fn n_choices_are_separate_routed_answers_joined_in_one_response() {
         assert_eq!(v["error"]["param"], "n");
     }
 }
+
+#[tokio::test]
+async fn text_completions_reach_ollama_raw_and_come_back_as_text_completion() {
+    let (sim, gw) = gateway("").await;
+    let c = common::client();
+    let r = c
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": "local-small", "prompt": "Once upon a time [[tokens=5]]", "echo": true, "max_tokens": 50}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-switchyard-group"], "local-small");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "text_completion");
+    let text = v["choices"][0]["text"].as_str().unwrap();
+    let answer = text.strip_prefix("Once upon a time [[tokens=5]]").unwrap();
+    assert_eq!(answer.split_whitespace().count(), 5, "{text}");
+    assert_eq!(v["usage"]["completion_tokens"], 5);
+    let sent = sim.requests().into_iter().last().unwrap();
+    assert_eq!(sent.path, "/api/generate");
+    assert_eq!(sent.body["raw"], true);
+    assert_eq!(sent.body["prompt"], "Once upon a time [[tokens=5]]");
+    assert_eq!(sent.body["options"]["num_ctx"], 2048);
+
+    // Two prompts, streamed: chunks carry their index, one finish each, one [DONE].
+    let body = c
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": "local-small", "prompt": ["a [[tokens=3]]", "b [[tokens=4]]"], "stream": true,
+                      "stream_options": {"include_usage": true}}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let payloads = common::sse_payloads(&body);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    let text_of = |i: u64| -> String {
+        chunks
+            .iter()
+            .filter(|c| c["choices"][0]["index"] == i)
+            .filter_map(|c| c["choices"][0]["text"].as_str())
+            .collect()
+    };
+    assert_eq!(text_of(0).split_whitespace().count(), 3);
+    assert_eq!(text_of(1).split_whitespace().count(), 4);
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    let usage = chunks.iter().find(|c| c["usage"].is_object()).unwrap();
+    assert_eq!(usage["usage"]["completion_tokens"], 7);
+
+    let r = c
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": "local-small", "prompt": [1, 2, 3]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn a_text_completion_to_an_openai_compatible_server_keeps_its_prompt_and_suffix() {
+    let sim = switchyard_sim::SimHandle::start(switchyard_sim::SimConfig::llamacpp(
+        switchyard_sim::SimModel::new("smol", 8192),
+    ))
+    .await
+    .unwrap();
+    let cfg = format!(
+        "model_list:\n  - model_name: code\n    litellm_params: {{model: openai/smol, api_base: \"{}\"}}\n    model_info: {{max_input_tokens: 8192}}\n",
+        sim.base_url()
+    );
+    let gw = common::serve(common::config_from(&cfg)).await;
+    let r = common::client()
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": "code", "prompt": "def add(a, b):", "suffix": "\n\nprint(add(1, 2))", "max_tokens": 8}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["choices"][0]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{v}"
+    );
+    let sent = sim.requests().into_iter().last().unwrap();
+    assert_eq!(sent.path, "/v1/completions");
+    assert_eq!(sent.body["prompt"], "def add(a, b):");
+    assert_eq!(sent.body["suffix"], "\n\nprint(add(1, 2))");
+    assert_eq!(sent.body["stream"], false);
+}
+
+#[tokio::test]
+async fn a_broken_text_completion_stream_is_continued_by_appending_what_was_produced() {
+    use switchyard_sim::{Fault, FaultRule};
+    let (sim, gw) = gateway("").await;
+    let c = common::client();
+    let req =
+        json!({"model": "local-small", "prompt": "Count with me [[tokens=10]]", "stream": true});
+    let text_of = |body: &str| -> String {
+        common::sse_payloads(body)
+            .iter()
+            .filter(|p| *p != "[DONE]")
+            .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+            .filter_map(|v| v["choices"][0]["text"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let whole = text_of(
+        &c.post(gw.url("/v1/completions"))
+            .json(&req)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::CutAfter { chunks: 4 },
+        Some(1),
+    ));
+    let body = c
+        .post(gw.url("/v1/completions"))
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&body), whole, "{body}");
+    assert!(!body.contains("\"error\""), "{body}");
+    // The continuation sent the prompt with the partial answer appended, raw.
+    let last = sim.requests().into_iter().last().unwrap();
+    assert_eq!(last.path, "/api/generate");
+    assert_eq!(last.body["raw"], true);
+    let prompt = last.body["prompt"].as_str().unwrap();
+    assert!(
+        prompt.starts_with("Count with me [[tokens=10]]") && prompt.len() > 27,
+        "{prompt}"
+    );
+}

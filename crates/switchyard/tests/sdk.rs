@@ -30,5 +30,5 @@ async fn openai_python_sdk_works_against_the_gateway() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pytest failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("11 passed"), "{stdout}");
+    assert!(stdout.contains("12 passed"), "{stdout}");
 }

@@ -282,6 +282,8 @@ impl ChatCompletionRequest {
             extra_json,
             api_key_id: String::new(),
             allowed_groups: Vec::new(),
+            prompt: None,
+            suffix: None,
         })
     }
 }

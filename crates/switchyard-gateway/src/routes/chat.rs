@@ -72,7 +72,10 @@ async fn handle(
     let choices = body.choices();
     let req = body.into_router_request(request_id.clone())?;
     if choices > 1 {
-        return super::choices::handle(state, caller, req, choices, request_id, traceparent).await;
+        let requests = super::choices::copies(&req, choices);
+        let format = super::choices::Format::Chat;
+        return super::choices::handle(state, caller, requests, format, request_id, traceparent)
+            .await;
     }
     let stream = req.stream;
     let include_usage = req.include_usage;

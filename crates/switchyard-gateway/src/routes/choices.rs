@@ -1,15 +1,17 @@
-//! Chat requests with `n > 1`: each choice is its own routed answer.
+//! Requests answered by several routed answers: chat with `n > 1`, and text completions (one
+//! answer per prompt and choice).
 //!
 //! Local servers do not agree on `n` (llama.cpp's server refuses it, others ignore it), so the
 //! gateway asks the router for `n` answers of the same request, each planned, fallen back and
 //! recorded on its own (request ids `ID-0` … `ID-{n-1}`), and joins them as OpenAI does: one
 //! response with `choices[i]`, or one stream whose chunks carry their choice's `index`, one
 //! finish chunk per choice, usage summed over the choices, and one `[DONE]`. The key is
-//! admitted once, for the whole request.
+//! admitted once, for the whole request. Text completions (`Format::Text`) are written the same
+//! way in the `text_completion` shape, with the prompt first when `echo` asked for it.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::future::join_all;
 use switchyard_proto as pb;
@@ -19,6 +21,7 @@ use super::chat::{KEEPALIVE_COMMENT, collect, whole_body};
 use super::dispatch::{First, admit_caller, call_router, first_event, route_headers};
 use crate::error::ApiError;
 use crate::keys::{Caller, KeyPermit};
+use crate::openai::completions::TextWriter;
 use crate::openai::response::ChunkWriter;
 use crate::{AppState, EventStream};
 
@@ -28,25 +31,48 @@ fn add_usage(total: &mut pb::Usage, u: &pb::Usage) {
     total.estimated |= u.estimated;
 }
 
+/// How the joined answers are written.
+pub(crate) enum Format {
+    /// `chat.completion` and its chunks.
+    Chat,
+    /// `text_completion` and its chunks; per answer, the prompt to echo first.
+    Text { echoes: Vec<Option<String>> },
+}
+
+/// `choices` copies of `req`, with ids `ID-0` … .
+pub(crate) fn copies(req: &pb::ChatRequest, choices: u32) -> Vec<pb::ChatRequest> {
+    (0..choices)
+        .map(|i| {
+            let mut one = req.clone();
+            one.request_id = format!("{}-{i}", req.request_id);
+            one
+        })
+        .collect()
+}
+
 pub(crate) async fn handle(
     state: AppState,
     caller: Caller,
-    mut req: pb::ChatRequest,
-    choices: u32,
+    mut requests: Vec<pb::ChatRequest>,
+    format: Format,
     request_id: String,
     traceparent: Option<String>,
 ) -> Result<Response, ApiError> {
-    let mut permit = match admit_caller(&state, &caller, &mut req).await {
+    let Some(first) = requests.first_mut() else {
+        return Err(ApiError::invalid("nothing to answer", None));
+    };
+    let mut permit = match admit_caller(&state, &caller, first).await {
         Ok(p) => p,
         Err(refused) => return Ok(refused),
     };
-    let stream = req.stream;
-    let include_usage = req.include_usage;
-    let model = req.model.clone();
-    let mut all = Vec::with_capacity(choices as usize);
-    for i in 0..choices {
-        let mut one = req.clone();
-        one.request_id = format!("{request_id}-{i}");
+    let (api_key_id, allowed) = (first.api_key_id.clone(), first.allowed_groups.clone());
+    let stream = first.stream;
+    let include_usage = first.include_usage;
+    let model = first.model.clone();
+    let mut all = Vec::with_capacity(requests.len());
+    for mut one in requests {
+        one.api_key_id.clone_from(&api_key_id);
+        one.allowed_groups.clone_from(&allowed);
         match call_router(&state, one, traceparent.as_deref()).await {
             Ok(events) => all.push(events),
             Err(resp) => return Ok(resp),
@@ -76,6 +102,7 @@ pub(crate) async fn handle(
             &route,
             &model,
             all,
+            &format,
             include_usage,
             state.options.sse_keepalive,
             permit,
@@ -98,19 +125,47 @@ pub(crate) async fn handle(
         p.charge(u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens));
     }
     drop(permit);
-    whole_body(&route, &model, &answers, &usage, &request_id)
+    match format {
+        Format::Chat => whole_body(&route, &model, &answers, &usage, &request_id),
+        Format::Text { echoes } => {
+            let texts: Vec<(String, String)> = answers
+                .into_iter()
+                .zip(echoes)
+                .map(|(a, echo)| {
+                    let mut text = echo.unwrap_or_default();
+                    text.push_str(&a.delta.content);
+                    (text, a.finish)
+                })
+                .collect();
+            let body = TextWriter::new(&route, &model).whole(&texts, &usage);
+            let mut resp = (
+                axum::http::StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+            route_headers(resp.headers_mut(), &route, &request_id);
+            Ok(resp)
+        }
+    }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn streamed(
     route: &pb::RouteInfo,
     model: &str,
     all: Vec<EventStream>,
+    format: &Format,
     include_usage: bool,
     keepalive: std::time::Duration,
     mut permit: Option<KeyPermit>,
     request_id: &str,
 ) -> Response {
     let writer = ChunkWriter::new(route, model);
+    let text = match format {
+        Format::Chat => None,
+        Format::Text { echoes } => Some((TextWriter::new(route, model), echoes.clone())),
+    };
     let choices = all.len() as u32;
     let mut merged = futures::stream::select_all(
         all.into_iter()
@@ -119,7 +174,14 @@ fn streamed(
     );
     let body = async_stream::stream! {
         for i in 0..choices {
-            yield Ok::<_, std::convert::Infallible>(writer.role_at(i));
+            match &text {
+                None => yield Ok::<_, std::convert::Infallible>(writer.role_at(i)),
+                Some((t, echoes)) => {
+                    if let Some(Some(echo)) = echoes.get(i as usize) {
+                        yield Ok(t.text_at(i, echo));
+                    }
+                }
+            }
         }
         let mut usage = pb::Usage::default();
         loop {
@@ -132,8 +194,18 @@ fn streamed(
             };
             match next {
                 Some((i, Ok(pb::ChatEvent { event: Some(ev) }))) => match ev {
-                    Event::Delta(d) => yield Ok(writer.delta_at(i, &d)),
-                    Event::Finish(f) => yield Ok(writer.finish_at(i, &f.reason)),
+                    Event::Delta(d) => match &text {
+                        None => yield Ok(writer.delta_at(i, &d)),
+                        Some((t, _)) => {
+                            if !d.content.is_empty() {
+                                yield Ok(t.text_at(i, &d.content));
+                            }
+                        }
+                    },
+                    Event::Finish(f) => match &text {
+                        None => yield Ok(writer.finish_at(i, &f.reason)),
+                        Some((t, _)) => yield Ok(t.finish_at(i, &f.reason)),
+                    },
                     Event::Usage(u) => add_usage(&mut usage, &u),
                     Event::Error(e) => {
                         yield Ok(ChunkWriter::error(&ApiError::from_route(&e).body()));
@@ -151,7 +223,10 @@ fn streamed(
                         p.charge(u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens));
                     }
                     if include_usage {
-                        yield Ok(writer.usage(&usage));
+                        match &text {
+                            None => yield Ok(writer.usage(&usage)),
+                            Some((t, _)) => yield Ok(t.usage(&usage)),
+                        }
                     }
                     break;
                 }

@@ -2,6 +2,7 @@
 
 pub mod chat;
 mod choices;
+pub mod completions;
 mod dispatch;
 pub mod embeddings;
 pub mod explain;
