@@ -448,3 +448,85 @@ async fn in_split_mode_the_router_embeds_over_grpc() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn virtual_keys_admit_embeddings_by_their_allow_list() {
+    const MASTER: &str = "sk-test-master-key-embed";
+    let s = setup(8192).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = s.config_text.clone();
+    text.push_str(&format!("general_settings:\n  master_key: {MASTER}\n"));
+    let gw = common::serve_with(
+        common::config_from(&text),
+        switchyard::ServeOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+    let http = common::client();
+    let generate = |models: Value| {
+        let http = http.clone();
+        let url = gw.url("/key/generate");
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(MASTER)
+                .json(&json!({ "models": models }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(status, 200, "{v}");
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["key_id"].as_str().unwrap().to_owned(),
+            )
+        }
+    };
+    let embed = |key: String, model: &'static str| {
+        let http = http.clone();
+        let url = gw.url("/v1/embeddings");
+        async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&json!({"model": model, "input": "hello"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let r = embed("sk-wrong".into(), "embed-small").await;
+    assert_eq!(r.status(), 401);
+    let (chat_only, _) = generate(json!(["chat"])).await;
+    let r = embed(chat_only, "embed-small").await;
+    assert_eq!(r.status(), 403);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "model_not_allowed");
+
+    // A key limited to the small group is served there, and its fallback stays cut.
+    let (small_only, _) = generate(json!(["embed-small"])).await;
+    let r = embed(small_only.clone(), "embed-small").await;
+    assert_eq!(r.status(), 200);
+    s.ollama.add_fault(FaultRule::for_model(
+        "nomic-embed-text",
+        Fault::Status {
+            code: 500,
+            message: "runner crashed".into(),
+        },
+        Some(1),
+    ));
+    let r = embed(small_only, "embed-small").await;
+    assert_eq!(r.status(), 502);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allow-list"),
+        "{e}"
+    );
+}
