@@ -530,3 +530,69 @@ async fn virtual_keys_admit_embeddings_by_their_allow_list() {
         "{e}"
     );
 }
+
+#[test]
+fn the_config_reads_modes_and_keeps_fallbacks_within_one() {
+    let load = |text: &str| {
+        switchyard_core::config::load_str(
+            "t.yaml",
+            text,
+            None,
+            &std::collections::HashMap::<String, String>::new(),
+        )
+    };
+    let c = load(
+        r#"
+model_list:
+  - model_name: e
+    litellm_params: {model: ollama/nomic-embed-text, num_ctx: 2048}
+    model_info: {mode: embedding}
+  - model_name: c
+    litellm_params: {model: ollama/llama3.2:1b, max_tokens: 2048}
+    model_info: {mode: chat}
+router_settings:
+  default_fallbacks: [e, c]
+"#,
+    )
+    .unwrap();
+    use switchyard_core::config::Mode;
+    let e = c.group("e").unwrap();
+    let ch = c.group("c").unwrap();
+    assert_eq!(c.groups[e].mode, Mode::Embedding);
+    assert_eq!(c.groups[ch].mode, Mode::Chat);
+    assert_eq!(c.deployments[0].mode, Mode::Embedding);
+    // default_fallbacks would link them; a chat request never goes to an embedding model.
+    assert!(c.groups[e].fallbacks.is_empty());
+    assert!(c.groups[ch].fallbacks.is_empty());
+    assert!(
+        c.notes.iter().any(|n| n.contains("an embedding model")),
+        "{:?}",
+        c.notes
+    );
+
+    let mixed = load(
+        r#"
+model_list:
+  - model_name: g
+    litellm_params: {model: ollama/nomic-embed-text}
+    model_info: {mode: embedding}
+  - model_name: g
+    litellm_params: {model: ollama/llama3.2:1b}
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(mixed.contains("cannot mix"), "{mixed}");
+    let unknown = load(
+        r#"
+deployments:
+  - {group: g, provider: ollama, model: x, mode: image_generation}
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        unknown.contains("deployments[0].mode") && unknown.contains("image_generation"),
+        "{unknown}"
+    );
+}

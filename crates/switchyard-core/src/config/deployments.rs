@@ -341,6 +341,11 @@ impl<'a> Builder<'a> {
             info.as_ref().and_then(|i| i.mode.as_deref()),
             &format!("{key}.model_info.mode"),
         )?;
+        if mode == Mode::Embedding {
+            self.notes.push(format!(
+                "{label}: an embedding model (model_info.mode: embedding): served on /v1/embeddings, routed by its longest input; chat requests to it get 400"
+            ));
+        }
         let group = self.group(&m.model_name, mode, &key)?;
         let ix = self.deployments.len();
         self.groups[group].deployments.push(ix);
@@ -441,6 +446,11 @@ impl<'a> Builder<'a> {
         header_safe_key(&format!("{key}.api_key"), d.api_key.as_deref())?;
         let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
         let mode = parse_mode(d.mode.as_deref(), &format!("{key}.mode"))?;
+        if mode == Mode::Embedding {
+            self.notes.push(format!(
+                "{label}: an embedding model (mode: embedding): served on /v1/embeddings, routed by its longest input; chat requests to it get 400"
+            ));
+        }
         let group = self.group(&d.group, mode, &key)?;
         let ix = self.deployments.len();
         self.groups[group].deployments.push(ix);
