@@ -188,7 +188,12 @@ impl pb::router_server::Router for RouterService {
         let who = self.identify(request.metadata()).await?;
         let mut req = request.into_inner();
         embed::apply_identity(&who, &mut req)?;
-        Ok(Response::new(embed::run(&self.state, req, incoming).await))
+        // A task of its own, so a caller that leaves mid-request still gets its usage recorded.
+        let state = self.state.clone();
+        let work = tokio::spawn(async move { embed::run(&state, req, incoming).await });
+        work.await
+            .map(Response::new)
+            .map_err(|e| Status::internal(format!("the embeddings request failed: {e}")))
     }
 
     async fn explain(

@@ -596,3 +596,37 @@ deployments:
         "{unknown}"
     );
 }
+
+#[tokio::test]
+async fn a_caller_that_leaves_mid_request_still_gets_a_usage_record() {
+    let s = setup(8192).await;
+    let (gw, sink) = serve_recording(&s.config_text).await;
+    s.ollama.add_fault(FaultRule::for_model(
+        "nomic-embed-text",
+        Fault::SlowFirstByte(std::time::Duration::from_millis(500)),
+        Some(1),
+    ));
+    let url = gw.url("/v1/embeddings");
+    let caller = tokio::spawn(async move {
+        let _ = common::client()
+            .post(url)
+            .json(&json!({"model": "embed-small", "input": "hello there"}))
+            .send()
+            .await;
+    });
+    common::eventually(20, "the request to reach the backend", || {
+        let n = s.ollama.requests().len();
+        async move { n == 1 }
+    })
+    .await;
+    caller.abort();
+    common::eventually(20, "the usage record", || {
+        let sink = sink.clone();
+        async move { !sink.0.lock().unwrap().is_empty() }
+    })
+    .await;
+    let r = sink.0.lock().unwrap()[0].clone();
+    assert_eq!(r.status, "ok");
+    assert_eq!(r.served_group.as_deref(), Some("embed-small"));
+    assert!(r.prompt_tokens > 0);
+}
