@@ -105,6 +105,7 @@ fn sse(c: &mut Criterion) {
         created: 1_760_000_000,
         failed_attempts: Vec::new(),
         served_group: "local-small".into(),
+        output_limit: None,
     };
     let writer = ChunkWriter::new(&route, "local-small");
     let delta = pb::Delta {

@@ -6,13 +6,14 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 /// Response headers a page's script may read: where the request went.
-const EXPOSED: [&str; 7] = [
+const EXPOSED: [&str; 8] = [
     "x-switchyard-group",
     "x-switchyard-requested-group",
     "x-switchyard-deployment",
     "x-switchyard-model",
     "x-switchyard-attempts",
     "x-switchyard-prompt-tokens",
+    "x-switchyard-output-limit",
     "x-request-id",
 ];
 

@@ -78,6 +78,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub created: i64,
     pub failed: &'a [pb::AttemptRecord],
     pub max_tokens: Option<u32>,
+    /// `max_tokens` is the room this window left, not the caller's limit (reported to them).
+    pub output_limited: bool,
     /// Set when this attempt continues an answer the client is already receiving.
     pub carry: Option<&'a Carry>,
     pub timing: &'a Timing,
@@ -108,6 +110,7 @@ impl AttemptCtx<'_> {
             created: self.created,
             failed_attempts: self.failed.to_vec(),
             served_group,
+            output_limit: self.max_tokens.filter(|_| self.output_limited),
         }))
     }
 

@@ -146,6 +146,13 @@ fn record(state: &RouterState, d: usize, e: &BackendError) -> pb::AttemptRecord 
     }
 }
 
+/// The least room for an answer that makes a window worth sending a prompt to when the full
+/// output reserve fits nowhere.
+const MIN_OUTPUT_ROOM: u32 = 64;
+
+/// How the usage record flags an answer limited to the room its window left.
+pub(crate) const OUTPUT_LIMITED: &str = "output_limited";
+
 pub(crate) fn output_reserve(state: &RouterState, req: &pb::ChatRequest) -> (Option<u32>, u32) {
     let requested = req
         .sampling
@@ -186,22 +193,43 @@ async fn drive(
             Some("messages"),
         ));
     }
-    let (requested_max, reserve) = output_reserve(state, req);
+    let (requested_max, mut reserve) = output_reserve(state, req);
     let mut estimator = Estimator::new(state, req);
     let mut estimates: Vec<(usize, PromptEstimate, Option<Inputs>)> = Vec::with_capacity(4);
-    let mut plan = plan(
-        cfg,
-        group,
-        &mut |d| {
-            let (e, x) = estimator.estimate_with_inputs(d);
-            estimates.push((d, e, x));
-            e.total()
-        },
-        reserve,
-        &RouterAvailability(state),
-        Instant::now(),
-    )
-    .map_err(|e| route_error::from_plan(&e))?;
+    let mut plan_with = |reserve: u32, estimates: &mut Vec<_>| {
+        estimates.clear();
+        plan(
+            cfg,
+            group,
+            &mut |d| {
+                let (e, x) = estimator.estimate_with_inputs(d);
+                estimates.push((d, e, x));
+                e.total()
+            },
+            reserve,
+            &RouterAvailability(state),
+            Instant::now(),
+        )
+    };
+    // The output reserve is a reason to prefer a larger model, not to refuse a prompt that fits:
+    // when nothing fits with it and the caller set no limit, the prompt goes to the first model
+    // it fits with room for an answer, limited to that room (`Candidate::output_room`).
+    let mut limited = false;
+    let mut plan = match plan_with(reserve, &mut estimates) {
+        Err(e @ PlanError::NoFit { .. })
+            if requested_max.is_none() && reserve > MIN_OUTPUT_ROOM =>
+        {
+            match plan_with(MIN_OUTPUT_ROOM, &mut estimates) {
+                Ok(p) => {
+                    limited = true;
+                    reserve = MIN_OUTPUT_ROOM;
+                    p
+                }
+                Err(_) => return Err(route_error::from_plan(&e)),
+            }
+        }
+        other => other.map_err(|e| route_error::from_plan(&e))?,
+    };
     let cut = allow::cut(state, req, &mut plan);
     if plan.candidates.is_empty() {
         return Err(allow::nothing_allowed(&req.model, &cut));
@@ -265,7 +293,12 @@ async fn drive(
                 .map(|(_, e, x)| (*e, *x))
                 .unwrap_or_default();
             let produced = carry.as_ref().map_or(0, |c| c.completion_tokens);
-            let max_tokens = requested_max.map(|m| m.saturating_sub(produced));
+            // Limited to the room this window leaves when the full reserve fitted nowhere.
+            let room = candidate
+                .window
+                .filter(|_| limited)
+                .map(|w| w.saturating_sub(estimate.total()));
+            let max_tokens = requested_max.or(room).map(|m| m.saturating_sub(produced));
             if max_tokens == Some(0) {
                 // The interrupted attempts already produced everything that was asked for.
                 let usage = finish_without_backend(tx, carry.as_ref()).await;
@@ -303,6 +336,7 @@ async fn drive(
                 created,
                 failed: &failed,
                 max_tokens,
+                output_limited: room.is_some(),
                 carry: carry.as_ref(),
                 timing,
                 inputs,
@@ -338,11 +372,21 @@ async fn drive(
                             u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
                         let _ = state.shared.usage.add(id, tokens).await;
                     }
+                    let note = match (truncated, room) {
+                        (Some(t), _) => t,
+                        (None, Some(r)) => format!(
+                            "{OUTPUT_LIMITED}: max_tokens {r}, the room the {} window left (the prompt fitted no window with routing.reserve_output_tokens {})",
+                            candidate.window.unwrap_or(0),
+                            cfg.routing.reserve_output_tokens
+                        ),
+                        (None, None) => String::new(),
+                    };
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
                         failure_class: None,
-                        // Empty, or the flag of an answer made from a truncated prompt.
-                        message: truncated.unwrap_or_default(),
+                        // Empty, or the flag of an answer made from a truncated prompt or
+                        // limited to the room its window left.
+                        message: note,
                         prompt_tokens: usage
                             .prompt_tokens
                             .saturating_sub(carry.as_ref().map_or(0, |c| c.prompt_tokens)),

@@ -4,7 +4,19 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use serde_json::{Value, json};
+use switchyard_router::{RequestRecord, UsageSink};
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<RequestRecord>>);
+
+impl UsageSink for Collect {
+    fn record(&self, r: RequestRecord) {
+        self.0.lock().unwrap().push(r);
+    }
+}
 
 async fn gateway(extra: &str) -> (switchyard_sim::SimHandle, common::Serve) {
     let sim = common::reference_ollama().await;
@@ -413,4 +425,73 @@ async fn a_broken_text_completion_stream_is_continued_by_appending_what_was_prod
         prompt.starts_with("Count with me [[tokens=10]]") && prompt.len() > 27,
         "{prompt}"
     );
+}
+
+#[tokio::test]
+async fn a_prompt_that_fits_only_without_the_full_reserve_is_served_with_the_room_left() {
+    let sim = common::reference_ollama().await;
+    let cfg = format!(
+        "model_list:\n  - model_name: only\n    litellm_params: {{model: ollama/llama3.2:1b, api_base: \"{}\", max_tokens: 2048}}\n",
+        sim.base_url()
+    );
+    let sink = Arc::new(Collect::default());
+    let gw = common::serve_with(
+        common::config_from(&cfg),
+        switchyard::ServeOptions {
+            usage_sink: Some(sink.clone()),
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = common::client();
+    let prompt = format!("{} [[tokens=5]]", common::words(1700));
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("only", &prompt, false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let limit: u32 = r.headers()["x-switchyard-output-limit"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((64..512).contains(&limit), "{limit}");
+    let sent = sim.requests().into_iter().last().unwrap();
+    assert_eq!(sent.body["options"]["num_predict"], limit);
+    common::eventually(20, "the usage record", || {
+        let sink = sink.clone();
+        async move { !sink.0.lock().unwrap().is_empty() }
+    })
+    .await;
+    let record = sink.0.lock().unwrap()[0].clone();
+    let served = record.attempts.last().unwrap();
+    assert!(
+        served.message.starts_with("output_limited: max_tokens"),
+        "{}",
+        served.message
+    );
+
+    // A limit the caller set is theirs: it does not fit, so it is refused.
+    let mut body = common::chat_body("only", &prompt, false);
+    body["max_tokens"] = json!(512);
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // And a prompt that leaves no room anywhere still gets the overflow error.
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("only", &common::words(2100), false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "context_length_exceeded");
 }

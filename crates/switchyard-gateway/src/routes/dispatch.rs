@@ -27,6 +27,7 @@ static DEPLOYMENT: HeaderName = HeaderName::from_static("x-switchyard-deployment
 static MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
 static ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 static PROMPT_TOKENS: HeaderName = HeaderName::from_static("x-switchyard-prompt-tokens");
+static OUTPUT_LIMIT: HeaderName = HeaderName::from_static("x-switchyard-output-limit");
 pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The `x-switchyard-*` headers that say where a request went.
@@ -39,6 +40,9 @@ pub(crate) fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &s
     h.insert(ATTEMPTS.clone(), HeaderValue::from(r.attempts));
     h.insert(PROMPT_TOKENS.clone(), HeaderValue::from(r.prompt_tokens));
     h.insert(REQUEST_ID.clone(), header_value(request_id));
+    if let Some(n) = r.output_limit {
+        h.insert(OUTPUT_LIMIT.clone(), HeaderValue::from(n));
+    }
 }
 
 /// The router's code when every deployment is known to be down.
