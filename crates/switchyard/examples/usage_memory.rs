@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
 use switchyard_ledger::{Attempt, SqliteStore, UsageRecord, UsageStore};
 
 /// VmRSS and VmHWM of this process, in MiB.
@@ -90,24 +89,40 @@ fn print(label: &str, before: (f64, f64), after: (f64, f64), extra: &str) {
     );
 }
 
-/// One page: (status, body bytes, record count, next cursor).
+/// One page: (status, body bytes, record count, next cursor). The body is read chunk by chunk
+/// and not kept, so the figures are the server's (the client holds one chunk and a short tail).
 async fn page(
     http: &reqwest::Client,
     url: &str,
     limit: u64,
     cursor: Option<&str>,
 ) -> (u16, usize, usize, Option<String>) {
+    const MARK: &[u8] = b"\"request_id\":";
     let mut req = http.get(format!("{url}/v1/usage?limit={limit}"));
     if let Some(c) = cursor {
         req = req.query(&[("cursor", c)]);
     }
-    let resp = req.send().await.unwrap();
+    let mut resp = req.send().await.unwrap();
     let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let n = v["data"].as_array().map_or(0, Vec::len);
-    let next = v["next_cursor"].as_str().map(str::to_owned);
-    (status, bytes.len(), n, next)
+    let (mut bytes, mut n) = (0, 0);
+    // `carry`: fewer bytes than MARK from earlier chunks (a mark split between two chunks is
+    // counted once); `last`: the answer's last bytes, where next_cursor is.
+    let (mut carry, mut last) = (Vec::<u8>::new(), Vec::<u8>::new());
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        bytes += chunk.len();
+        carry.extend_from_slice(&chunk);
+        n += carry.windows(MARK.len()).filter(|w| *w == MARK).count();
+        carry.drain(..carry.len().saturating_sub(MARK.len() - 1));
+        last.extend_from_slice(&chunk);
+        last.drain(..last.len().saturating_sub(400));
+    }
+    let text = String::from_utf8_lossy(&last);
+    let next = text
+        .split("\"next_cursor\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned);
+    (status, bytes, n, next)
 }
 
 #[tokio::main]
