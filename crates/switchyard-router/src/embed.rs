@@ -269,7 +269,7 @@ async fn drive(
     if plan.candidates.is_empty() && plan.last_resort.is_empty() && token_ids {
         return Err(route_error::invalid_request(
             format!(
-                "input: token ids cannot be embedded by the deployments of `{}` (Ollama's /api/embed takes text only); send the text instead",
+                "input: token ids cannot be embedded by the deployments of `{}` (Ollama's /api/embed takes text only); send the text instead (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))",
                 req.model
             ),
             Some("input"),

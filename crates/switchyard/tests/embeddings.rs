@@ -630,3 +630,26 @@ async fn a_caller_that_leaves_mid_request_still_gets_a_usage_record() {
     assert_eq!(r.served_group.as_deref(), Some("embed-small"));
     assert!(r.prompt_tokens > 0);
 }
+
+#[tokio::test]
+async fn dimensions_are_passed_to_ollama() {
+    let s = setup(8192).await;
+    let (gw, _) = serve_recording(&s.config_text).await;
+    let (status, _, v) = post(
+        &gw.url("/v1/embeddings"),
+        json!({"model": "embed-small", "input": "hello", "dimensions": 4}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    let e = floats(&v["data"][0]["embedding"]);
+    assert_eq!(e.len(), 4);
+    assert!((e.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-4);
+    assert_eq!(s.ollama.requests().last().unwrap().body["dimensions"], 4);
+    let (status, _, e) = post(
+        &gw.url("/v1/embeddings"),
+        json!({"model": "embed-small", "input": "hello", "dimensions": 0}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["param"], "dimensions");
+}
