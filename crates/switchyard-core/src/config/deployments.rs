@@ -316,7 +316,7 @@ impl<'a> Builder<'a> {
         for (name, v) in [("rpm", p.rpm), ("tpm", p.tpm), ("weight", p.weight)] {
             if v.is_some() {
                 self.warnings.push(format!(
-                    "{key}.litellm_params.{name}: accepted, not used by the ordered strategy"
+                    "{key}.litellm_params.{name}: accepted, not used (no routing strategy reads per-deployment limits or weights)"
                 ));
             }
         }
