@@ -185,7 +185,19 @@ impl AppState {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such route; see /v1/chat/completions, /v1/responses, /v1/models, /health/liveness")
+    ApiError::not_found(
+        "no such route; see /v1/chat/completions, /v1/responses, /v1/models, /health/liveness",
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        kind: "invalid_request_error",
+        code: "method_not_allowed".into(),
+        message: format!("{method} is not allowed on this route"),
+        param: None,
+    }
 }
 
 /// The gateway's HTTP application.
@@ -217,6 +229,7 @@ pub fn app(state: AppState) -> Router {
         .route("/key/update", post(routes::keys::update))
         .route("/key/delete", post(routes::keys::delete))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_key,

@@ -495,3 +495,51 @@ async fn a_prompt_that_fits_only_without_the_full_reserve_is_served_with_the_roo
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "context_length_exceeded");
 }
+
+#[tokio::test]
+async fn a_wrong_method_gets_405_in_openai_shape() {
+    let (_sim, gw) = gateway("").await;
+    let r = common::client()
+        .get(gw.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn readiness_counts_the_deployments_up_and_says_degraded_when_none_is() {
+    let mut bases = Vec::new();
+    for _ in 0..2 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        bases.push(format!("http://{}", l.local_addr().unwrap()));
+    }
+    let cfg = format!(
+        "model_list:\n  - model_name: chat\n    litellm_params: {{model: ollama/a, api_base: \"{}\", max_tokens: 4096}}\n  - model_name: chat\n    litellm_params: {{model: ollama/b, api_base: \"{}\", max_tokens: 4096}}\n",
+        bases[0], bases[1]
+    );
+    let gw = common::serve(common::config_from(&cfg)).await;
+    let c = common::client();
+    let ready = || async {
+        let r = c.get(gw.url("/health/readiness")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    let v = ready().await;
+    assert_eq!(v["status"], "ready");
+    assert_eq!(v["deployments"]["total"], 2);
+    assert_eq!(v["deployments"]["unknown"], 2);
+    // Both refuse connections: passive health marks them down.
+    let _ = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&common::chat_body("chat", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    let v = ready().await;
+    assert_eq!(v["deployments"]["down"], 2, "{v}");
+    assert_eq!(v["deployments"]["up"], 0);
+    assert_eq!(v["status"], "degraded");
+}

@@ -18,8 +18,21 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     let probe = tokio::time::timeout(Duration::from_secs(2), state.router.list_models()).await;
     match probe {
         Ok(Ok(r)) => {
-            // Degraded still serves: routing falls back to this replica's own state.
-            let status = if r.state_degraded {
+            let deployments = r.groups.iter().flat_map(|g| &g.deployments);
+            let (mut total, mut up, mut down) = (0usize, 0usize, 0usize);
+            for d in deployments {
+                total += 1;
+                match d.health.as_str() {
+                    "up" => up += 1,
+                    "down" => down += 1,
+                    _ => {}
+                }
+            }
+            // Degraded still serves: routing falls back to this replica's own state, and with
+            // every deployment down requests get a prompt 503 from the router. Readiness stays
+            // 200 either way: every replica shares the backends, so taking replicas out of
+            // service would turn those OpenAI-shaped answers into refused connections.
+            let status = if r.state_degraded || (total > 0 && down == total) {
                 "degraded"
             } else {
                 "ready"
@@ -31,9 +44,11 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
             };
             (
                 StatusCode::OK,
-                Json(
-                    json!({"status": status, "router": "ok", "shared_state": state, "groups": r.groups.len()}),
-                ),
+                Json(json!({
+                    "status": status, "router": "ok", "shared_state": state,
+                    "groups": r.groups.len(),
+                    "deployments": {"total": total, "up": up, "down": down, "unknown": total - up - down},
+                })),
             )
         }
         Ok(Err(s)) => (
