@@ -223,8 +223,11 @@ fn push_item(messages: &mut Vec<pb::Message>, item: &Value, i: usize) -> Result<
                 Some(last) if last.role == "assistant" && last.tool_call_id.is_none() => {
                     last.tool_calls.push(call);
                 }
+                // Empty text, not none: llama-cpp-python refuses an assistant message whose
+                // content is null (422/500) or absent (its template reads `message.content`).
                 _ => messages.push(pb::Message {
                     role: "assistant".into(),
+                    content: Some(String::new()),
                     tool_calls: vec![call],
                     ..Default::default()
                 }),
@@ -545,6 +548,7 @@ mod tests {
         let roles: Vec<_> = req.messages.iter().map(|m| m.role.as_str()).collect();
         assert_eq!(roles, ["user", "assistant", "tool", "assistant", "system"]);
         assert_eq!(req.messages[1].tool_calls.len(), 2);
+        assert_eq!(req.messages[1].content.as_deref(), Some(""));
         assert_eq!(req.messages[1].tool_calls[0].id, "call_1");
         assert_eq!(req.messages[2].tool_call_id.as_deref(), Some("call_1"));
         assert_eq!(req.messages[3].content.as_deref(), Some("It is cold."));
