@@ -174,22 +174,32 @@ async fn strings_lists_and_token_ids_are_embedded() {
     assert_eq!(floats(&data[1]["embedding"]), v);
     assert_ne!(floats(&data[0]["embedding"]), v);
 
-    // Token ids: Ollama's /api/embed takes text only, so an Ollama group says so...
-    let (status, _, e) = post(&url, json!({"model": "embed-small", "input": [1, 2, 3]})).await;
-    assert_eq!(status, 400, "{e}");
-    assert_eq!(e["error"]["param"], "input");
-    // ...and an OpenAI-compatible server gets them as they came.
+    // Token ids are cl100k_base ids (what LangChain's OpenAIEmbeddings sends by default):
+    // every backend gets their text, Ollama included.
+    let (status, _, e) = post(
+        &url,
+        json!({"model": "embed-small", "input": [15339, 1917]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{e}");
+    let sent = s.ollama.requests().last().unwrap().clone();
+    assert_eq!(sent.body["input"], json!(["hello world"]));
+    assert_eq!(floats(&e["data"][0]["embedding"]), v);
     let (status, h, t) = post(
         &url,
-        json!({"model": "embed-openai", "input": [[1, 2, 3], [4, 5]]}),
+        json!({"model": "embed-openai", "input": [[15339], [1917]]}),
     )
     .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["data"].as_array().unwrap().len(), 2);
     assert_eq!(header(&h, "x-switchyard-model"), "bge-m3");
-    let (status, _, t) = post(&url, json!({"model": "embed-openai", "input": [7, 8, 9]})).await;
-    assert_eq!(status, 200, "{t}");
-    assert_eq!(t["data"].as_array().unwrap().len(), 1);
+    let (status, _, e) = post(
+        &url,
+        json!({"model": "embed-small", "input": [[999_999_999]]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["param"], "input");
     drop(s.llama);
 }
 

@@ -77,6 +77,21 @@ fn bad_input(message: impl Into<String>) -> ApiError {
     ApiError::invalid(message, Some("input"))
 }
 
+/// Token-id input as text. The ids clients send come from tiktoken's `cl100k_base` (LangChain's
+/// `OpenAIEmbeddings` counts and splits with it by default, whatever the model), not from the
+/// model behind the gateway, so they are decoded with it and every backend gets the text, as
+/// LiteLLM does.
+fn token_text(items: &[Value], at: &str) -> Result<pb::EmbedInput, ApiError> {
+    let ids = token_ids(items, at)?.ids;
+    let bpe = tiktoken_rs::cl100k_base_singleton();
+    let text = bpe.decode(&ids).map_err(|e| {
+        bad_input(format!(
+            "{at}: these token ids are not text in cl100k_base (the tokenizer OpenAI clients count with): {e}"
+        ))
+    })?;
+    text_input(text, at)
+}
+
 fn token_ids(items: &[Value], at: &str) -> Result<pb::TokenIds, ApiError> {
     let ids = items
         .iter()
@@ -95,7 +110,7 @@ fn token_ids(items: &[Value], at: &str) -> Result<pb::TokenIds, ApiError> {
     Ok(pb::TokenIds { ids })
 }
 
-fn text(s: String, at: &str) -> Result<pb::EmbedInput, ApiError> {
+fn text_input(s: String, at: &str) -> Result<pb::EmbedInput, ApiError> {
     if s.is_empty() {
         return Err(bad_input(format!("{at}: must not be an empty string")));
     }
@@ -107,7 +122,7 @@ fn text(s: String, at: &str) -> Result<pb::EmbedInput, ApiError> {
 /// `input` in any of its four shapes, as the router's inputs.
 fn inputs(input: Value) -> Result<Vec<pb::EmbedInput>, ApiError> {
     let items = match input {
-        Value::String(s) => return Ok(vec![text(s, "input")?]),
+        Value::String(s) => return Ok(vec![text_input(s, "input")?]),
         Value::Array(items) => items,
         _ => {
             return Err(bad_input(
@@ -125,9 +140,7 @@ fn inputs(input: Value) -> Result<Vec<pb::EmbedInput>, ApiError> {
         )));
     }
     if items.iter().all(Value::is_number) {
-        return Ok(vec![pb::EmbedInput {
-            input: Some(Input::Tokens(token_ids(&items, "input")?)),
-        }]);
+        return Ok(vec![token_text(&items, "input")?]);
     }
     items
         .into_iter()
@@ -135,10 +148,8 @@ fn inputs(input: Value) -> Result<Vec<pb::EmbedInput>, ApiError> {
         .map(|(i, v)| {
             let at = format!("input[{i}]");
             match v {
-                Value::String(s) => text(s, &at),
-                Value::Array(ids) => Ok(pb::EmbedInput {
-                    input: Some(Input::Tokens(token_ids(&ids, &at)?)),
-                }),
+                Value::String(s) => text_input(s, &at),
+                Value::Array(ids) => token_text(&ids, &at),
                 _ => Err(bad_input(format!(
                     "{at}: expected a string or an array of token ids"
                 ))),
@@ -211,16 +222,15 @@ mod tests {
         let t = |s: &str| pb::EmbedInput {
             input: Some(Input::Text(s.into())),
         };
-        let k = |ids: &[u32]| pb::EmbedInput {
-            input: Some(Input::Tokens(pb::TokenIds { ids: ids.to_vec() })),
-        };
         assert_eq!(req(json!("a")).unwrap(), vec![t("a")]);
         assert_eq!(req(json!(["a", "b"])).unwrap(), vec![t("a"), t("b")]);
-        assert_eq!(req(json!([1, 2, 3])).unwrap(), vec![k(&[1, 2, 3])]);
+        // cl100k_base ids, as tiktoken gives them: 15339 = "hello", 1917 = " world".
+        assert_eq!(req(json!([15339, 1917])).unwrap(), vec![t("hello world")]);
         assert_eq!(
-            req(json!([[1], [2, 3]])).unwrap(),
-            vec![k(&[1]), k(&[2, 3])]
+            req(json!([[15339], [1917]])).unwrap(),
+            vec![t("hello"), t(" world")]
         );
+        assert!(req(json!([[999_999_999]])).is_err());
         assert_eq!(req(json!([])).unwrap_err().param.as_deref(), Some("input"));
         assert!(
             req(json!(["a", 5]))
