@@ -146,12 +146,10 @@ def test_openai_embeddings_text():
 
 
 @pytest.mark.skipif(bool(EMBED_MISSING), reason=f"embeddings not served yet: {EMBED_MISSING}")
-@pytest.mark.xfail(strict=True, reason="token-id inputs get 400 for Ollama deployments; the LiteLLM proxy decodes "
-                   "them with cl100k_base for backends that take text only")
 def test_openai_embeddings_default_token_arrays():
     # LangChain's default (and n8n's Embeddings OpenAI node): each text goes as an array of
-    # tiktoken cl100k_base token ids. The LiteLLM proxy decodes those to text for backends that take
-    # text only (Ollama); a gateway that replaces it must too.
+    # tiktoken cl100k_base token ids, which Switchyard decodes to text for backends that take text
+    # only (Ollama), as the LiteLLM proxy does.
     vectors = embeddings().embed_documents(["the first text", "a second one"])
     assert len(vectors) == 2 and len(vectors[0]) > 0
     text = embeddings(check_embedding_ctx_length=False).embed_documents(["the first text"])
