@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc};
 
 use crate::procfs;
-use crate::scan::{BodyScan, Expect};
+use crate::scan::{BodyScan, Expect, Markers};
 use crate::summary::{Summary, histogram};
 use crate::target::Target;
 
@@ -37,6 +37,8 @@ pub struct Spec {
     pub target: Target,
     pub body: Bytes,
     pub expect: Expect,
+    /// Content key and end marker, when not the defaults of `expect`.
+    pub markers: Option<Markers>,
     pub connections: usize,
     pub warmup: Duration,
     pub duration: Duration,
@@ -73,6 +75,9 @@ pub struct RunResult {
     pub target: String,
     /// Scenario name (e.g. `nonstream-small-c8`).
     pub scenario: String,
+    /// The API measured: `chat` (chat completions), `responses`, `embeddings`, `completions`.
+    #[serde(default = "chat")]
+    pub endpoint: String,
     pub stream: bool,
     /// Prompt size label (`small`, `2k`).
     pub prompt: String,
@@ -99,6 +104,10 @@ pub struct RunResult {
     pub server: ServerCost,
     /// CPU seconds the load generator itself used in the window.
     pub loadgen_cpu_s: Option<f64>,
+}
+
+fn chat() -> String {
+    "chat".into()
 }
 
 struct Clock {
@@ -192,7 +201,10 @@ async fn send_one(sender: &mut Sender, spec: &Spec) -> Result<Timing, Failure> {
     let head = Instant::now();
     let status = resp.status();
     let mut body = resp.into_body();
-    let mut scan = BodyScan::new(spec.expect);
+    let mut scan = match &spec.markers {
+        Some(m) => BodyScan::with(m),
+        None => BodyScan::new(spec.expect),
+    };
     let mut first_content = None;
     let mut error_text: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -331,14 +343,25 @@ async fn sample_rss(pids: Vec<u32>, from: Instant, until: Instant) -> Option<u64
     max
 }
 
-/// Runs the load and measures it. `target`, `scenario`, `prompt` only label the result.
-pub async fn run(
-    spec: Spec,
-    target: &str,
-    scenario: &str,
-    prompt: &str,
-    stream: bool,
-) -> anyhow::Result<RunResult> {
+/// The labels of one result (they do not change the load).
+#[derive(Clone, Debug)]
+pub struct Labels<'a> {
+    pub target: &'a str,
+    pub scenario: &'a str,
+    pub endpoint: &'a str,
+    pub prompt: &'a str,
+    pub stream: bool,
+}
+
+/// Runs the load and measures it; `labels` only label the result.
+pub async fn run(spec: Spec, labels: Labels<'_>) -> anyhow::Result<RunResult> {
+    let Labels {
+        target,
+        scenario,
+        endpoint,
+        prompt,
+        stream,
+    } = labels;
     let pids = procfs::with_descendants(&spec.pids);
     let me = std::process::id();
     let begin = Instant::now();
@@ -439,6 +462,7 @@ pub async fn run(
         kind: "run".into(),
         target: target.into(),
         scenario: scenario.into(),
+        endpoint: endpoint.into(),
         stream,
         prompt: prompt.into(),
         connections: spec.connections,

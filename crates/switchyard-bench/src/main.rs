@@ -11,10 +11,10 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http::Method;
 use serde_json::Value;
-use switchyard_bench::load::{self, Spec};
+use switchyard_bench::load::{self, Labels, Spec};
 use switchyard_bench::procfs;
 use switchyard_bench::report::{self, Meta, TargetInfo};
-use switchyard_bench::scan::Expect;
+use switchyard_bench::scan::{Expect, Markers};
 use switchyard_bench::target::Target;
 
 #[derive(Parser)]
@@ -42,6 +42,12 @@ struct RunArgs {
     /// What the answer looks like: json, sse or ndjson.
     #[arg(long, value_parser = parse_expect)]
     expect: Expect,
+    /// JSON key whose non-empty string or array value is the answer content (default `content`).
+    #[arg(long)]
+    content_key: Option<String>,
+    /// Text that ends a complete body, instead of the format's own (`[DONE]`, `"done":true`).
+    #[arg(long)]
+    end_marker: Option<String>,
     /// Concurrent keep-alive connections.
     #[arg(long, short = 'c', default_value_t = 8)]
     connections: usize,
@@ -69,6 +75,9 @@ struct RunArgs {
     /// Label: scenario name.
     #[arg(long)]
     scenario: String,
+    /// Label: the API measured (chat, responses, embeddings, completions).
+    #[arg(long, default_value = "chat")]
+    endpoint: String,
     /// Label: prompt size (small, 2k).
     #[arg(long, default_value = "small")]
     prompt: String,
@@ -84,8 +93,11 @@ struct RunArgs {
 enum Command {
     /// Put load on one target and write the result as JSON.
     Run(RunArgs),
-    /// Write an OpenAI chat request body.
+    /// Write an OpenAI request body (chat by default).
     Body {
+        /// chat, responses, embeddings or completions.
+        #[arg(long, default_value = "chat")]
+        endpoint: String,
         #[arg(long, default_value = "local-small")]
         model: String,
         /// Approximate prompt size in tokens (≤ 16 gives a one-line prompt).
@@ -106,6 +118,10 @@ enum Command {
         /// The simulator's base URL (its `/_sim/requests` is read).
         #[arg(long)]
         sim: String,
+        /// The backend path whose last recorded request is saved (`/api/chat`, `/api/embed`,
+        /// `/api/generate`).
+        #[arg(long, default_value = "/api/chat")]
+        backend_path: String,
         /// Where to write the backend request body.
         #[arg(long)]
         out: PathBuf,
@@ -223,6 +239,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         target,
         body: Bytes::from(body),
         expect: args.expect,
+        markers: (args.content_key.is_some() || args.end_marker.is_some()).then(|| {
+            Markers::new(
+                args.expect,
+                args.content_key.as_deref(),
+                args.end_marker.as_deref(),
+            )
+        }),
         connections: args.connections,
         warmup: secs(args.warmup)?,
         duration: secs(args.duration)?,
@@ -233,10 +256,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let r = load::run(
         spec,
-        &args.target,
-        &args.scenario,
-        &args.prompt,
-        args.stream,
+        Labels {
+            target: &args.target,
+            scenario: &args.scenario,
+            endpoint: &args.endpoint,
+            prompt: &args.prompt,
+            stream: args.stream,
+        },
     )
     .await?;
     let ttft = r
@@ -262,7 +288,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     write_json(args.out.as_deref(), &r)
 }
 
-async fn probe(url: &str, body_file: &Path, sim: &str, out: &Path) -> anyhow::Result<()> {
+async fn probe(
+    url: &str,
+    body_file: &Path,
+    sim: &str,
+    backend_path: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
     let gw = Target::parse(url)?;
     let body =
         std::fs::read(body_file).with_context(|| format!("cannot read {}", body_file.display()))?;
@@ -288,14 +320,14 @@ async fn probe(url: &str, body_file: &Path, sim: &str, out: &Path) -> anyhow::Re
     let last = list
         .iter()
         .rev()
-        .find(|r| r.get("path").and_then(Value::as_str) == Some("/api/chat"))
-        .context("the simulator recorded no /api/chat request")?;
+        .find(|r| r.get("path").and_then(Value::as_str) == Some(backend_path))
+        .with_context(|| format!("the simulator recorded no {backend_path} request"))?;
     let body = last
         .get("body")
         .context("recorded request without a body")?;
     std::fs::write(out, serde_json::to_vec(body)?)?;
     eprintln!(
-        "probe: {url} → backend /api/chat model {}",
+        "probe: {url} → backend {backend_path} model {}",
         body.get("model").and_then(Value::as_str).unwrap_or("?")
     );
     Ok(())
@@ -443,12 +475,13 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run(args).await,
         Command::Body {
+            endpoint,
             model,
             prompt_tokens,
             stream,
             out,
         } => {
-            let b = switchyard_bench::prompt::chat_body(&model, prompt_tokens, stream);
+            let b = switchyard_bench::prompt::body(&endpoint, &model, prompt_tokens, stream)?;
             std::fs::write(&out, serde_json::to_vec(&b)?)
                 .with_context(|| format!("cannot write {}", out.display()))
         }
@@ -456,8 +489,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             url,
             body_file,
             sim,
+            backend_path,
             out,
-        } => probe(&url, &body_file, &sim, &out).await,
+        } => probe(&url, &body_file, &sim, &backend_path, &out).await,
         Command::WaitHttp { url, timeout } => wait_http(&url, timeout).await,
         Command::ListenPort { pid, timeout } => listen_port(pid, timeout).await,
         Command::TargetInfo {

@@ -1,5 +1,6 @@
 //! The request bodies of the benchmark: an OpenAI chat request with a small or a ~2k-token
-//! prompt, the same text for every target so only the path through the gateway differs.
+//! prompt, the same text for every target so only the path through the gateway differs, and the
+//! same prompt for the other endpoints (Responses, embeddings, legacy text completions).
 
 use serde_json::{Value, json};
 
@@ -47,8 +48,48 @@ pub fn chat_body(model: &str, prompt_tokens: u32, stream: bool) -> Value {
     })
 }
 
+/// An OpenAI `/v1/responses` body: the chat body's system text as `instructions`.
+pub fn responses_body(model: &str, prompt_tokens: u32, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "instructions": "You are a concise assistant.",
+        "input": text(prompt_tokens),
+        "stream": stream,
+    })
+}
+
+/// An OpenAI `/v1/embeddings` body with one input string.
+pub fn embeddings_body(model: &str, prompt_tokens: u32) -> Value {
+    json!({"model": model, "input": text(prompt_tokens)})
+}
+
+/// An OpenAI `/v1/completions` body (legacy text completion).
+pub fn completions_body(model: &str, prompt_tokens: u32, stream: bool) -> Value {
+    json!({"model": model, "prompt": text(prompt_tokens), "stream": stream})
+}
+
+/// The body for `endpoint`: `chat`, `responses`, `embeddings` (never streamed) or `completions`.
+pub fn body(
+    endpoint: &str,
+    model: &str,
+    prompt_tokens: u32,
+    stream: bool,
+) -> anyhow::Result<Value> {
+    Ok(match endpoint {
+        "chat" => chat_body(model, prompt_tokens, stream),
+        "responses" => responses_body(model, prompt_tokens, stream),
+        "embeddings" if !stream => embeddings_body(model, prompt_tokens),
+        "completions" => completions_body(model, prompt_tokens, stream),
+        "embeddings" => anyhow::bail!("embeddings do not stream"),
+        other => anyhow::bail!(
+            "unknown endpoint {other:?}: expected chat, responses, embeddings or completions"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -60,5 +101,10 @@ mod tests {
         let b = chat_body("local-small", 10, true);
         assert_eq!(b["stream"], true);
         assert_eq!(b["messages"][1]["role"], "user");
+        assert_eq!(body("responses", "m", 10, true).unwrap()["stream"], true);
+        assert!(body("embeddings", "m", 10, false).unwrap()["input"].is_string());
+        assert!(body("embeddings", "m", 10, true).is_err());
+        assert!(body("completions", "m", 10, false).unwrap()["prompt"].is_string());
+        assert!(body("nope", "m", 10, false).is_err());
     }
 }

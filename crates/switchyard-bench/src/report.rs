@@ -122,10 +122,26 @@ fn target_rank(t: &str) -> usize {
         .unwrap_or(TARGET_ORDER.len())
 }
 
+/// Whether a run measured chat completions (results written before endpoints were labelled are).
+fn is_chat(r: &RunResult) -> bool {
+    r.endpoint.is_empty() || r.endpoint == "chat"
+}
+
+const ENDPOINT_ORDER: [&str; 4] = ["chat", "responses", "completions", "embeddings"];
+
+fn endpoint_rank(r: &RunResult) -> usize {
+    let e = if is_chat(r) { "chat" } else { &r.endpoint };
+    ENDPOINT_ORDER
+        .iter()
+        .position(|x| *x == e)
+        .unwrap_or(ENDPOINT_ORDER.len())
+}
+
 /// Orders scenarios: closed loop first, non-streaming before streaming, small before 2k, by
 /// connection count.
-fn scenario_key(r: &RunResult) -> (bool, bool, bool, usize, String) {
+fn scenario_key(r: &RunResult) -> (usize, bool, bool, bool, usize, String) {
     (
+        endpoint_rank(r),
         r.mode != "closed",
         r.stream,
         r.prompt != "small",
@@ -402,7 +418,7 @@ fn below_saturation(r: &Results, ix: &Index<'_>) -> Vec<Check> {
     let paced = |stream: bool| {
         r.runs
             .iter()
-            .find(|x| x.mode == "open" && x.connections == 8 && x.stream == stream)
+            .find(|x| x.mode == "open" && x.connections == 8 && x.stream == stream && is_chat(x))
             .map(|x| (x.scenario.clone(), x.rate.unwrap_or(0.0)))
     };
     let mut out = Vec::new();
@@ -446,6 +462,11 @@ fn below_saturation(r: &Results, ix: &Index<'_>) -> Vec<Check> {
 
 fn scenario_label(r: &RunResult) -> String {
     let kind = if r.stream { "stream" } else { "non-stream" };
+    let kind = if is_chat(r) {
+        kind.to_string()
+    } else {
+        format!("{} {kind}", r.endpoint)
+    };
     match (r.mode.as_str(), r.rate) {
         ("open", Some(rate)) => format!(
             "{kind}, {} prompt, open loop {rate:.0} req/s, ≤ {} conns",
@@ -498,6 +519,88 @@ fn ratio_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targe
         for t in &gateways {
             let cell = fmt_opt(ix.rps_ratio(t, sc), |v| format!("{v:.0}×"));
             let _ = write!(row, " {cell} |");
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(out);
+}
+
+/// CPU per request in microseconds, from seconds per 1000 requests.
+fn cpu_us(r: &RunResult) -> Option<f64> {
+    r.server.cpu_s_per_1000.map(|s| s * 1000.0)
+}
+
+/// Per endpoint (chat, Responses, text completions, embeddings): at one connection and paced,
+/// the direct p50, each gateway's overhead p50 and its CPU per request beside the floor's.
+fn endpoint_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targets: &[&str]) {
+    let rows: Vec<&RunResult> = scenarios
+        .iter()
+        .copied()
+        .filter(|x| x.prompt == "small")
+        .filter(|x| (x.mode == "closed" && x.connections == 1) || x.mode == "open")
+        .filter(|x| x.rate.is_none_or(|_| x.connections == 8))
+        .collect();
+    if !rows.iter().any(|x| !is_chat(x)) {
+        return;
+    }
+    let gateways: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| *t != "litellm")
+        .collect();
+    let _ = writeln!(
+        out,
+        "### Per endpoint
+"
+    );
+    let _ = writeln!(
+        out,
+        "Each endpoint through the gateway against the simulator's own route sent the exact body \
+         the gateway sends it (chat and Responses: `/api/chat`; text completions: `/api/generate`; \
+         embeddings: `/api/embed`), at one connection and paced below saturation. CPU is the \
+         target's processes' user+system time per request (for `direct`, the simulator's).\n"
+    );
+    let mut head = String::from("| endpoint | load | direct p50 |");
+    let mut rule = String::from("|---|---|---|");
+    for t in &gateways {
+        let _ = write!(head, " {t} p50 | {t} overhead p50 / p99 |");
+        rule.push_str("---|---|");
+    }
+    head.push_str(" direct CPU / req |");
+    rule.push_str("---|");
+    for t in &gateways {
+        let _ = write!(head, " {t} CPU / req |");
+        rule.push_str("---|");
+    }
+    let _ = writeln!(out, "{head}\n{rule}");
+    for s in rows {
+        let sc = s.scenario.as_str();
+        let endpoint = if is_chat(s) { "chat" } else { &s.endpoint };
+        let kind = if s.stream { ", streamed" } else { "" };
+        let load = match s.rate {
+            Some(rate) => format!("8 conns paced at {rate:.0} req/s{kind}"),
+            None => format!("1 conn{kind}"),
+        };
+        let direct = ix.get("direct", sc);
+        let mut row = format!(
+            "| {endpoint} | {load} | {} |",
+            fmt_opt(direct.map(|d| d.latency.p50_us), fmt_us)
+        );
+        for t in &gateways {
+            let p = ix.get(t, sc).map(|x| x.latency.p50_us);
+            let ov = match (ix.overhead(t, sc, p50), ix.overhead(t, sc, p99)) {
+                (Some(a), Some(b)) => format!("{} / {}", fmt_us(a), fmt_us(b)),
+                _ => "n/a".into(),
+            };
+            let _ = write!(row, " {} | {ov} |", fmt_opt(p, fmt_us));
+        }
+        let _ = write!(row, " {} |", fmt_opt(direct.and_then(cpu_us), fmt_us));
+        for t in &gateways {
+            let _ = write!(
+                row,
+                " {} |",
+                fmt_opt(ix.get(t, sc).and_then(cpu_us), fmt_us)
+            );
         }
         let _ = writeln!(out, "{row}");
     }
@@ -574,7 +677,9 @@ pub fn render(r: &Results, appendix: &str) -> String {
         .into_iter()
         .filter(|t| r.runs.iter().any(|x| x.target == *t))
         .collect();
-    ratio_table(&mut out, &ix, &scenarios, &shipped);
+    let chat: Vec<&RunResult> = scenarios.iter().copied().filter(|x| is_chat(x)).collect();
+    ratio_table(&mut out, &ix, &chat, &shipped);
+    endpoint_table(&mut out, &ix, &scenarios, &shipped);
     let what_if: Vec<&str> = ["serve-nodelay", "split-nodelay"]
         .into_iter()
         .filter(|t| r.runs.iter().any(|x| x.target == *t))
@@ -589,7 +694,7 @@ pub fn render(r: &Results, appendix: &str) -> String {
         if shipped.contains(&"litellm") {
             with_litellm.push("litellm");
         }
-        ratio_table(&mut out, &ix, &scenarios, &with_litellm);
+        ratio_table(&mut out, &ix, &chat, &with_litellm);
     }
 
     let _ = writeln!(out, "## Product targets\n");
@@ -866,6 +971,44 @@ mod tests {
         );
         let md = render(&r, "");
         assert!(md.contains("| passthrough overhead p50 / p99 |"), "{md}");
+    }
+
+    #[test]
+    fn endpoint_rows_stay_out_of_the_chat_ratios() {
+        let ep = |target: &str, p50: f64| RunResult {
+            endpoint: "embeddings".into(),
+            connections: 1,
+            server: crate::load::ServerCost {
+                cpu_s_per_1000: Some(0.05),
+                ..Default::default()
+            },
+            ..run(target, "embeddings-small-c1", p50, 5000.0)
+        };
+        let r = Results {
+            runs: vec![
+                run("direct", "nonstream-small-c8", 100.0, 10_000.0),
+                run("serve", "nonstream-small-c8", 180.0, 6000.0),
+                ep("direct", 60.0),
+                ep("serve", 150.0),
+            ],
+            ..Results::default()
+        };
+        let md = render(&r, "");
+        assert!(md.contains("### Per endpoint"), "{md}");
+        assert!(
+            md.contains(
+                "| embeddings | 1 conn | 60 µs | 150 µs | 90 µs / 180 µs | 50 µs | 50 µs |"
+            ),
+            "{md}"
+        );
+        // The chat ratio table has no embeddings row; the full table has one.
+        let ratios = md.split("### Per endpoint").next().unwrap();
+        assert!(!ratios.contains("embeddings non-stream"), "{md}");
+        assert!(
+            md.contains("| embeddings non-stream, small prompt, c=1 | serve |"),
+            "{md}"
+        );
+        assert_eq!(checks(&r)[0].measured, "80 µs");
     }
 
     #[test]

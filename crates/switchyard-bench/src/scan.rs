@@ -1,6 +1,8 @@
 //! Reading response bodies as they arrive, without parsing them: did a frame carry answer text
 //! (the time-to-first-content mark) and did the stream end properly (`[DONE]` for SSE,
-//! `"done":true` for Ollama's NDJSON)?
+//! `"done":true` for Ollama's NDJSON)? The answer text is a `"content"` string by default; the
+//! other endpoints name their own key (`"text"`, `"delta"`, `"response"`, `"embedding"`) and, for
+//! the Responses API's events, their own end marker (`response.completed`), through [`Markers`].
 //!
 //! A byte scan rather than a JSON parse keeps the load generator's own cost per chunk small and
 //! the same for every target, so it does not blur the differences being measured.
@@ -27,13 +29,36 @@ impl Expect {
     }
 }
 
+/// What marks answer content and the end of a body, when not the defaults of an [`Expect`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Markers {
+    /// `"KEY":` — its value is answer content when it is a non-empty string or array.
+    content: Vec<u8>,
+    end: Option<Vec<u8>>,
+}
+
+impl Markers {
+    /// `content_key` names the JSON key holding the answer (default `content`); `end` replaces
+    /// the format's end marker (JSON bodies have none).
+    pub fn new(expect: Expect, content_key: Option<&str>, end: Option<&str>) -> Self {
+        let key = content_key.unwrap_or("content");
+        Markers {
+            content: format!("\"{key}\":").into_bytes(),
+            end: end
+                .map(|e| e.as_bytes().to_vec())
+                .or_else(|| expect.end_marker().map(<[u8]>::to_vec)),
+        }
+    }
+}
+
 /// Bytes kept from the previous frame so a marker split across two frames is still seen.
 const CARRY: usize = 32;
 
 /// Scans one response body frame by frame.
 #[derive(Debug)]
-pub struct BodyScan {
-    expect: Expect,
+pub struct BodyScan<'a> {
+    content: &'a [u8],
+    end: Option<&'a [u8]>,
     carry: Vec<u8>,
     /// A frame with non-empty `"content"` has been seen.
     pub saw_content: bool,
@@ -52,14 +77,20 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Whether `hay` holds `"content":` followed by a non-empty JSON string.
 pub fn has_content(hay: &[u8]) -> bool {
-    const PAT: &[u8] = b"\"content\":";
+    has_value(hay, b"\"content\":")
+}
+
+/// Whether `hay` holds `pat` (`"KEY":`) followed by a non-empty JSON string or array.
+fn has_value(hay: &[u8], pat: &[u8]) -> bool {
     let mut from = 0;
-    while let Some(pos) = find(&hay[from..], PAT) {
-        let mut j = from + pos + PAT.len();
+    while let Some(pos) = find(&hay[from..], pat) {
+        let mut j = from + pos + pat.len();
         while j < hay.len() && (hay[j] == b' ' || hay[j] == b'\t') {
             j += 1;
         }
-        if j + 1 < hay.len() && hay[j] == b'"' && hay[j + 1] != b'"' {
+        if j + 1 < hay.len()
+            && ((hay[j] == b'"' && hay[j + 1] != b'"') || (hay[j] == b'[' && hay[j + 1] != b']'))
+        {
             return true;
         }
         from += pos + 1;
@@ -67,13 +98,29 @@ pub fn has_content(hay: &[u8]) -> bool {
     false
 }
 
-impl BodyScan {
+impl BodyScan<'static> {
+    /// A scan with the format's defaults: `"content"` strings, its own end marker.
     pub fn new(expect: Expect) -> Self {
         BodyScan {
-            expect,
+            content: b"\"content\":",
+            end: expect.end_marker(),
             carry: Vec::with_capacity(2 * CARRY),
             saw_content: false,
             saw_end: expect.end_marker().is_none(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<'a> BodyScan<'a> {
+    /// A scan with other markers (see [`Markers`]).
+    pub fn with(markers: &'a Markers) -> Self {
+        BodyScan {
+            content: &markers.content,
+            end: markers.end.as_deref(),
+            carry: Vec::with_capacity(2 * CARRY),
+            saw_content: false,
+            saw_end: markers.end.is_none(),
             bytes: 0,
         }
     }
@@ -83,12 +130,12 @@ impl BodyScan {
         self.bytes += data.len();
         let mut first = false;
         let seam = self.seam(data);
-        if !self.saw_content && (has_content(data) || has_content(&seam)) {
+        if !self.saw_content && (has_value(data, self.content) || has_value(&seam, self.content)) {
             self.saw_content = true;
             first = true;
         }
         if !self.saw_end
-            && let Some(m) = self.expect.end_marker()
+            && let Some(m) = self.end
             && (find(data, m).is_some() || find(&seam, m).is_some())
         {
             self.saw_end = true;
@@ -157,5 +204,31 @@ mod tests {
         let mut e = BodyScan::new(Expect::Json);
         e.feed(br#"{"error":{"message":"nope"}}"#);
         assert!(!e.complete());
+    }
+
+    #[test]
+    fn other_endpoints_markers() {
+        // Embeddings: a non-empty array is the answer; `"embedding"` does not match `"embeddings"`.
+        let m = Markers::new(Expect::Json, Some("embedding"), None);
+        let mut s = BodyScan::with(&m);
+        s.feed(br#"{"data":[{"embedding":[0.1,0.2]}]}"#);
+        assert!(s.complete());
+        let mut s = BodyScan::with(&m);
+        s.feed(br#"{"embeddings":[[0.1]],"embedding":[]}"#);
+        assert!(!s.complete());
+        // Responses events: text deltas, ended by response.completed (no [DONE]).
+        let m = Markers::new(Expect::Sse, Some("delta"), Some("response.completed"));
+        let mut s = BodyScan::with(&m);
+        assert!(!s.feed(b"event: response.created\ndata: {\"type\":\"response.created\"}\n\n"));
+        assert!(s.feed(b"event: response.output_text.delta\ndata: {\"delta\":\"Hi\"}\n\n"));
+        assert!(!s.complete());
+        s.feed(b"event: response.comp");
+        s.feed(b"leted\ndata: {}\n\n");
+        assert!(s.complete());
+        // Ollama's /api/generate: `"response"` text, `"done":true` from the format.
+        let m = Markers::new(Expect::Ndjson, Some("response"), None);
+        let mut s = BodyScan::with(&m);
+        s.feed(b"{\"response\":\"a\",\"done\":true}\n");
+        assert!(s.complete());
     }
 }
