@@ -59,6 +59,16 @@ def test_tool_call():
     assert r.choices[0].finish_reason == "tool_calls"
 
 
+def test_responses():
+    r = litellm.responses(model="openai/local-small", input="hi [[tokens=3]]", **KW)
+    assert len(r.output[0].content[0].text.split()) == 3
+    assert r.usage.output_tokens == 3
+    events = list(litellm.responses(model="openai/local-small", input="hi [[tokens=3]]", stream=True, **KW))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert len(text.split()) == 3
+    assert events[-1].type == "response.completed"
+
+
 def test_context_window_exceeded_error():
     # Larger than every window of the chain (the largest is 32,768): fits nowhere.
     with pytest.raises(litellm.ContextWindowExceededError) as e:
