@@ -10,6 +10,7 @@
 mod embed;
 mod error;
 mod lines;
+mod logprobs;
 mod nullable;
 mod ollama;
 mod openai;
@@ -24,6 +25,7 @@ use switchyard_proto as pb;
 
 pub use embed::{EmbedCall, Embedded, takes_token_ids};
 pub use error::BackendError;
+pub use logprobs::append as append_logprobs;
 pub use pool::Backends;
 
 /// What one attempt produces, in order: deltas, then exactly one `Done`.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use switchyard_core::FailureClass;
 use switchyard_proto as pb;
 
+use crate::logprobs::{TokenLogprob, to_json};
 use crate::pool::{Endpoint, LineStream};
 use crate::{Attempt, BackendError, BackendEvent, Completion, EventStream};
 
@@ -29,6 +30,28 @@ struct ChatBody<'a> {
     /// `false` turns Ollama's silent truncation into a 400 (Ollama ≥ 0.12.4; older ignore it).
     #[serde(skip_serializing_if = "Option::is_none")]
     truncate: Option<bool>,
+    #[serde(flatten)]
+    logprobs: LogprobsAsk,
+}
+
+/// Top-level `logprobs`/`top_logprobs` of `/api/chat` and `/api/generate` (Ollama ≥ 0.12.11),
+/// sent only when the caller asked.
+#[derive(Serialize)]
+struct LogprobsAsk {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    logprobs: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_logprobs: Option<u32>,
+}
+
+impl LogprobsAsk {
+    fn of(req: &pb::ChatRequest) -> Self {
+        let on = req.logprobs == Some(true);
+        LogprobsAsk {
+            logprobs: on,
+            top_logprobs: req.top_logprobs.filter(|n| on && *n > 0),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -117,6 +140,8 @@ struct GenerateBody<'a> {
     keep_alive: Option<&'a Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     truncate: Option<bool>,
+    #[serde(flatten)]
+    logprobs: LogprobsAsk,
 }
 
 /// A text completion: `/api/generate`, raw, with what earlier attempts produced appended.
@@ -142,6 +167,7 @@ fn generate_request(
         } else {
             Some(false)
         },
+        logprobs: LogprobsAsk::of(attempt.request),
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| {
         BackendError::new(
@@ -223,6 +249,7 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
         } else {
             Some(false)
         },
+        logprobs: LogprobsAsk::of(attempt.request),
     };
     let bytes = serde_json::to_vec(&body).map_err(|e| {
         BackendError::new(
@@ -250,6 +277,9 @@ struct Chunk {
     eval_count: Option<u32>,
     #[serde(default)]
     error: Option<Value>,
+    /// This chunk's tokens with their log probabilities, when asked for.
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
+    logprobs: Vec<TokenLogprob>,
 }
 
 #[derive(Deserialize)]
@@ -311,8 +341,9 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                 yield Err(BackendError::new(class, text));
                 return;
             }
-            if let Some(text) = chunk.response.filter(|t| !t.is_empty()) {
-                yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: None, tool_calls: Vec::new() }));
+            let mut logprobs_json = to_json(&chunk.logprobs);
+            if let Some(text) = chunk.response.filter(|t| !t.is_empty() || logprobs_json.is_some()) {
+                yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: None, tool_calls: Vec::new(), logprobs_json: logprobs_json.take() }));
             }
             if let Some(m) = chunk.message {
                 let tool_calls: Vec<pb::ToolCallDelta> = m.tool_calls.into_iter().map(|c| {
@@ -331,8 +362,8 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                     }
                 }).collect();
                 let thinking = m.thinking.filter(|t| !t.is_empty());
-                if !m.content.is_empty() || thinking.is_some() || !tool_calls.is_empty() {
-                    yield Ok(BackendEvent::Delta(pb::Delta { content: m.content, reasoning: thinking, tool_calls }));
+                if !m.content.is_empty() || thinking.is_some() || !tool_calls.is_empty() || logprobs_json.is_some() {
+                    yield Ok(BackendEvent::Delta(pb::Delta { content: m.content, reasoning: thinking, tool_calls, logprobs_json: logprobs_json.take() }));
                 }
             }
             if chunk.done {

@@ -14,6 +14,7 @@ use switchyard_core::config::Continuation;
 use switchyard_core::template::render_continuation;
 use switchyard_proto as pb;
 
+use crate::logprobs::ChoiceLogprobs;
 use crate::pool::{Endpoint, LineStream};
 use crate::{Attempt, BackendError, BackendEvent, Completion, EventStream};
 
@@ -107,6 +108,10 @@ fn text_request(attempt: &Attempt<'_>, prompt: &str) -> Result<(Endpoint, Vec<u8
     }
     // Echo is the gateway's to write (once, before any continuation).
     body.remove("echo");
+    if req.logprobs == Some(true) {
+        // The legacy field: how many alternatives per token (the chosen one always comes).
+        body.insert("logprobs".into(), req.top_logprobs.unwrap_or(0).into());
+    }
     let streamed = crate::streams(attempt);
     body.insert("stream".into(), Value::Bool(streamed));
     if streamed {
@@ -194,6 +199,12 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
     if let Some(u) = &req.user {
         body.insert("user".into(), Value::String(u.clone()));
     }
+    if req.logprobs == Some(true) {
+        body.insert("logprobs".into(), Value::Bool(true));
+        if let Some(n) = req.top_logprobs {
+            body.insert("top_logprobs".into(), n.into());
+        }
+    }
     put_sampling(&mut body, attempt);
     let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {
         BackendError::new(
@@ -230,6 +241,9 @@ struct Choice {
     text: Option<String>,
     #[serde(default)]
     finish_reason: Option<String>,
+    /// The tokens of this chunk (or answer) with their log probabilities, when asked for.
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
+    logprobs: Option<ChoiceLogprobs>,
 }
 
 #[derive(Deserialize)]
@@ -315,11 +329,16 @@ impl Decoder {
         }
         let mut out = Vec::new();
         for choice in chunk.choices {
-            if let Some(text) = choice.text.filter(|t| !t.is_empty()) {
+            let mut logprobs_json = choice.logprobs.and_then(ChoiceLogprobs::into_json);
+            if let Some(text) = choice
+                .text
+                .filter(|t| !t.is_empty() || logprobs_json.is_some())
+            {
                 out.push(BackendEvent::Delta(pb::Delta {
                     content: text,
                     reasoning: None,
                     tool_calls: Vec::new(),
+                    logprobs_json: logprobs_json.take(),
                 }));
             }
             if let Some(d) = choice.delta.or(choice.message) {
@@ -334,11 +353,16 @@ impl Decoder {
                     .reasoning_content
                     .or(d.reasoning)
                     .filter(|r| !r.is_empty());
-                if !content.is_empty() || reasoning.is_some() || !tool_calls.is_empty() {
+                if !content.is_empty()
+                    || reasoning.is_some()
+                    || !tool_calls.is_empty()
+                    || logprobs_json.is_some()
+                {
                     out.push(BackendEvent::Delta(pb::Delta {
                         content,
                         reasoning,
                         tool_calls,
+                        logprobs_json: logprobs_json.take(),
                     }));
                 }
             }

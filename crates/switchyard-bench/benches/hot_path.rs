@@ -112,6 +112,7 @@ fn sse(c: &mut Criterion) {
         content: " token".into(),
         reasoning: None,
         tool_calls: Vec::new(),
+        logprobs_json: None,
     };
     let mut g = c.benchmark_group("sse_chunk");
     g.bench_function("delta", |b| b.iter(|| writer.delta(black_box(&delta))));

@@ -324,6 +324,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
     let mut content = String::new();
     let mut reasoning: Option<String> = None;
     let mut tool_calls: Vec<pb::ToolCallDelta> = Vec::new();
+    let mut logprobs_json: Option<String> = None;
     let mut chunks = 0u32;
     loop {
         let item = tokio::select! {
@@ -338,6 +339,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     reasoning.get_or_insert_with(String::new).push_str(&r);
                 }
                 merge_tool_calls(&mut tool_calls, d.tool_calls);
+                switchyard_backends::append_logprobs(&mut logprobs_json, d.logprobs_json);
             }
             Some(Ok(BackendEvent::Done(c))) => {
                 if ctx.truncated(c.prompt_tokens) {
@@ -352,6 +354,7 @@ async fn buffered(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                         content,
                         reasoning,
                         tool_calls,
+                        logprobs_json,
                     })),
                     event(pb::chat_event::Event::Finish(pb::Finish {
                         reason: c.finish_reason,

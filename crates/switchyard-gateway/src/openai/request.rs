@@ -50,7 +50,13 @@ pub struct ChatCompletionRequest {
     pub user: Option<String>,
     #[serde(default)]
     pub n: Option<u32>,
-    /// Everything else (logprobs, parallel_tool_calls, …), passed through.
+    /// Return each output token's log probability.
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    /// How many most likely alternatives to return per token (0-20); needs `logprobs`.
+    #[serde(default)]
+    pub top_logprobs: Option<u32>,
+    /// Everything else (parallel_tool_calls, logit_bias, …), passed through.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -187,6 +193,25 @@ fn check_range(value: Option<f64>, lo: f64, hi: f64, name: &str) -> Result<(), A
 /// Most choices (`n`) one request may ask for; each is its own routed answer.
 pub const MAX_CHOICES: u32 = 16;
 
+/// Most alternatives per token `top_logprobs` may ask for (OpenAI's and Ollama's limit).
+pub const MAX_TOP_LOGPROBS: u32 = 20;
+
+/// Checks `top_logprobs` as OpenAI does: at most 20, and (above 0) only with `logprobs: true`.
+fn check_logprobs(logprobs: Option<bool>, top_logprobs: Option<u32>) -> Result<(), ApiError> {
+    match top_logprobs {
+        Some(n) if n > MAX_TOP_LOGPROBS => Err(ApiError::invalid(
+            format!("top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {n}"),
+            Some("top_logprobs"),
+        )),
+        // 0 asks for nothing more than no field would: accepted, as some clients send it.
+        Some(n) if n > 0 && logprobs != Some(true) => Err(ApiError::invalid(
+            "top_logprobs requires logprobs to be true",
+            Some("top_logprobs"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl ChatCompletionRequest {
     /// How many choices the caller asked for (`n`, default 1).
     pub fn choices(&self) -> u32 {
@@ -225,6 +250,7 @@ impl ChatCompletionRequest {
         check_range(self.top_p, 0.0, 1.0, "top_p")?;
         check_range(self.presence_penalty, -2.0, 2.0, "presence_penalty")?;
         check_range(self.frequency_penalty, -2.0, 2.0, "frequency_penalty")?;
+        check_logprobs(self.logprobs, self.top_logprobs)?;
         let mut messages = Vec::with_capacity(self.messages.len());
         for (i, m) in self.messages.into_iter().enumerate() {
             messages.push(convert_message(m, i)?);
@@ -284,6 +310,8 @@ impl ChatCompletionRequest {
             allowed_groups: Vec::new(),
             prompt: None,
             suffix: None,
+            logprobs: self.logprobs.filter(|&on| on),
+            top_logprobs: self.top_logprobs.filter(|_| self.logprobs == Some(true)),
         })
     }
 }

@@ -6,7 +6,21 @@
 
 use bytes::Bytes;
 use serde::Serialize;
+use serde_json::Value;
 use switchyard_proto as pb;
+
+/// A choice's `logprobs`: the tokens' entries as the router carried them (`Delta.logprobs_json`).
+#[derive(Serialize)]
+struct Logprobs<'a> {
+    content: &'a [Value],
+    refusal: Option<()>,
+}
+
+/// The entries of one delta's `logprobs_json` (none when absent or unreadable).
+fn entries(json: Option<&str>) -> Vec<Value> {
+    json.and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default()
+}
 
 #[derive(Serialize)]
 struct Usage {
@@ -72,7 +86,7 @@ struct Choice<'a> {
     index: u32,
     message: Message<'a>,
     finish_reason: &'a str,
-    logprobs: Option<()>,
+    logprobs: Option<Logprobs<'a>>,
 }
 
 #[derive(Serialize)]
@@ -91,6 +105,8 @@ struct Completion<'a> {
 pub struct Answer {
     pub delta: pb::Delta,
     pub finish: String,
+    /// Log probability entries of every delta, in order (`None` when none carried any).
+    pub logprobs: Option<Vec<Value>>,
 }
 
 impl Answer {
@@ -104,6 +120,11 @@ impl Answer {
                 .push_str(&r);
         }
         self.delta.tool_calls.extend(d.tool_calls);
+        if d.logprobs_json.is_some() {
+            self.logprobs
+                .get_or_insert_with(Vec::new)
+                .extend(entries(d.logprobs_json.as_deref()));
+        }
     }
 }
 
@@ -137,7 +158,10 @@ pub fn completion_json(
                 } else {
                     &a.finish
                 },
-                logprobs: None,
+                logprobs: a.logprobs.as_deref().map(|content| Logprobs {
+                    content,
+                    refusal: None,
+                }),
             }
         })
         .collect();
@@ -169,7 +193,7 @@ struct ChunkChoice<'a> {
     index: u32,
     delta: DeltaOut<'a>,
     finish_reason: Option<&'a str>,
-    logprobs: Option<()>,
+    logprobs: Option<Logprobs<'a>>,
 }
 
 #[derive(Serialize)]
@@ -211,6 +235,7 @@ impl ChunkWriter {
         &self,
         index: u32,
         delta: DeltaOut<'_>,
+        logprobs: Option<&[Value]>,
         finish: Option<&str>,
         usage: Option<Usage>,
         no_choices: bool,
@@ -222,7 +247,10 @@ impl ChunkWriter {
                 index,
                 delta,
                 finish_reason: finish,
-                logprobs: None,
+                logprobs: logprobs.map(|content| Logprobs {
+                    content,
+                    refusal: None,
+                }),
             }]
         };
         let c = Chunk {
@@ -252,6 +280,7 @@ impl ChunkWriter {
             },
             None,
             None,
+            None,
             false,
         )
     }
@@ -262,6 +291,7 @@ impl ChunkWriter {
 
     /// A delta of choice `index`.
     pub fn delta_at(&self, index: u32, d: &pb::Delta) -> Bytes {
+        let logprobs = d.logprobs_json.as_deref().map(|j| entries(Some(j)));
         self.chunk(
             index,
             DeltaOut {
@@ -274,6 +304,7 @@ impl ChunkWriter {
                 reasoning_content: d.reasoning.as_deref(),
                 tool_calls: tool_calls(&d.tool_calls),
             },
+            logprobs.as_deref(),
             None,
             None,
             false,
@@ -286,11 +317,11 @@ impl ChunkWriter {
 
     /// The finish chunk of choice `index`.
     pub fn finish_at(&self, index: u32, reason: &str) -> Bytes {
-        self.chunk(index, DeltaOut::default(), Some(reason), None, false)
+        self.chunk(index, DeltaOut::default(), None, Some(reason), None, false)
     }
 
     pub fn usage(&self, u: &pb::Usage) -> Bytes {
-        self.chunk(0, DeltaOut::default(), None, Some(u.into()), true)
+        self.chunk(0, DeltaOut::default(), None, None, Some(u.into()), true)
     }
 
     pub fn error(body: &serde_json::Value) -> Bytes {

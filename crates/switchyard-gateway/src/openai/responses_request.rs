@@ -506,6 +506,7 @@ impl ResponsesRequest {
             allowed_groups: Vec::new(),
             prompt: None,
             suffix: None,
+            ..Default::default()
         };
         Ok((req, echo))
     }
