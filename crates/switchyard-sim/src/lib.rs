@@ -25,6 +25,7 @@ mod embed;
 mod error;
 mod fault;
 mod llamacpp;
+mod logprobs;
 mod ollama;
 mod openai;
 mod prompt;

@@ -369,7 +369,15 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
     };
 
     if !p.g.stream {
-        let body = done(&ans.text(), true);
+        let mut body = done(&ans.text(), true);
+        if let (Some(top), Output::Text(pieces), Value::Object(o)) =
+            (p.g.logprobs, &ans.output, &mut body)
+        {
+            o.insert(
+                "logprobs".into(),
+                Value::Array(crate::logprobs::entries(pieces, top)),
+            );
+        }
         let resp = Json(body).into_response();
         return delivery::non_stream(p.fault, STYLE, p.kill.as_ref(), resp).await;
     }
@@ -380,6 +388,12 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
             for piece in pieces {
                 let mut o = head(piece);
                 o.insert("done".into(), json!(false));
+                if let Some(top) = p.g.logprobs {
+                    o.insert(
+                        "logprobs".into(),
+                        json!([crate::logprobs::entry(piece, top)]),
+                    );
+                }
                 content.push(util::ndjson(&Value::Object(o)));
             }
         }

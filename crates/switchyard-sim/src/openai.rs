@@ -72,6 +72,8 @@ struct Reply {
     prompt_tokens: u32,
     stream: bool,
     include_usage: bool,
+    /// Alternatives per token when log probabilities were asked for.
+    logprobs: Option<u32>,
     fault: Option<Fault>,
     kill: Option<ConnKill>,
     id: String,
@@ -111,6 +113,7 @@ async fn ollama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Resp
         prompt_tokens: p.evaluated,
         stream: p.g.stream,
         include_usage: p.g.include_usage,
+        logprobs: p.g.logprobs,
         fault: p.fault,
         kill: p.kill,
         id: if chat {
@@ -242,6 +245,7 @@ async fn llama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Respo
         prompt_tokens,
         stream: g.stream,
         include_usage: g.include_usage,
+        logprobs: g.logprobs,
         fault,
         kill,
         id,
@@ -338,16 +342,32 @@ async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
     let finish = ans.finish.openai();
     let style = r.host.style();
 
+    // Both servers write chat's `{content: [...]}`, for text completions too (llama.cpp's
+    // `probs_to_json`, Ollama's `ChoiceLogprobs`).
+    let logprobs = |pieces: &[String]| match (r.logprobs, pieces.is_empty()) {
+        (Some(top), false) => json!({"content": crate::logprobs::entries(pieces, top)}),
+        _ => Value::Null,
+    };
     if !r.stream {
+        let pieces = match &ans.output {
+            Output::Text(p) => p.as_slice(),
+            Output::Tool { .. } => &[],
+        };
         let choice = if r.chat {
             let message = match &ans.output {
                 Output::Text(_) => json!({"role": "assistant", "content": ans.text()}),
                 Output::Tool { name, arguments } => json!({"role": "assistant", "content": null,
                     "tool_calls": openai_tool_calls(name, arguments)}),
             };
-            json!({"index": 0, "message": message, "finish_reason": finish})
+            let mut c = json!({"index": 0, "message": message, "finish_reason": finish});
+            if r.logprobs.is_some()
+                && let Value::Object(o) = &mut c
+            {
+                o.insert("logprobs".into(), logprobs(pieces));
+            }
+            c
         } else {
-            json!({"index": 0, "text": ans.text(), "logprobs": null, "finish_reason": finish})
+            json!({"index": 0, "text": ans.text(), "logprobs": logprobs(pieces), "finish_reason": finish})
         };
         let object = if r.chat {
             "chat.completion"
@@ -370,11 +390,22 @@ async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
     };
     let chunk = |choices: Value| util::sse(&Value::Object(envelope(&r, created, object, choices)));
     let delta = |d: Value, reason: Value| {
+        let piece = d
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty());
+        let lp = piece.map_or(Value::Null, |p| logprobs(&[p.to_owned()]));
         if r.chat {
-            json!([{"finish_reason": reason, "index": 0, "delta": d}])
+            let mut c = json!({"finish_reason": reason, "index": 0, "delta": d});
+            if !lp.is_null()
+                && let Value::Object(o) = &mut c
+            {
+                o.insert("logprobs".into(), lp);
+            }
+            json!([c])
         } else {
             let text = d.get("content").cloned().unwrap_or(json!(""));
-            json!([{"text": text, "index": 0, "logprobs": null, "finish_reason": reason}])
+            json!([{"text": text, "index": 0, "logprobs": lp, "finish_reason": reason}])
         }
     };
 

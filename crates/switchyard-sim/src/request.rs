@@ -31,6 +31,9 @@ pub(crate) struct GenRequest {
     pub keep_alive_zero: bool,
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,
+    /// Log probabilities asked for, with this many alternatives per token (Ollama and OpenAI
+    /// chat: `logprobs: true` and `top_logprobs`; OpenAI text completions: `logprobs: N`).
+    pub logprobs: Option<u32>,
 }
 
 /// Reads the whole body as JSON: empty → "missing request body", bad JSON → a Go-style message.
@@ -206,6 +209,16 @@ fn as_int(v: Option<&Value>) -> Option<i64> {
     })
 }
 
+/// `top_logprobs`: 0-20, as both servers require.
+fn top_logprobs(o: &Map<String, Value>) -> Result<u32, ApiError> {
+    match as_int(o.get("top_logprobs")) {
+        None => Ok(0),
+        Some(n) => u32::try_from(n).ok().filter(|n| *n <= 20).ok_or_else(|| {
+            ApiError::BadRequest("top_logprobs must be between 0 and 20".to_owned())
+        }),
+    }
+}
+
 /// Parses an Ollama `/api/chat` (`chat`) or `/api/generate` request. Errors are 400s; the second
 /// value is an error Ollama raises later (after the model lookup): bad option types, bad format.
 pub(crate) fn parse_ollama(
@@ -269,6 +282,10 @@ pub(crate) fn parse_ollama(
             raw,
         }
     };
+    let logprobs = match opt_bool(o, "logprobs", st)? {
+        Some(true) => Some(top_logprobs(o)?),
+        _ => None,
+    };
     let num_ctx_sent = options
         .get("num_ctx")
         .and_then(|n| as_int(Some(n)))
@@ -286,6 +303,7 @@ pub(crate) fn parse_ollama(
             truncate,
             keep_alive_zero: keep_alive_zero(o.get("keep_alive")),
             include_usage: false,
+            logprobs,
         },
         deferred,
     ))
@@ -334,6 +352,15 @@ pub(crate) fn parse_openai(
         .and_then(|r| r.get("type"))
         .and_then(Value::as_str)
         .is_some_and(|t| t == "json_object" || t == "json_schema");
+    let logprobs = if chat {
+        match o.get("logprobs") {
+            Some(Value::Bool(true)) => Some(top_logprobs(o)?),
+            _ => None,
+        }
+    } else {
+        // The legacy form: how many alternatives per token.
+        as_int(o.get("logprobs")).map(|n| u32::try_from(n.clamp(0, 20)).unwrap_or(0))
+    };
     let include_usage = o
         .get("stream_options")
         .and_then(|s| s.get("include_usage"))
@@ -351,6 +378,7 @@ pub(crate) fn parse_openai(
         truncate: true,
         keep_alive_zero: false,
         include_usage,
+        logprobs,
     })
 }
 
