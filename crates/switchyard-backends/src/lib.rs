@@ -7,6 +7,7 @@
 //! streamed upstream calls; for a non-streaming client every backend is asked for the whole answer
 //! at once, read as one JSON object. Decoders read `null` and an absent field alike.
 
+mod continuation;
 mod embed;
 mod error;
 mod lines;

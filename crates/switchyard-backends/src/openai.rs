@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchyard_core::FailureClass;
 use switchyard_core::config::Continuation;
-use switchyard_core::template::render_continuation;
+use switchyard_core::template::{end_of_turn, render_continuation};
 use switchyard_proto as pb;
 
 use crate::logprobs::ChoiceLogprobs;
@@ -24,6 +24,9 @@ fn message_json(m: &pb::Message) -> Value {
     let content = match (&m.content_parts_json, &m.content) {
         (Some(parts), _) => serde_json::from_str(parts).unwrap_or(Value::Null),
         (None, Some(text)) => Value::String(text.clone()),
+        // An assistant turn that only called tools: llama-cpp-python refuses `null` ("Input
+        // should be a valid string") and its templates need the field, so it is sent empty.
+        (None, None) if !m.tool_calls.is_empty() => Value::String(String::new()),
         (None, None) => Value::Null,
     };
     o.insert("content".into(), content);
@@ -76,6 +79,15 @@ fn continuation_request(
     body.insert("stream".into(), Value::Bool(true));
     body.insert("stream_options".into(), json!({"include_usage": true}));
     put_sampling(&mut body, attempt);
+    // The answer ends with its turn, even on a server that does not stop there by itself.
+    let eot = Value::String(end_of_turn(family).to_owned());
+    match body.get_mut("stop") {
+        Some(Value::Array(stops)) if !stops.contains(&eot) => stops.push(eot),
+        Some(_) => {}
+        None => {
+            body.insert("stop".into(), Value::Array(vec![eot]));
+        }
+    }
     let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {
         BackendError::new(
             FailureClass::Protocol,
@@ -132,14 +144,19 @@ fn text_request(attempt: &Attempt<'_>, prompt: &str) -> Result<(Endpoint, Vec<u8
 
 /// Builds the URL and body of a `/v1/chat/completions` call (or `/v1/completions` for a text
 /// completion or a template continuation).
-pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), BackendError> {
+///
+/// `continuation` is the deployment's continuation mode (its key, or what its server was found
+/// to do), used when the attempt continues a partial answer.
+pub(crate) fn request(
+    attempt: &Attempt<'_>,
+    continuation: Continuation,
+) -> Result<(Endpoint, Vec<u8>), BackendError> {
     if let Some(prompt) = &attempt.request.prompt {
         return text_request(attempt, prompt);
     }
-    if let (Some(prefix), Continuation::Completions) = (
-        attempt.extra_assistant_prefix,
-        attempt.deployment.continuation,
-    ) {
+    if let (Some(prefix), Continuation::Completions) =
+        (attempt.extra_assistant_prefix, continuation)
+    {
         return continuation_request(attempt, prefix);
     }
     let req = attempt.request;

@@ -75,6 +75,8 @@ pub struct Backends {
     /// `Authorization` values of the deployments that have an `api_key`, by deployment id, built
     /// once. A key that cannot be sent in a header has none, and its attempts fail.
     auth: HashMap<String, HeaderValue>,
+    /// Continuation modes found out for deployments without a `continuation` key.
+    pub(crate) modes: std::sync::Arc<crate::continuation::Modes>,
 }
 
 impl Backends {
@@ -107,7 +109,11 @@ impl Backends {
             });
             hosts.insert(d.api_base.clone(), Host { client, uris });
         }
-        Ok(Backends { hosts, auth })
+        Ok(Backends {
+            hosts,
+            auth,
+            modes: Default::default(),
+        })
     }
 
     /// Sends one attempt. `Err` means it failed before any event; afterwards failures arrive as
@@ -123,7 +129,13 @@ impl Backends {
         })?;
         let (endpoint, body) = match d.provider {
             Provider::Ollama => ollama::request(&attempt)?,
-            Provider::OpenAi => openai::request(&attempt)?,
+            Provider::OpenAi => {
+                let continuation = match attempt.extra_assistant_prefix {
+                    Some(_) => self.continuation_mode(d).await,
+                    None => d.continuation,
+                };
+                openai::request(&attempt, continuation)?
+            }
         };
         let uri = host.uris[endpoint as usize]
             .clone()

@@ -9,6 +9,16 @@
 
 use crate::tokens::TemplateFamily;
 
+/// The text that closes a turn in `family`'s template: a continuation stops there, should the
+/// server not treat it as the end of generation.
+pub fn end_of_turn(family: TemplateFamily) -> &'static str {
+    match family {
+        TemplateFamily::ChatMl => "<|im_end|>",
+        TemplateFamily::Llama3 => "<|eot_id|>",
+        TemplateFamily::Mistral => "</s>",
+    }
+}
+
 /// Renders `(role, content)` pairs followed by an open assistant turn that starts with `partial`.
 pub fn render_continuation<'a>(
     family: TemplateFamily,

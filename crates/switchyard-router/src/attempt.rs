@@ -185,7 +185,7 @@ pub(crate) async fn run(ctx: &AttemptCtx<'_>) -> Outcome {
     let attempt = Attempt {
         deployment,
         request: ctx.request,
-        extra_assistant_prefix: ctx.carry.map(|c| c.text.as_str()),
+        extra_assistant_prefix: ctx.carry.map(|c| crate::seam::prefix_to_send(&c.text)),
         max_tokens: ctx.max_tokens,
         traceparent: ctx.traceparent,
     };
@@ -217,9 +217,13 @@ async fn send(ctx: &AttemptCtx<'_>, ev: pb::ChatEvent) -> bool {
 }
 
 /// Streaming: commit at the first delta, then forward every event as it comes. A continuation is
-/// committed from the start: the client already has the beginning of the answer.
+/// committed from the start: the client already has the beginning of the answer. Its opening
+/// whitespace is held back until its first word shows how the seam joins (`seam::join`).
 async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
     let mut committed = ctx.carry.is_some();
+    let received = ctx.carry.map_or("", |c| c.text.as_str());
+    // The continuation's opening while the seam is still open (whitespace only so far).
+    let mut opening: Option<String> = ctx.carry.map(|_| String::new());
     let mut text = String::new();
     let mut streamed_tool_calls = false;
     let mut chunks = 0u32;
@@ -229,7 +233,23 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
             _ = ctx.tx.closed() => return Outcome::ClientGone { chunks },
         };
         match item {
-            Some(Ok(BackendEvent::Delta(d))) => {
+            Some(Ok(BackendEvent::Delta(mut d))) => {
+                if let Some(held) = opening.as_mut() {
+                    held.push_str(&d.content);
+                    if held.trim_start().is_empty() {
+                        if d.reasoning.is_none()
+                            && d.tool_calls.is_empty()
+                            && d.logprobs_json.is_none()
+                        {
+                            chunks += 1;
+                            continue;
+                        }
+                        d.content.clear();
+                    } else {
+                        d.content = crate::seam::join(received, held);
+                        opening = None;
+                    }
+                }
                 if !committed {
                     committed = true;
                     if !send(ctx, ctx.route_info()).await {
@@ -267,6 +287,20 @@ async fn relay(ctx: &AttemptCtx<'_>, mut stream: EventStream) -> Outcome {
                     ));
                 } else {
                     ctx.learn(&c);
+                }
+                if let Some(held) = opening.take() {
+                    // The continuation ended before any word: only whitespace the client lacks.
+                    let content = crate::seam::join(received, &held);
+                    if !content.is_empty() {
+                        text.push_str(&content);
+                        let d = pb::Delta {
+                            content,
+                            ..Default::default()
+                        };
+                        if !send(ctx, event(pb::chat_event::Event::Delta(d))).await {
+                            return Outcome::ClientGone { chunks };
+                        }
+                    }
                 }
                 let finish = event(pb::chat_event::Event::Finish(pb::Finish {
                     reason: c.finish_reason.clone(),

@@ -17,6 +17,7 @@ mod embed;
 mod explain;
 mod metrics;
 mod route_error;
+mod seam;
 mod shared;
 mod state;
 mod strategy;

@@ -292,12 +292,12 @@ impl<'a> Builder<'a> {
         }
         let mut options = serde_json::Map::new();
         let mut silent_truncation = false;
-        let mut continuation = Continuation::Prefill;
+        let mut continuation = Continuation::Auto;
         for (k, v) in p.extra {
             if k == "continuation" {
                 let ck = format!("{key}.litellm_params.continuation");
                 continuation = v.as_str().and_then(Continuation::parse).ok_or_else(|| {
-                    ConfigError::invalid(ck, "expected \"prefill\" or \"completions\"")
+                    ConfigError::invalid(ck, "expected \"auto\", \"prefill\" or \"completions\"")
                 })?;
             } else if k == "truncate" && provider == Provider::Ollama {
                 silent_truncation = v.as_bool().unwrap_or(false);
@@ -434,11 +434,11 @@ impl<'a> Builder<'a> {
             None => u32::MAX,
         };
         let continuation = match d.continuation.as_deref() {
-            None => Continuation::Prefill,
+            None => Continuation::Auto,
             Some(c) => Continuation::parse(c).ok_or_else(|| {
                 ConfigError::invalid(
                     format!("{key}.continuation"),
-                    "expected \"prefill\" or \"completions\"",
+                    "expected \"auto\", \"prefill\" or \"completions\"",
                 )
             })?,
         };

@@ -304,6 +304,9 @@ impl Mode {
 /// How to ask a deployment to continue a partial answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Continuation {
+    /// No `continuation` key: found out once per deployment when first needed (Ollama's native
+    /// API always continues; an OpenAI-compatible server is identified by its routes).
+    Auto,
     /// Send the partial answer as a trailing assistant message (Ollama, current llama-server).
     Prefill,
     /// Render the chat template up to the open assistant turn and request a text completion
@@ -314,6 +317,7 @@ pub enum Continuation {
 impl Continuation {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "auto" => Some(Continuation::Auto),
             "prefill" => Some(Continuation::Prefill),
             "completions" => Some(Continuation::Completions),
             _ => None,
