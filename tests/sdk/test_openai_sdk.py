@@ -213,3 +213,16 @@ def test_text_completions(client):
     chunks = list(client.completions.create(model="local-small", prompt="Once more [[tokens=4]]", stream=True))
     assert len("".join(c.choices[0].text for c in chunks if c.choices).split()) == 4
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+
+
+def test_logprobs(client):
+    r = client.chat.completions.create(
+        model="local-small",
+        messages=[{"role": "user", "content": "how sure are you [[tokens=3]]"}],
+        logprobs=True,
+        top_logprobs=2,
+    )
+    content = r.choices[0].logprobs.content
+    assert "".join(t.token for t in content) == r.choices[0].message.content
+    assert len(content[0].top_logprobs) == 2
+    assert all(t.logprob <= 0 for t in content)
