@@ -263,7 +263,41 @@ struct OpenAiAnswer {
 struct OpenAiItem {
     #[serde(default)]
     index: Option<usize>,
-    embedding: Vec<f32>,
+    embedding: Vector,
+}
+
+/// One input's embedding: a vector, or one vector per token from a server that does not pool
+/// (llama-cpp-python with a model that has no pooling type answers `[[…], […], …]`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Vector {
+    Pooled(Vec<f32>),
+    PerToken(Vec<Vec<f32>>),
+}
+
+impl Vector {
+    /// The input's vector: per-token vectors are averaged and scaled to unit length, as pooling
+    /// servers do.
+    fn pooled(self) -> Vec<f32> {
+        let tokens = match self {
+            Vector::Pooled(v) => return v,
+            Vector::PerToken(t) => t,
+        };
+        let dims = tokens.first().map_or(0, Vec::len);
+        let mut mean = vec![0f32; dims];
+        for t in &tokens {
+            for (m, x) in mean.iter_mut().zip(t) {
+                *m += x;
+            }
+        }
+        let n = tokens.len().max(1) as f32;
+        mean.iter_mut().for_each(|m| *m /= n);
+        let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            mean.iter_mut().for_each(|m| *m /= norm);
+        }
+        mean
+    }
 }
 
 #[derive(Deserialize)]
@@ -280,7 +314,7 @@ pub(crate) fn openai_answer(body: &[u8]) -> Result<Embedded, BackendError> {
         .unwrap_or_default()
         .into_iter()
         .enumerate()
-        .map(|(pos, it)| (it.index.unwrap_or(pos), it.embedding))
+        .map(|(pos, it)| (it.index.unwrap_or(pos), it.embedding.pooled()))
         .collect();
     // A server may list them in any order; `index` says whose each is.
     items.sort_by_key(|(i, _)| *i);
@@ -310,5 +344,8 @@ mod tests {
         assert_eq!(a.vectors, vec![vec![1.0], vec![2.0]]);
         assert_eq!(a.prompt_tokens, None);
         assert!(openai_answer(b"{\"data\":[{\"embedding\":\"AAAA\"}]}").is_err());
+        // Per-token vectors (a server that does not pool) are averaged to one unit vector.
+        let p = openai_answer(br#"{"data":[{"index":0,"embedding":[[3,0],[3,8]]}]}"#).unwrap();
+        assert_eq!(p.vectors, vec![vec![0.6, 0.8]]);
     }
 }
