@@ -217,3 +217,95 @@ async fn top_logprobs_out_of_range_or_without_logprobs_is_a_400_naming_it() {
     .await;
     assert_eq!(r.status(), 200);
 }
+
+/// Checks a text completion's legacy `logprobs` against the text it covers from `offset`.
+fn check_legacy(lp: &Value, text: &str, offset: usize, top: usize) {
+    let tokens = lp["tokens"].as_array().unwrap();
+    assert!(!tokens.is_empty(), "{lp}");
+    let joined: String = tokens.iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(joined, text);
+    assert_eq!(lp["token_logprobs"].as_array().unwrap().len(), tokens.len());
+    let offsets = lp["text_offset"].as_array().unwrap();
+    assert_eq!(offsets[0], offset, "{lp}");
+    for (i, alts) in lp["top_logprobs"].as_array().unwrap().iter().enumerate() {
+        let alts = alts.as_object().unwrap();
+        assert_eq!(alts.len(), top.max(1), "{lp}");
+        assert!(alts.contains_key(tokens[i].as_str().unwrap()), "{lp}");
+    }
+}
+
+async fn text_completions_carry_legacy_logprobs(sim: &SimHandle, gw: &common::Serve, model: &str) {
+    let c = common::client();
+    let prompt = "Once upon a time [[tokens=4]]";
+    let v: Value = c
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": model, "prompt": prompt, "logprobs": 2, "echo": true, "max_tokens": 20}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = v["choices"][0]["text"].as_str().unwrap();
+    let answer = text.strip_prefix(prompt).unwrap();
+    check_legacy(&v["choices"][0]["logprobs"], answer, prompt.len(), 2);
+    let sent = sim.requests().into_iter().last().unwrap();
+    if sent.path == "/api/generate" {
+        assert_eq!(sent.body["logprobs"], true);
+        assert_eq!(sent.body["top_logprobs"], 2);
+    } else {
+        assert_eq!(sent.body["logprobs"], 2, "{}", sent.body);
+    }
+
+    let body = c
+        .post(gw.url("/v1/completions"))
+        .json(
+            &json!({"model": model, "prompt": "More [[tokens=3]]", "logprobs": 1, "stream": true}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut offset = 0;
+    let mut seen = 0;
+    for p in common::sse_payloads(&body) {
+        if p == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&p).unwrap();
+        let choice = &v["choices"][0];
+        let text = choice["text"].as_str().unwrap_or("");
+        if text.is_empty() {
+            assert!(choice["logprobs"].is_null(), "{v}");
+            continue;
+        }
+        check_legacy(&choice["logprobs"], text, offset, 1);
+        offset += text.chars().count();
+        seen += 1;
+    }
+    assert_eq!(seen, 3, "{body}");
+
+    let r = c
+        .post(gw.url("/v1/completions"))
+        .json(&json!({"model": model, "prompt": "x", "logprobs": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["param"], "logprobs");
+}
+
+#[tokio::test]
+async fn text_completions_get_legacy_logprobs_from_ollama() {
+    let (sim, gw, model) = over_ollama().await;
+    text_completions_carry_legacy_logprobs(&sim, &gw, model).await;
+}
+
+#[tokio::test]
+async fn text_completions_get_legacy_logprobs_from_llamacpp() {
+    let (sim, gw, model) = over_llamacpp().await;
+    text_completions_carry_legacy_logprobs(&sim, &gw, model).await;
+}

@@ -53,7 +53,10 @@ pub struct CompletionRequest {
     pub repeat_penalty: Option<f64>,
     #[serde(default)]
     pub user: Option<String>,
-    /// Everything else (`logprobs`, `logit_bias`, …), passed through to OpenAI-compatible servers.
+    /// Log probabilities of the output tokens, with this many alternatives each (0-5).
+    #[serde(default)]
+    pub logprobs: Option<u32>,
+    /// Everything else (`logit_bias`, …), passed through to OpenAI-compatible servers.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -67,6 +70,9 @@ pub enum Prompt {
     Many(Vec<String>),
     Tokens(Vec<Value>),
 }
+
+/// Most alternatives per token the legacy `logprobs` may ask for.
+const MAX_LOGPROBS: u32 = 5;
 
 /// The router requests of one text completion: one per prompt and choice, in OpenAI's order
 /// (`index = prompt * n + choice`), with the prompt to echo for each.
@@ -143,6 +149,12 @@ impl CompletionRequest {
         check_range(self.top_p, 0.0, 1.0, "top_p")?;
         check_range(self.presence_penalty, -2.0, 2.0, "presence_penalty")?;
         check_range(self.frequency_penalty, -2.0, 2.0, "frequency_penalty")?;
+        if let Some(n) = self.logprobs.filter(|n| *n > MAX_LOGPROBS) {
+            return Err(ApiError::invalid(
+                format!("logprobs must be between 0 and {MAX_LOGPROBS}, got {n}"),
+                Some("logprobs"),
+            ));
+        }
         let stream = self.stream.unwrap_or(false);
         let include_usage = self
             .stream_options
@@ -196,6 +208,8 @@ impl CompletionRequest {
                     extra_json: extra_json.clone(),
                     prompt: Some(prompt.clone()),
                     suffix: self.suffix.clone(),
+                    logprobs: self.logprobs.map(|_| true),
+                    top_logprobs: self.logprobs,
                     ..Default::default()
                 });
                 echoes.push(echo.then(|| prompt.clone()));
@@ -232,8 +246,64 @@ impl From<&pb::Usage> for Usage {
 struct Choice<'a> {
     text: &'a str,
     index: u32,
-    logprobs: Option<()>,
+    logprobs: Option<Legacy>,
     finish_reason: Option<&'a str>,
+}
+
+/// A text completion's `logprobs`: four arrays, one position per token.
+#[derive(Serialize)]
+struct Legacy {
+    tokens: Vec<Value>,
+    token_logprobs: Vec<Value>,
+    top_logprobs: Vec<Map<String, Value>>,
+    text_offset: Vec<usize>,
+}
+
+/// Chat-shaped entries (`Delta.logprobs_json` items) in the legacy shape; `offset` is where the
+/// first token starts in the choice's text (in characters). The chosen token is always among
+/// its position's alternatives, as OpenAI gives up to `logprobs + 1`.
+fn legacy(entries: &[Value], mut offset: usize) -> Legacy {
+    let mut out = Legacy {
+        tokens: Vec::with_capacity(entries.len()),
+        token_logprobs: Vec::with_capacity(entries.len()),
+        top_logprobs: Vec::with_capacity(entries.len()),
+        text_offset: Vec::with_capacity(entries.len()),
+    };
+    for e in entries {
+        let token = e.get("token").cloned().unwrap_or(Value::Null);
+        let logprob = e.get("logprob").cloned().unwrap_or(Value::Null);
+        let mut top = Map::new();
+        for alt in e
+            .get("top_logprobs")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(t), Some(lp)) =
+                (alt.get("token").and_then(Value::as_str), alt.get("logprob"))
+            {
+                top.insert(t.to_owned(), lp.clone());
+            }
+        }
+        if let Some(t) = token.as_str() {
+            top.entry(t.to_owned()).or_insert_with(|| logprob.clone());
+        }
+        out.text_offset.push(offset);
+        offset += token.as_str().map_or(0, |t| t.chars().count());
+        out.tokens.push(token);
+        out.token_logprobs.push(logprob);
+        out.top_logprobs.push(top);
+    }
+    out
+}
+
+/// One choice of a whole text completion: its text (the echoed prompt first), why it stopped,
+/// and its tokens' log probabilities when asked for, starting at character `offset` of `text`.
+pub struct TextChoice {
+    pub text: String,
+    pub finish: String,
+    pub logprobs: Option<Vec<Value>>,
+    pub offset: usize,
 }
 
 #[derive(Serialize)]
@@ -290,11 +360,23 @@ impl TextWriter {
 
     /// A chunk of text of choice `index`.
     pub fn text_at(&self, index: u32, text: &str) -> Bytes {
+        self.text_with_logprobs_at(index, text, None, 0)
+    }
+
+    /// A chunk of text of choice `index` with its tokens' log probabilities (chat-shaped
+    /// entries, written in the legacy shape from character `offset` of the choice's text).
+    pub fn text_with_logprobs_at(
+        &self,
+        index: u32,
+        text: &str,
+        entries: Option<&[Value]>,
+        offset: usize,
+    ) -> Bytes {
         Self::sse(self.encode(
             vec![Choice {
                 text,
                 index,
-                logprobs: None,
+                logprobs: entries.map(|e| legacy(e, offset)),
                 finish_reason: None,
             }],
             None,
@@ -320,15 +402,19 @@ impl TextWriter {
     }
 
     /// A whole answer: each choice's text (the echoed prompt first) and finish reason.
-    pub fn whole(&self, texts: &[(String, String)], usage: &pb::Usage) -> Vec<u8> {
+    pub fn whole(&self, texts: &[TextChoice], usage: &pb::Usage) -> Vec<u8> {
         let choices = texts
             .iter()
             .zip(0u32..)
-            .map(|((text, finish), index)| Choice {
-                text,
+            .map(|(c, index)| Choice {
+                text: &c.text,
                 index,
-                logprobs: None,
-                finish_reason: Some(if finish.is_empty() { "stop" } else { finish }),
+                logprobs: c.logprobs.as_deref().map(|e| legacy(e, c.offset)),
+                finish_reason: Some(if c.finish.is_empty() {
+                    "stop"
+                } else {
+                    &c.finish
+                }),
             })
             .collect();
         self.encode(choices, Some(usage.into()))
@@ -373,5 +459,25 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("best_of"));
         let e = convert(json!({"model": "m", "prompt": []})).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("prompt"));
+        let e = convert(json!({"model": "m", "prompt": "x", "logprobs": 6})).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("logprobs"));
+    }
+
+    #[test]
+    fn logprobs_are_asked_for_and_written_in_the_legacy_shape() {
+        let t = convert(json!({"model": "m", "prompt": "x", "logprobs": 2})).unwrap();
+        assert_eq!(t.requests[0].logprobs, Some(true));
+        assert_eq!(t.requests[0].top_logprobs, Some(2));
+        let entries = [
+            json!({"token": "ab", "logprob": -0.5, "bytes": null,
+                   "top_logprobs": [{"token": "ab", "logprob": -0.5}, {"token": "a", "logprob": -1.0}]}),
+            json!({"token": "é", "logprob": -0.25, "top_logprobs": []}),
+        ];
+        let v = serde_json::to_value(legacy(&entries, 3)).unwrap();
+        assert_eq!(v["tokens"], json!(["ab", "é"]));
+        assert_eq!(v["token_logprobs"], json!([-0.5, -0.25]));
+        assert_eq!(v["top_logprobs"][0], json!({"ab": -0.5, "a": -1.0}));
+        assert_eq!(v["top_logprobs"][1], json!({"é": -0.25}));
+        assert_eq!(v["text_offset"], json!([3, 5]));
     }
 }

@@ -21,7 +21,7 @@ use super::chat::{KEEPALIVE_COMMENT, collect, whole_body};
 use super::dispatch::{First, admit_caller, call_router, first_event, route_headers};
 use crate::error::ApiError;
 use crate::keys::{Caller, KeyPermit};
-use crate::openai::completions::TextWriter;
+use crate::openai::completions::{TextChoice, TextWriter};
 use crate::openai::response::ChunkWriter;
 use crate::{AppState, EventStream};
 
@@ -128,13 +128,19 @@ pub(crate) async fn handle(
     match format {
         Format::Chat => whole_body(&route, &model, &answers, &usage, &request_id),
         Format::Text { echoes } => {
-            let texts: Vec<(String, String)> = answers
+            let texts: Vec<TextChoice> = answers
                 .into_iter()
                 .zip(echoes)
                 .map(|(a, echo)| {
                     let mut text = echo.unwrap_or_default();
+                    let offset = text.chars().count();
                     text.push_str(&a.delta.content);
-                    (text, a.finish)
+                    TextChoice {
+                        text,
+                        finish: a.finish,
+                        logprobs: a.logprobs,
+                        offset,
+                    }
                 })
                 .collect();
             let body = TextWriter::new(&route, &model).whole(&texts, &usage);
@@ -184,6 +190,13 @@ fn streamed(
             }
         }
         let mut usage = pb::Usage::default();
+        // Where each choice's next token starts in its text (characters), for `text_offset`.
+        let mut offsets: Vec<usize> = (0..choices as usize)
+            .map(|i| match &text {
+                Some((_, echoes)) => echoes.get(i).and_then(Option::as_ref).map_or(0, |e| e.chars().count()),
+                None => 0,
+            })
+            .collect();
         loop {
             let next = match tokio::time::timeout(keepalive, merged.next()).await {
                 Ok(n) => n,
@@ -197,8 +210,16 @@ fn streamed(
                     Event::Delta(d) => match &text {
                         None => yield Ok(writer.delta_at(i, &d)),
                         Some((t, _)) => {
-                            if !d.content.is_empty() {
-                                yield Ok(t.text_at(i, &d.content));
+                            if !d.content.is_empty() || d.logprobs_json.is_some() {
+                                let entries: Option<Vec<serde_json::Value>> = d
+                                    .logprobs_json
+                                    .as_deref()
+                                    .and_then(|j| serde_json::from_str(j).ok());
+                                let offset = offsets.get(i as usize).copied().unwrap_or(0);
+                                yield Ok(t.text_with_logprobs_at(i, &d.content, entries.as_deref(), offset));
+                                if let Some(o) = offsets.get_mut(i as usize) {
+                                    *o += d.content.chars().count();
+                                }
                             }
                         }
                     },
