@@ -88,8 +88,6 @@ def test_langchain_structured_output_function_calling():
     assert isinstance(out, Weather) and out.city
 
 
-@pytest.mark.xfail(strict=True, reason="llama-cpp-python 0.3.36 accepts response_format json_object (with `schema`) "
-                   "but not json_schema; Switchyard passes json_schema on and answers 502")
 def test_langchain_structured_output_json_schema():
     out = chat().with_structured_output(Weather, method="json_schema").invoke("Weather in Paris?")
     assert isinstance(out, Weather)

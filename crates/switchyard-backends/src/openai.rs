@@ -550,3 +550,49 @@ mod tests {
         );
     }
 }
+
+/// The request `body` with a `response_format` of type `json_schema` rewritten as
+/// `{"type": "json_object", "schema": …}`, the only way llama-cpp-python takes a schema; `None`
+/// when the body asks for no JSON schema.
+pub(crate) fn schema_as_json_object(body: &[u8]) -> Option<Vec<u8>> {
+    if !body.windows(11).any(|w| w == b"json_schema") {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let rf = v.get_mut("response_format")?;
+    if rf.get("type").and_then(Value::as_str) != Some("json_schema") {
+        return None;
+    }
+    let schema = rf
+        .get("json_schema")
+        .and_then(|j| j.get("schema"))
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    *rf = json!({"type": "json_object", "schema": schema});
+    serde_json::to_vec(&v).ok()
+}
+
+/// Whether an error answer says the server takes no `json_schema` response format.
+pub(crate) fn refuses_json_schema(text: &str) -> bool {
+    text.contains("'text' or 'json_object'")
+}
+
+#[cfg(test)]
+mod schema_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_json_schema_format_becomes_json_object_with_the_schema() {
+        let body = br#"{"model":"m","response_format":{"type":"json_schema","json_schema":{"name":"w","schema":{"type":"object"}}}}"#;
+        let out: Value = serde_json::from_slice(&schema_as_json_object(body).unwrap()).unwrap();
+        assert_eq!(
+            out["response_format"],
+            json!({"type": "json_object", "schema": {"type": "object"}})
+        );
+        assert!(schema_as_json_object(br#"{"response_format":{"type":"json_object"}}"#).is_none());
+        assert!(refuses_json_schema(
+            "[{'type': 'literal_error', 'msg': \"Input should be 'text' or 'json_object'\"}]"
+        ));
+    }
+}

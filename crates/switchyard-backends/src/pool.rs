@@ -77,6 +77,8 @@ pub struct Backends {
     auth: HashMap<String, HeaderValue>,
     /// Continuation modes found out for deployments without a `continuation` key.
     pub(crate) modes: std::sync::Arc<crate::continuation::Modes>,
+    /// Deployments found to take a JSON schema only as `json_object` with a `schema`.
+    schema_as_object: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Backends {
@@ -113,6 +115,7 @@ impl Backends {
             hosts,
             auth,
             modes: Default::default(),
+            schema_as_object: Default::default(),
         })
     }
 
@@ -127,7 +130,7 @@ impl Backends {
                 format!("no client for {}", d.api_base),
             )
         })?;
-        let (endpoint, body) = match d.provider {
+        let (endpoint, mut body) = match d.provider {
             Provider::Ollama => ollama::request(&attempt)?,
             Provider::OpenAi => {
                 let continuation = match attempt.extra_assistant_prefix {
@@ -140,28 +143,16 @@ impl Backends {
         let uri = host.uris[endpoint as usize]
             .clone()
             .map_err(|msg| BackendError::new(FailureClass::Connect, msg))?;
-        let mut rb =
-            Request::post(uri).header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if d.api_key.is_some() {
-            let v = self.auth.get(&d.id).cloned().ok_or_else(|| {
-                BackendError::new(
-                    FailureClass::Protocol,
-                    "the deployment's api_key cannot be sent in an HTTP header",
-                )
-            })?;
-            rb = rb.header(AUTHORIZATION, v);
-        }
-        if let Some(tp) = attempt.traceparent
-            && let Ok(v) = HeaderValue::from_str(tp)
+        let mut schema_retry = None;
+        if d.provider == Provider::OpenAi
+            && let Some(translated) = openai::schema_as_json_object(&body)
         {
-            rb = rb.header(TRACEPARENT.clone(), v);
+            if self.takes_schema_as_object(&d.id) {
+                body = translated;
+            } else {
+                schema_retry = Some(translated);
+            }
         }
-        let req = rb.body(Full::new(Bytes::from(body))).map_err(|e| {
-            BackendError::new(
-                FailureClass::Protocol,
-                format!("cannot build the request: {e}"),
-            )
-        })?;
         // An unstreamed answer's head comes only when the answer is complete: only the total
         // timeout applies to it, then the idle timeout between its body's chunks.
         let streamed = crate::streams(&attempt);
@@ -171,21 +162,58 @@ impl Backends {
             d.timeouts.total
         };
         let head_deadline = (started + first_byte).min(started + d.timeouts.total);
-        let resp = match tokio::time::timeout_at(head_deadline, host.client.request(req)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(BackendError::from_transport(&e)),
-            Err(_) => {
-                return Err(BackendError::new(
-                    FailureClass::Timeout,
-                    format!("no response head within {:?}", first_byte),
-                ));
+        let mut body = Bytes::from(body);
+        let resp = loop {
+            let mut rb = Request::post(uri.clone())
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if d.api_key.is_some() {
+                let v = self.auth.get(&d.id).cloned().ok_or_else(|| {
+                    BackendError::new(
+                        FailureClass::Protocol,
+                        "the deployment's api_key cannot be sent in an HTTP header",
+                    )
+                })?;
+                rb = rb.header(AUTHORIZATION, v);
             }
+            if let Some(tp) = attempt.traceparent
+                && let Ok(v) = HeaderValue::from_str(tp)
+            {
+                rb = rb.header(TRACEPARENT.clone(), v);
+            }
+            let req = rb.body(Full::new(body.clone())).map_err(|e| {
+                BackendError::new(
+                    FailureClass::Protocol,
+                    format!("cannot build the request: {e}"),
+                )
+            })?;
+            let resp = match tokio::time::timeout_at(head_deadline, host.client.request(req)).await
+            {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(BackendError::from_transport(&e)),
+                Err(_) => {
+                    return Err(BackendError::new(
+                        FailureClass::Timeout,
+                        format!("no response head within {:?}", first_byte),
+                    ));
+                }
+            };
+            let status = resp.status();
+            if !status.is_success() {
+                let text = read_bounded(resp.into_body(), head_deadline).await;
+                // llama-cpp-python takes a schema only as `json_object` with `schema` and answers
+                // json_schema with "Input should be 'text' or 'json_object'": send it that way, now
+                // and from then on.
+                if let Some(translated) = schema_retry.take()
+                    && openai::refuses_json_schema(&text)
+                {
+                    self.learn_schema_as_object(&d.id);
+                    body = Bytes::from(translated);
+                    continue;
+                }
+                return Err(BackendError::from_response(status.as_u16(), &text));
+            }
+            break resp;
         };
-        let status = resp.status();
-        if !status.is_success() {
-            let body = read_bounded(resp.into_body(), head_deadline).await;
-            return Err(BackendError::from_response(status.as_u16(), &body));
-        }
         let events = if streamed {
             let lines = line_stream(resp.into_body());
             match d.provider {
@@ -207,6 +235,19 @@ impl Backends {
 }
 
 impl Backends {
+    fn takes_schema_as_object(&self, id: &str) -> bool {
+        self.schema_as_object
+            .lock()
+            .map(|s| s.contains(id))
+            .unwrap_or(false)
+    }
+
+    fn learn_schema_as_object(&self, id: &str) {
+        if let Ok(mut s) = self.schema_as_object.lock() {
+            s.insert(id.to_owned());
+        }
+    }
+
     /// The pooled client of `d`'s host and `d`'s `Authorization` value, for calls that are not
     /// chat attempts (embeddings: see `embed`).
     pub(crate) fn client_of(
