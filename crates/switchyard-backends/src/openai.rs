@@ -79,6 +79,11 @@ fn continuation_request(
     body.insert("stream".into(), Value::Bool(true));
     body.insert("stream_options".into(), json!({"include_usage": true}));
     put_sampling(&mut body, attempt);
+    if attempt.request.logprobs == Some(true) {
+        // The continued tokens keep their log probabilities (asked in the legacy form).
+        let top = attempt.request.top_logprobs.unwrap_or(0);
+        body.insert("logprobs".into(), top.into());
+    }
     // The answer ends with its turn, even on a server that does not stop there by itself.
     let eot = Value::String(end_of_turn(family).to_owned());
     match body.get_mut("stop") {

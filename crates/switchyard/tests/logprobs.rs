@@ -309,3 +309,53 @@ async fn text_completions_get_legacy_logprobs_from_llamacpp() {
     let (sim, gw, model) = over_llamacpp().await;
     text_completions_carry_legacy_logprobs(&sim, &gw, model).await;
 }
+
+#[tokio::test]
+async fn a_stream_continued_through_v1_completions_keeps_its_logprobs() {
+    let start = || SimHandle::start(SimConfig::llamacpp(SimModel::new("smol", 8192)));
+    let (first, second) = tokio::join!(start(), start());
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let cfg = format!(
+        r#"
+deployments:
+  - {{group: first, id: first, provider: openai, model: smol, api_base: "{a}", context_window: 8192}}
+  - {{group: second, id: second, provider: openai, model: smol, api_base: "{b}", context_window: 8192, continuation: completions, template: chatml}}
+fallbacks: [first, second]
+routing: {{num_retries: 0, allowed_fails: 100}}
+"#,
+        a = first.base_url(),
+        b = second.base_url(),
+    );
+    let gw = common::serve(common::config_from(&cfg)).await;
+    first.add_fault(FaultRule::for_model(
+        "smol",
+        Fault::CutAfter { chunks: 4 },
+        Some(1),
+    ));
+    let chunks = stream_chunks(
+        &gw,
+        json!({"model": "first", "messages": [{"role": "user", "content": "a story [[tokens=10]]"}],
+               "stream": true, "logprobs": true, "top_logprobs": 2}),
+    )
+    .await;
+    let mut text = String::new();
+    let mut entries = Vec::new();
+    for c in &chunks {
+        let content = c["choices"][0]["delta"]["content"].as_str().unwrap_or("");
+        if content.is_empty() {
+            continue;
+        }
+        let lp = c["choices"][0]["logprobs"]["content"].as_array();
+        entries.extend(
+            lp.unwrap_or_else(|| panic!("no logprobs: {c}"))
+                .iter()
+                .cloned(),
+        );
+        text.push_str(content);
+    }
+    check_entries(&entries, &text, 2);
+    let sent = second.requests();
+    let last = sent.last().unwrap();
+    assert_eq!(last.path, "/v1/completions");
+    assert_eq!(last.body["logprobs"], 2, "{}", last.body);
+}
