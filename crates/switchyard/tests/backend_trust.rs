@@ -296,8 +296,7 @@ fn an_api_key_that_cannot_be_a_header_is_refused_at_load() {
     let text = "model_list:\n  - model_name: chat\n    litellm_params: {model: openai/m, api_base: \"http://127.0.0.1:1/v1\", api_key: \"sk-abc\\ndef\"}\n";
     let err =
         switchyard_core::config::load_str("t.yaml", text, None, &HashMap::<String, String>::new())
-            .err()
-            .expect("a key with a newline was accepted");
+            .expect_err("a key with a newline was accepted");
     let msg = err.to_string();
     assert!(
         msg.contains("model_list[0].litellm_params.api_key") || msg.contains("api_key"),
