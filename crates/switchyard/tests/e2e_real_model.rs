@@ -293,7 +293,13 @@ async fn routes_by_exact_count_against_real_llama_cpp() {
 async fn a_killed_server_mid_answer_is_continued_on_the_next() {
     let Some(env) = env() else { return };
     let (mut s512, s2048) = tokio::join!(llama_server(&env, 512), llama_server(&env, 2048));
-    let gw = common::serve(common::config_from(&config(&env, &s512.url, &s2048.url))).await;
+    // A cold first token on a loaded machine can take longer than the default 10 s keep-alive,
+    // after which the stream opens without route headers (by design); this test reads them.
+    let text = format!(
+        "{}gateway: {{sse_keepalive: 120}}\n",
+        config(&env, &s512.url, &s2048.url)
+    );
+    let gw = common::serve(common::config_from(&text)).await;
     let mut resp = common::client()
         .post(gw.url("/v1/chat/completions"))
         .json(&chat(
