@@ -50,7 +50,7 @@ test: pyenv tokenizer-ref nodeenv
 
 ## Only the end-to-end suite against the real model.
 e2e: pyenv
-	$(E2E_ENV) $(CARGO) test -p switchyard --test e2e_real_model -- --nocapture
+	$(E2E_ENV) $(CARGO) test -p switchyard --test e2e_real_model --test e2e_continuation -- --nocapture
 
 ## Benchmarks: Switchyard (serve and split) vs the backend directly vs the LiteLLM proxy.
 bench:
