@@ -9,11 +9,22 @@
 # `switchyard-loadgen`, saves the raw JSON under bench/results/RUN_ID/ and writes BENCHMARKS.md.
 # Every process it starts is stopped on exit, whatever happens.
 #
+# The chat matrix is followed, on every target but LiteLLM, by the other endpoints: the Responses
+# API (streamed and not), legacy text completions (streamed and not) and embeddings, each at one
+# connection and (except split) 8 connections paced at --open8-rate, against the simulator's own
+# route (`/api/chat`, `/api/generate`, `/api/embed`) sent the exact body Switchyard sends it.
+#
 # Usage: bench/run.sh [--quick] [--duration S] [--warmup S] [--connections "1 8 64"]
+#                     [--prompts "small 2k"] [--endpoints "responses completions embeddings"]
+#                     [--endpoint-duration S] [--endpoint-warmup S]
 #                     [--targets "direct passthrough serve split litellm"] [--open-rate R]
 #                     [--open8-rate R] [--no-litellm]
 #                     [--no-build] [--no-report]
 #   --targets L    targets in order (default "direct passthrough serve split litellm")
+#   --prompts L    chat prompt sizes of the closed-loop matrix (default "small 2k")
+#   --endpoints L  the other endpoints measured (default "responses completions embeddings";
+#                  "" skips them)
+#   --endpoint-duration S, --endpoint-warmup S   their measured and warm-up seconds (default 4, 1)
 #   --quick        smoke run: ~1.5 s per scenario, about two minutes in all
 #   --duration S   measured seconds per scenario (default 8)
 #   --warmup S     warm-up seconds per scenario (default 2)
@@ -33,6 +44,10 @@ DURATION=8
 WARMUP=2
 CONNS="1 8 64"
 TARGETS="direct passthrough serve split litellm"
+PROMPTS="small 2k"
+EP_LIST="responses completions embeddings"
+EP_DURATION=4
+EP_WARMUP=1
 OPEN_RATE=200
 OPEN8_RATE=2000
 MODE=full
@@ -41,7 +56,11 @@ REPORT=1
 LITELLM=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --quick) MODE=quick; DURATION=1.5; WARMUP=0.5; shift ;;
+        --quick) MODE=quick; DURATION=1.5; WARMUP=0.5; EP_DURATION=1.5; EP_WARMUP=0.5; shift ;;
+        --prompts) PROMPTS=$2; shift 2 ;;
+        --endpoints) EP_LIST=$2; shift 2 ;;
+        --endpoint-duration) EP_DURATION=$2; shift 2 ;;
+        --endpoint-warmup) EP_WARMUP=$2; shift 2 ;;
         --duration) DURATION=$2; shift 2 ;;
         --warmup) WARMUP=$2; shift 2 ;;
         --connections) CONNS=$2; shift 2 ;;
@@ -150,7 +169,18 @@ start_sim() { # sets SIM_URL, SIM_PID
 }
 
 switchyard_config() { # $1 = sim url, $2 = output file: the seed config pointed at the simulator
-    sed "s#http://ollama-vm:11434#$1#g" fixtures/seed-config.yaml >"$2"
+    # plus one embedding group (`embed`) for the embeddings scenarios.
+    sed "s#http://ollama-vm:11434#$1#g" fixtures/seed-config.yaml | awk -v url="$1" '
+        /^router_settings:/ {
+            print "  - model_name: embed"
+            print "    litellm_params:"
+            print "      model: ollama/nomic-embed-text"
+            print "      api_base: " url
+            print "      num_ctx: 8192"
+            print "    model_info:"
+            print "      mode: embedding"
+        }
+        { print }' >"$2"
 }
 
 start_serve() { # $1 = name [$2 = binary]; sets GW_URL, TARGET_PIDS
@@ -252,7 +282,7 @@ run_matrix() {
     local target=$1 url=$2 exp0=$3 exp1=$4 prefix=$5
     local pidargs=() p prompt s c scen body exp path
     for p in "${TARGET_PIDS[@]}"; do pidargs+=(--pid "$p"); done
-    for prompt in small 2k; do
+    for prompt in $PROMPTS; do
         for s in 0 1; do
             for c in $CONNS; do
                 if [[ $s == 1 ]]; then scen="stream-$prompt-c$c"; exp=$exp1; else scen="nonstream-$prompt-c$c"; exp=$exp0; fi
@@ -301,6 +331,57 @@ run_matrix() {
     fi
 }
 
+# ---------------------------------------------------------------- the other endpoints
+ep_backend_path() { case $1 in responses) echo /api/chat ;; completions) echo /api/generate ;; embeddings) echo /api/embed ;; esac; }
+ep_streams() { if [[ $1 == embeddings ]]; then echo 0; else echo "0 1"; fi; }
+ep_model() { if [[ $1 == embeddings ]]; then echo embed; else echo local-small; fi; }
+# ep_expect ENDPOINT STREAM SIDE: the loadgen flags that recognise a complete answer. SIDE is gw
+# (Switchyard's OpenAI answers) or direct (the simulator's Ollama answers).
+ep_expect() {
+    case "$3:$1:$2" in
+        gw:responses:0|gw:completions:0) echo "--expect json --content-key text" ;;
+        gw:responses:1) echo "--expect sse --content-key delta --end-marker response.completed" ;;
+        gw:completions:1) echo "--expect sse --content-key text" ;;
+        gw:embeddings:0) echo "--expect json --content-key embedding" ;;
+        direct:responses:*) echo "--expect ndjson" ;;
+        direct:completions:*) echo "--expect ndjson --content-key response" ;;
+        direct:embeddings:0) echo "--expect json --content-key embeddings" ;;
+    esac
+}
+
+# run_endpoints TARGET BASE_URL SIDE: every endpoint of $EP_LIST at 1 connection, then (not for
+# split, to keep the run short) 8 connections paced at $OPEN8_RATE.
+run_endpoints() {
+    local target=$1 base=$2 side=$3 ep s p url body name scen load
+    local pidargs=() exp=() sflag=() lflags=() loads=()
+    for p in "${TARGET_PIDS[@]}"; do pidargs+=(--pid "$p"); done
+    for ep in $EP_LIST; do
+        for s in $(ep_streams "$ep"); do
+            if [[ $side == gw ]]; then
+                url="$base/v1/$ep"; body="$WORK/ep-$ep-s$s.json"
+            else
+                url="$base$(ep_backend_path "$ep")"; body="$WORK/direct-ep-$ep-s$s.json"
+            fi
+            read -r -a exp <<<"$(ep_expect "$ep" "$s" "$side")"
+            sflag=(); name=$ep
+            [[ $s == 1 ]] && { sflag=(--stream); name="$ep-stream"; }
+            loads=(c1)
+            [[ $OPEN8_RATE != 0 && $target != split ]] && loads+=(paced)
+            for load in "${loads[@]}"; do
+                if [[ $load == c1 ]]; then
+                    scen="$name-small-c1"; lflags=(-c 1)
+                else
+                    scen="open${OPEN8_RATE}-$name-small-c8"; lflags=(-c 8 --rate "$OPEN8_RATE" --timeout 10)
+                fi
+                "$LOADGEN" run --url "$url" --body-file "$body" "${exp[@]}" "${lflags[@]}" \
+                    --duration "$EP_DURATION" --warmup "$EP_WARMUP" "${pidargs[@]}" --clk-tck "$CLK_TCK" \
+                    --target "$target" --scenario "$scen" --endpoint "$ep" --prompt small "${sflag[@]}" \
+                    --out "$RESULTS/run-$target-$scen.json" || log "run $target $scen failed (continuing)"
+            done
+        done
+    done
+}
+
 target_done() { # $1 = target: record backend stats, stop the target and its simulator
     "$LOADGEN" target-info --target "$1" --sim "$SIM_URL" --out "$RESULTS/target-$1-stats.json" || true
     local p
@@ -327,6 +408,21 @@ for prompt in small 2k; do
             --sim "$SIM_URL" --out "$WORK/direct-$prompt-s$s.json"
     done
 done
+# The other endpoints: their bodies, and what Switchyard sends the backend for each. An endpoint
+# whose probe fails is left out of the run (and said so).
+eps=""
+for ep in $EP_LIST; do
+    ok=1
+    for s in $(ep_streams "$ep"); do
+        flag=(); [[ $s == 1 ]] && flag=(--stream)
+        "$LOADGEN" body --endpoint "$ep" --model "$(ep_model "$ep")" --prompt-tokens 10 "${flag[@]}" \
+            --out "$WORK/ep-$ep-s$s.json"
+        "$LOADGEN" probe --url "$GW_URL/v1/$ep" --body-file "$WORK/ep-$ep-s$s.json" --sim "$SIM_URL" \
+            --backend-path "$(ep_backend_path "$ep")" --out "$WORK/direct-ep-$ep-s$s.json" || ok=0
+    done
+    if [[ $ok == 1 ]]; then eps="$eps $ep"; else log "endpoint $ep left out: its probe failed"; fi
+done
+EP_LIST=${eps# }
 stop_pid "${TARGET_PIDS[0]}"; stop_pid "$SIM_PID"
 
 for target in $TARGETS; do
@@ -339,6 +435,7 @@ for target in $TARGETS; do
                 --description "the simulator's Ollama /api/chat, sent the exact body Switchyard sends it (one JSON answer, or an NDJSON stream when the caller streams)" \
                 --out "$RESULTS/target-direct.json"
             run_matrix direct "$SIM_URL/api/chat" ndjson ndjson direct
+            run_endpoints direct "$SIM_URL" direct
             target_done direct
             ;;
         passthrough)
@@ -350,6 +447,7 @@ for target in $TARGETS; do
                 --description "a proxy with no logic (hyper server + hyper-util pooled client, $(nproc) threads) forwarding the direct body unchanged to the simulator: the floor any gateway pays here" \
                 --out "$RESULTS/target-passthrough.json"
             run_matrix passthrough "http://$ADDR/api/chat" ndjson ndjson direct
+            run_endpoints passthrough "http://$ADDR" direct
             target_done passthrough
             ;;
         serve)
@@ -361,6 +459,7 @@ for target in $TARGETS; do
             "$LOADGEN" target-info --target "$target" --idle --pid "${TARGET_PIDS[@]}" \
                 --description "$what" --out "$RESULTS/target-$target.json"
             run_matrix "$target" "$GW_URL/v1/chat/completions" json sse openai
+            run_endpoints "$target" "$GW_URL" gw
             target_done "$target"
             ;;
         split)
@@ -373,6 +472,7 @@ for target in $TARGETS; do
             "$LOADGEN" target-info --target "$target" --idle "${pidargs[@]}" \
                 --description "$what" --out "$RESULTS/target-$target.json"
             run_matrix "$target" "$GW_URL/v1/chat/completions" json sse openai
+            run_endpoints "$target" "$GW_URL" gw
             target_done "$target"
             ;;
         litellm)
