@@ -323,7 +323,10 @@ async fn an_allowed_group_cooling_down_is_an_availability_error_not_a_permission
     sim.clear_faults();
     let r = send("third").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-switchyard-deployment"], "local-small/llama3.2:1b");
+    assert_eq!(
+        r.headers()["x-switchyard-deployment"],
+        "local-small/llama3.2:1b"
+    );
 }
 
 #[tokio::test]
