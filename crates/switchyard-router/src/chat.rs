@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::allow;
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
+use crate::failures::FailurePolicy;
 use crate::route_error;
 use crate::shared::RouterAvailability;
 use crate::state::{Estimator, RouterState};
@@ -257,13 +258,11 @@ async fn drive(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let mut failed: Vec<pb::AttemptRecord> = Vec::new();
-    let mut overflow_floor: Option<u32> = None;
-    let mut last_error: Option<BackendError> = None;
+    let mut policy = FailurePolicy::default();
     // Set once the client has part of the answer: later attempts continue it.
     let mut carry: Option<Carry> = None;
     let continuable = !is_json_mode(req);
 
-    let mut rejections = route_error::Rejections::default();
     for round in 0..=num_retries {
         if round > 0 {
             let factor = 1u32 << (round - 1).min(10);
@@ -279,13 +278,8 @@ async fn drive(
         }
         let mut tried = false;
         for candidate in &plan.candidates {
-            if let (Some(floor), Some(w)) = (overflow_floor, candidate.window)
-                && w <= floor
-            {
+            if policy.skips(candidate) {
                 continue;
-            }
-            if rejections.rejected_by(candidate.deployment) {
-                continue; // it would reject the same request again
             }
             let (estimate, inputs) = estimates
                 .iter()
@@ -435,7 +429,7 @@ async fn drive(
                     c.completion_tokens = c.completion_tokens.saturating_add(chunks);
                     c.prompt_tokens = c.prompt_tokens.saturating_add(estimate.predicted());
                     c.text.push_str(&text);
-                    last_error = Some(error);
+                    policy.last_error = Some(error);
                 }
                 Outcome::Failed(e) => {
                     tracing::debug!(deployment = id, class = %e.class, error = %e.message, "attempt failed");
@@ -456,21 +450,9 @@ async fn drive(
                         prompt_tokens: 0,
                         completion_tokens: 0,
                     });
-                    if let Some(end) = rejections.agreed(d, &e) {
-                        // A second deployment rejected the request itself: so would the rest.
-                        return Err(allow::explain_cut(
-                            route_error::exhausted(&end, failed),
-                            &cut,
-                        ));
+                    if let Some(end) = policy.after_failure(candidate, e, &failed, &cut) {
+                        return Err(end);
                     }
-                    if !e.is_retryable() && e.class != FailureClass::Client {
-                        return Err(route_error::exhausted(&e, failed));
-                    }
-                    if e.class.needs_larger_window() {
-                        let w = candidate.window.unwrap_or(0);
-                        overflow_floor = Some(overflow_floor.map_or(w, |f| f.max(w)));
-                    }
-                    last_error = Some(e);
                 }
             }
         }
@@ -478,10 +460,10 @@ async fn drive(
             break;
         }
     }
-    if let (Some(_), Some(e)) = (&carry, &last_error) {
+    if let (Some(_), Some(e)) = (&carry, &policy.last_error) {
         return Err(allow::explain_cut(route_error::mid_stream(e, failed), &cut));
     }
-    let last = last_error.unwrap_or_else(|| {
+    let last = policy.last_error.unwrap_or_else(|| {
         BackendError::new(
             FailureClass::Overflow,
             "no deployment with a larger context window is left",

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::allow;
 use crate::auth::Identity;
+use crate::failures::FailurePolicy;
 use crate::route_error;
 use crate::shared::{AllDown, RouterAvailability, all_down};
 use crate::state::RouterState;
@@ -297,9 +298,7 @@ async fn drive(
 
     let dimensions = (req.dimensions > 0).then_some(req.dimensions);
     let mut failed: Vec<pb::AttemptRecord> = Vec::new();
-    let mut overflow_floor: Option<u32> = None;
-    let mut last_error: Option<BackendError> = None;
-    let mut rejections = route_error::Rejections::default();
+    let mut policy = FailurePolicy::default();
     for round in 0..=num_retries {
         if round > 0 {
             let factor = 1u32 << (round - 1).min(10);
@@ -312,12 +311,7 @@ async fn drive(
         }
         let mut tried = false;
         for candidate in &plan.candidates {
-            if let (Some(floor), Some(w)) = (overflow_floor, candidate.window)
-                && w <= floor
-            {
-                continue;
-            }
-            if rejections.rejected_by(candidate.deployment) {
+            if policy.skips(candidate) {
                 continue;
             }
             let d = candidate.deployment;
@@ -406,20 +400,9 @@ async fn drive(
                         prompt_tokens: 0,
                         completion_tokens: 0,
                     });
-                    if let Some(end) = rejections.agreed(d, &e) {
-                        return Err(allow::explain_cut(
-                            route_error::exhausted(&end, failed),
-                            &cut,
-                        ));
+                    if let Some(end) = policy.after_failure(candidate, e, &failed, &cut) {
+                        return Err(end);
                     }
-                    if !e.is_retryable() && e.class != FailureClass::Client {
-                        return Err(route_error::exhausted(&e, failed));
-                    }
-                    if e.class.needs_larger_window() {
-                        let w = candidate.window.unwrap_or(0);
-                        overflow_floor = Some(overflow_floor.map_or(w, |f| f.max(w)));
-                    }
-                    last_error = Some(e);
                 }
             }
         }
@@ -427,7 +410,7 @@ async fn drive(
             break;
         }
     }
-    let last = last_error.unwrap_or_else(|| {
+    let last = policy.last_error.unwrap_or_else(|| {
         BackendError::new(
             FailureClass::Overflow,
             "no deployment with a larger context window is left",

@@ -15,6 +15,7 @@ mod chat;
 mod driven;
 mod embed;
 mod explain;
+mod failures;
 mod metrics;
 mod route_error;
 mod seam;
