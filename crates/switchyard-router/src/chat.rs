@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::allow;
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
-use crate::failures::FailurePolicy;
+use crate::failures::{FailurePolicy, attempt_record, deployment_id};
 use crate::route_error;
 use crate::shared::RouterAvailability;
 use crate::state::{Estimator, RouterState};
@@ -128,23 +128,6 @@ enum Ended {
     /// The caller went away; with the deployment that was at work and the usage so far
     /// (estimated) when an attempt had been sent.
     ClientGone(Option<(usize, pb::Usage)>),
-}
-
-fn deployment_id(state: &RouterState, d: usize) -> String {
-    state
-        .config
-        .deployments
-        .get(d)
-        .map(|d| d.id.clone())
-        .unwrap_or_default()
-}
-
-fn record(state: &RouterState, d: usize, e: &BackendError) -> pb::AttemptRecord {
-    pb::AttemptRecord {
-        deployment: deployment_id(state, d),
-        failure_class: e.class.as_str().to_string(),
-        message: e.message.clone(),
-    }
 }
 
 /// The least room for an answer that makes a window worth sending a prompt to when the full
@@ -412,7 +395,7 @@ async fn drive(
                     state.cooldowns.record_failure(d, Instant::now());
                     state.shared.report_failure(id, error.class).await;
                     state.metrics.attempt(id, error.class.as_str());
-                    failed.push(record(state, d, &error));
+                    failed.push(attempt_record(state, d, &error));
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),
                         failure_class: Some(error.class.as_str().to_string()),
@@ -432,25 +415,10 @@ async fn drive(
                     policy.last_error = Some(error);
                 }
                 Outcome::Failed(e) => {
-                    tracing::debug!(deployment = id, class = %e.class, error = %e.message, "attempt failed");
-                    trace::attempt_failed(&span, e.class, false);
-                    if e.class.counts_against_health() {
-                        state.cooldowns.record_failure(d, Instant::now());
-                        state.shared.report_failure(id, e.class).await;
-                    }
-                    failed.push(record(state, d, &e));
-                    state.metrics.attempt(id, e.class.as_str());
-                    if e.is_retryable() {
-                        state.metrics.fallback(e.class.as_str());
-                    }
-                    attempts.push(AttemptUsage {
-                        deployment: deployment_id(state, d),
-                        failure_class: Some(e.class.as_str().to_string()),
-                        message: e.message.clone(),
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
-                    });
-                    if let Some(end) = policy.after_failure(candidate, e, &failed, &cut) {
+                    let ended = policy
+                        .failed(state, candidate, e, &span, &mut failed, attempts, &cut)
+                        .await;
+                    if let Some(end) = ended {
                         return Err(end);
                     }
                 }

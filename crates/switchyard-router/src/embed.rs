@@ -168,23 +168,6 @@ impl Counts<'_> {
     }
 }
 
-fn attempt_record(state: &RouterState, d: usize, e: &BackendError) -> pb::AttemptRecord {
-    pb::AttemptRecord {
-        deployment: deployment_id(state, d),
-        failure_class: e.class.as_str().to_string(),
-        message: e.message.clone(),
-    }
-}
-
-fn deployment_id(state: &RouterState, d: usize) -> String {
-    state
-        .config
-        .deployments
-        .get(d)
-        .map(|d| d.id.clone())
-        .unwrap_or_default()
-}
-
 /// The 400 for an input longer than every window: OpenAI's wording, which clients recognise.
 fn no_fit(prompt: u32, largest: u32) -> pb::RouteError {
     pb::RouteError {
@@ -382,25 +365,10 @@ async fn drive(
                     });
                 }
                 Err(e) => {
-                    tracing::debug!(deployment = id, class = %e.class, error = %e.message, "embeddings attempt failed");
-                    trace::attempt_failed(&span, e.class, false);
-                    if e.class.counts_against_health() {
-                        state.cooldowns.record_failure(d, Instant::now());
-                        state.shared.report_failure(id, e.class).await;
-                    }
-                    failed.push(attempt_record(state, d, &e));
-                    state.metrics.attempt(id, e.class.as_str());
-                    if e.is_retryable() {
-                        state.metrics.fallback(e.class.as_str());
-                    }
-                    attempts.push(AttemptUsage {
-                        deployment: dep.id.clone(),
-                        failure_class: Some(e.class.as_str().to_string()),
-                        message: e.message.clone(),
-                        prompt_tokens: 0,
-                        completion_tokens: 0,
-                    });
-                    if let Some(end) = policy.after_failure(candidate, e, &failed, &cut) {
+                    let ended = policy
+                        .failed(state, candidate, e, &span, &mut failed, attempts, &cut)
+                        .await;
+                    if let Some(end) = ended {
                         return Err(end);
                     }
                 }

@@ -10,6 +10,28 @@ use switchyard_proto as pb;
 
 use crate::allow;
 use crate::route_error::{self, Rejections};
+use crate::state::RouterState;
+use crate::trace;
+use crate::usage::AttemptUsage;
+
+/// The configured id of deployment `d` (empty if there is none).
+pub(crate) fn deployment_id(state: &RouterState, d: usize) -> String {
+    state
+        .config
+        .deployments
+        .get(d)
+        .map(|d| d.id.clone())
+        .unwrap_or_default()
+}
+
+/// A failed attempt as the router's API reports it.
+pub(crate) fn attempt_record(state: &RouterState, d: usize, e: &BackendError) -> pb::AttemptRecord {
+    pb::AttemptRecord {
+        deployment: deployment_id(state, d),
+        failure_class: e.class.as_str().to_string(),
+        message: e.message.clone(),
+    }
+}
 
 /// The fallback state of one request.
 #[derive(Default)]
@@ -30,6 +52,43 @@ impl FailurePolicy {
         );
         // A deployment that refused the request itself would refuse it again.
         too_small || self.rejections.rejected_by(candidate.deployment)
+    }
+
+    /// A failed attempt of `candidate` before anything reached the caller: reported to health,
+    /// cooldowns, metrics and the trace, recorded in `failed` and `attempts`, then judged by
+    /// [`Self::after_failure`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn failed(
+        &mut self,
+        state: &RouterState,
+        candidate: &Candidate,
+        e: BackendError,
+        span: &tracing::Span,
+        failed: &mut Vec<pb::AttemptRecord>,
+        attempts: &mut Vec<AttemptUsage>,
+        cut: &[String],
+    ) -> Option<pb::RouteError> {
+        let d = candidate.deployment;
+        let id = deployment_id(state, d);
+        tracing::debug!(deployment = %id, class = %e.class, error = %e.message, "attempt failed");
+        trace::attempt_failed(span, e.class, false);
+        if e.class.counts_against_health() {
+            state.cooldowns.record_failure(d, std::time::Instant::now());
+            state.shared.report_failure(&id, e.class).await;
+        }
+        failed.push(attempt_record(state, d, &e));
+        state.metrics.attempt(&id, e.class.as_str());
+        if e.is_retryable() {
+            state.metrics.fallback(e.class.as_str());
+        }
+        attempts.push(AttemptUsage {
+            deployment: id,
+            failure_class: Some(e.class.as_str().to_string()),
+            message: e.message.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        });
+        self.after_failure(candidate, e, failed, cut)
     }
 
     /// Takes a failed attempt of `candidate`; `Some` is the error that ends the request. `failed`

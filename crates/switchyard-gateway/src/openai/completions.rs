@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use switchyard_proto as pb;
 
-use super::request::{MAX_CHOICES, Stop, StreamOptions};
+use super::request::{MAX_CHOICES, Stop, StreamOptions, check_range};
+use super::response::sse;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -83,16 +84,6 @@ pub struct TextRequests {
     pub stream: bool,
     pub include_usage: bool,
     pub model: String,
-}
-
-fn check_range(value: Option<f64>, lo: f64, hi: f64, name: &str) -> Result<(), ApiError> {
-    match value {
-        Some(v) if !(lo..=hi).contains(&v) || v.is_nan() => Err(ApiError::invalid(
-            format!("{name} must be between {lo} and {hi}, got {v}"),
-            Some(name),
-        )),
-        _ => Ok(()),
-    }
 }
 
 impl CompletionRequest {
@@ -350,14 +341,6 @@ impl TextWriter {
         .unwrap_or_default()
     }
 
-    fn sse(json: Vec<u8>) -> Bytes {
-        let mut out = Vec::with_capacity(json.len() + 8);
-        out.extend_from_slice(b"data: ");
-        out.extend_from_slice(&json);
-        out.extend_from_slice(b"\n\n");
-        Bytes::from(out)
-    }
-
     /// A chunk of text of choice `index`.
     pub fn text_at(&self, index: u32, text: &str) -> Bytes {
         self.text_with_logprobs_at(index, text, None, 0)
@@ -372,7 +355,7 @@ impl TextWriter {
         entries: Option<&[Value]>,
         offset: usize,
     ) -> Bytes {
-        Self::sse(self.encode(
+        sse(self.encode(
             vec![Choice {
                 text,
                 index,
@@ -385,7 +368,7 @@ impl TextWriter {
 
     /// The last chunk of choice `index`.
     pub fn finish_at(&self, index: u32, reason: &str) -> Bytes {
-        Self::sse(self.encode(
+        sse(self.encode(
             vec![Choice {
                 text: "",
                 index,
@@ -398,7 +381,7 @@ impl TextWriter {
 
     /// The usage chunk (no choices), when `stream_options.include_usage` asked for it.
     pub fn usage(&self, u: &pb::Usage) -> Bytes {
-        Self::sse(self.encode(Vec::new(), Some(u.into())))
+        sse(self.encode(Vec::new(), Some(u.into())))
     }
 
     /// A whole answer: each choice's text (the echoed prompt first) and finish reason.

@@ -180,7 +180,13 @@ pub struct FunctionDef {
     pub strict: Option<bool>,
 }
 
-fn check_range(value: Option<f64>, lo: f64, hi: f64, name: &str) -> Result<(), ApiError> {
+/// A sampling value outside `lo..=hi` (or NaN) is a 400 naming it; shared by every API.
+pub(crate) fn check_range(
+    value: Option<f64>,
+    lo: f64,
+    hi: f64,
+    name: &str,
+) -> Result<(), ApiError> {
     match value {
         Some(v) if !(lo..=hi).contains(&v) || v.is_nan() => Err(ApiError::invalid(
             format!("{name} must be between {lo} and {hi}, got {v}"),

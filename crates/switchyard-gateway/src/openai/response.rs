@@ -214,7 +214,8 @@ pub struct ChunkWriter {
     model: String,
 }
 
-fn sse(json: Vec<u8>) -> Bytes {
+/// One SSE `data:` frame.
+pub(crate) fn sse(json: Vec<u8>) -> Bytes {
     let mut out = Vec::with_capacity(json.len() + 8);
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(&json);

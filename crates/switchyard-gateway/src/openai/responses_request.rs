@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchyard_proto as pb;
 
+use super::request::check_range;
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize)]
@@ -353,16 +354,6 @@ fn response_format(format: &Value) -> Result<Option<Value>, ApiError> {
             format!("text.format: unknown format type `{other}`"),
             "text.format",
         )),
-    }
-}
-
-fn check_range(value: Option<f64>, lo: f64, hi: f64, name: &str) -> Result<(), ApiError> {
-    match value {
-        Some(v) if !(lo..=hi).contains(&v) || v.is_nan() => Err(ApiError::invalid(
-            format!("{name} must be between {lo} and {hi}, got {v}"),
-            Some(name),
-        )),
-        _ => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use switchyard_proto as pb;
 use switchyard_proto::chat_event::Event;
 use tracing::Instrument;
 
-use super::chat::check_message_count;
+use super::chat::{KEEPALIVE_COMMENT, check_message_count};
 use super::dispatch::{
     First, REQUEST_ID, Sent, first_event, header_value, new_request_id, next_event, next_message,
     record_status, request_span, route_headers, send, unix_now,
@@ -114,8 +114,6 @@ async fn whole(
     route_headers(resp.headers_mut(), &route, request_id);
     Ok(resp)
 }
-
-const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 fn streamed(
     route: Option<pb::RouteInfo>,
