@@ -144,7 +144,14 @@ impl Backends {
             .clone()
             .map_err(|msg| BackendError::new(FailureClass::Connect, msg))?;
         let mut schema_retry = None;
+        // Only a request that asks for a JSON schema is looked at (no scan of every body).
+        let asks_schema = attempt
+            .request
+            .response_format_json
+            .as_deref()
+            .is_some_and(|f| f.contains("json_schema"));
         if d.provider == Provider::OpenAi
+            && asks_schema
             && let Some(translated) = openai::schema_as_json_object(&body)
         {
             if self.takes_schema_as_object(&d.id) {
