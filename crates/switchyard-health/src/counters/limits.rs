@@ -10,7 +10,7 @@
 //! rather than refusing or admitting everything.
 //!
 //! Tokens are only known when an answer ends, so admission **reserves** the request's estimate
-//! (its prompt and output allowance, capped at what the window has left) in the window at once;
+//! (its prompt and output allowance, admitted only when it fits the room left, or the window is empty) in the window at once;
 //! a parallel burst then sees the reservations of the requests before it. The end of the
 //! request settles: the reservation leaves the window and the tokens really used enter it. A
 //! reservation lives in the window's buckets, so one a crashed replica never settles expires
@@ -102,8 +102,10 @@ end
 local reserve = 0
 if tpm > 0 then
   local used, oldest = window(KEYS[2])
-  if used >= tpm then return {2, ((oldest or now) + 60 - now) * 1000, 0} end
-  reserve = math.min(tonumber(ARGV[5]), tpm - used)
+  reserve = tonumber(ARGV[5])
+  if used >= tpm or (used > 0 and used + reserve > tpm) then
+    return {2, ((oldest or now) + 60 - now) * 1000, 0}
+  end
 end
 if par > 0 then
   local n = redis.call('INCR', KEYS[3])
@@ -198,13 +200,15 @@ impl MemoryLimits {
         }
         let mut reserve = 0;
         if let Some(limit) = limits.tpm {
-            if s.tokens_sum >= limit {
+            // A request must fit the room left (an empty window admits one of any size): a
+            // reservation cut to the room let the last admitted request overshoot the limit.
+            if s.tokens_sum >= limit || (s.tokens_sum > 0 && s.tokens_sum + estimate > limit) {
                 return Err(LimitDenied::Tpm {
                     limit,
                     retry_after: retry(s.tokens.front().map(|(t, _)| t)),
                 });
             }
-            reserve = estimate.min(limit - s.tokens_sum);
+            reserve = estimate;
         }
         if let Some(limit) = limits.parallel {
             if s.parallel >= limit {
@@ -287,7 +291,7 @@ impl KeyLimiter {
     }
 
     /// Admits one request of `key` or says which limit refuses it. With a tokens-per-minute
-    /// limit, `estimate` tokens (capped at what the window has left) are reserved until
+    /// limit, `estimate` tokens (admitted only when it fits the room left, or the window is empty) are reserved until
     /// [`KeyLimiter::release`] settles them.
     pub async fn acquire(
         &self,
