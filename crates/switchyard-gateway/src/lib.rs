@@ -7,12 +7,15 @@
 //!
 //! [`app`] builds the axum `Router`, so tests can drive it without a socket.
 
+mod anthropic;
 mod auth;
 mod cors;
+pub mod dialect;
 mod error;
 mod extract;
 pub mod keys;
 mod metrics;
+mod ollama;
 pub mod openai;
 mod router_handle;
 mod routes;
@@ -228,6 +231,8 @@ pub fn app(state: AppState) -> Router {
         .route("/key/list", get(routes::keys::list))
         .route("/key/update", post(routes::keys::update))
         .route("/key/delete", post(routes::keys::delete))
+        .merge(ollama::routes())
+        .merge(anthropic::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -241,6 +246,8 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::Extension(BodyLimit(max_body_bytes)))
+        // Outside the key check and the body limit, so their errors get the path's shape too.
+        .layer(axum::middleware::from_fn(dialect::reshape))
         .layer(cors::layer(&cors_origins))
         .with_state(state)
 }

@@ -44,6 +44,7 @@ fn record(run: &str, i: usize) -> UsageRecord {
             ..Default::default()
         }],
         traceparent: None,
+        api: String::new(),
         ..Default::default()
     }
 }

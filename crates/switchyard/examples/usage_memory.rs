@@ -79,6 +79,7 @@ fn record(i: u64, now_ms: i64) -> UsageRecord {
         http_status: 200,
         attempts,
         traceparent: None,
+        api: String::new(),
     }
 }
 

@@ -201,6 +201,7 @@ impl CompletionRequest {
                     suffix: self.suffix.clone(),
                     logprobs: self.logprobs.map(|_| true),
                     top_logprobs: self.logprobs,
+                    api: "openai.completions".into(),
                     ..Default::default()
                 });
                 echoes.push(echo.then(|| prompt.clone()));

@@ -66,6 +66,7 @@ impl EmbeddingRequest {
                 inputs,
                 dimensions: self.dimensions.unwrap_or(0),
                 user: self.user,
+                api: "openai.embeddings".into(),
                 ..Default::default()
             },
             encoding,

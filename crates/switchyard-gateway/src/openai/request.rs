@@ -318,6 +318,8 @@ impl ChatCompletionRequest {
             suffix: None,
             logprobs: self.logprobs.filter(|&on| on),
             top_logprobs: self.top_logprobs.filter(|_| self.logprobs == Some(true)),
+            api: "openai.chat".into(),
+            ..Default::default()
         })
     }
 }

@@ -495,6 +495,7 @@ impl ResponsesRequest {
             },
             api_key_id: String::new(),
             allowed_groups: Vec::new(),
+            api: "openai.responses".into(),
             prompt: None,
             suffix: None,
             ..Default::default()

@@ -41,6 +41,7 @@ where
         attempts,
         // Trace context is not stored.
         traceparent: None,
+        api: String::new(),
     })
 }
 

@@ -91,5 +91,6 @@ pub fn record(id: &str, i: u32) -> UsageRecord {
             completion_tokens: 2 * i + 1,
         }],
         traceparent: None,
+        api: String::new(),
     }
 }
