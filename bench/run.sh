@@ -10,7 +10,8 @@
 # Every process it starts is stopped on exit, whatever happens.
 #
 # The chat matrix is followed, on every target but LiteLLM, by the other endpoints: the Responses
-# API (streamed and not), legacy text completions (streamed and not) and embeddings, each at one
+# API, legacy text completions, Ollama's /api/chat and Anthropic's /v1/messages (each streamed and
+# not) and embeddings, each at one
 # connection and (except split) 8 connections paced at --open8-rate, against the simulator's own
 # route (`/api/chat`, `/api/generate`, `/api/embed`) sent the exact body Switchyard sends it.
 #
@@ -22,7 +23,7 @@
 #                     [--no-build] [--no-report]
 #   --targets L    targets in order (default "direct passthrough serve split litellm")
 #   --prompts L    chat prompt sizes of the closed-loop matrix (default "small 2k")
-#   --endpoints L  the other endpoints measured (default "responses completions embeddings";
+#   --endpoints L  the other endpoints measured (default "responses completions embeddings ollama-chat messages";
 #                  "" skips them)
 #   --endpoint-duration S, --endpoint-warmup S   their measured and warm-up seconds (default 4, 1)
 #   --quick        smoke run: ~1.5 s per scenario, about two minutes in all
@@ -45,7 +46,7 @@ WARMUP=2
 CONNS="1 8 64"
 TARGETS="direct passthrough serve split litellm"
 PROMPTS="small 2k"
-EP_LIST="responses completions embeddings"
+EP_LIST="responses completions embeddings ollama-chat messages"
 EP_DURATION=4
 EP_WARMUP=1
 OPEN_RATE=200
@@ -332,7 +333,9 @@ run_matrix() {
 }
 
 # ---------------------------------------------------------------- the other endpoints
-ep_backend_path() { case $1 in responses) echo /api/chat ;; completions) echo /api/generate ;; embeddings) echo /api/embed ;; esac; }
+ep_backend_path() { case $1 in responses|ollama-chat|messages) echo /api/chat ;; completions) echo /api/generate ;; embeddings) echo /api/embed ;; esac; }
+# ep_gw_path ENDPOINT: the endpoint's path on Switchyard.
+ep_gw_path() { case $1 in ollama-chat) echo /api/chat ;; messages) echo /v1/messages ;; *) echo "/v1/$1" ;; esac; }
 ep_streams() { if [[ $1 == embeddings ]]; then echo 0; else echo "0 1"; fi; }
 ep_model() { if [[ $1 == embeddings ]]; then echo embed; else echo local-small; fi; }
 # ep_expect ENDPOINT STREAM SIDE: the loadgen flags that recognise a complete answer. SIDE is gw
@@ -343,6 +346,11 @@ ep_expect() {
         gw:responses:1) echo "--expect sse --content-key delta --end-marker response.completed" ;;
         gw:completions:1) echo "--expect sse --content-key text" ;;
         gw:embeddings:0) echo "--expect json --content-key embedding" ;;
+        gw:ollama-chat:0) echo "--expect json" ;;
+        gw:ollama-chat:1) echo "--expect ndjson" ;;
+        gw:messages:0) echo "--expect json --content-key text" ;;
+        gw:messages:1) echo "--expect sse --content-key text --end-marker message_stop" ;;
+        direct:ollama-chat:*|direct:messages:*) echo "--expect ndjson" ;;
         direct:responses:*) echo "--expect ndjson" ;;
         direct:completions:*) echo "--expect ndjson --content-key response" ;;
         direct:embeddings:0) echo "--expect json --content-key embeddings" ;;
@@ -358,7 +366,7 @@ run_endpoints() {
     for ep in $EP_LIST; do
         for s in $(ep_streams "$ep"); do
             if [[ $side == gw ]]; then
-                url="$base/v1/$ep"; body="$WORK/ep-$ep-s$s.json"
+                url="$base$(ep_gw_path "$ep")"; body="$WORK/ep-$ep-s$s.json"
             else
                 url="$base$(ep_backend_path "$ep")"; body="$WORK/direct-ep-$ep-s$s.json"
             fi
@@ -417,7 +425,7 @@ for ep in $EP_LIST; do
         flag=(); [[ $s == 1 ]] && flag=(--stream)
         "$LOADGEN" body --endpoint "$ep" --model "$(ep_model "$ep")" --prompt-tokens 10 "${flag[@]}" \
             --out "$WORK/ep-$ep-s$s.json"
-        "$LOADGEN" probe --url "$GW_URL/v1/$ep" --body-file "$WORK/ep-$ep-s$s.json" --sim "$SIM_URL" \
+        "$LOADGEN" probe --url "$GW_URL$(ep_gw_path "$ep")" --body-file "$WORK/ep-$ep-s$s.json" --sim "$SIM_URL" \
             --backend-path "$(ep_backend_path "$ep")" --out "$WORK/direct-ep-$ep-s$s.json" || ok=0
     done
     if [[ $ok == 1 ]]; then eps="$eps $ep"; else log "endpoint $ep left out: its probe failed"; fi

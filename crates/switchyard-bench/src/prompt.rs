@@ -1,6 +1,7 @@
 //! The request bodies of the benchmark: an OpenAI chat request with a small or a ~2k-token
 //! prompt, the same text for every target so only the path through the gateway differs, and the
-//! same prompt for the other endpoints (Responses, embeddings, legacy text completions).
+//! same prompt for the other endpoints (Responses, embeddings, legacy text completions, Ollama's
+//! `/api/chat` and Anthropic's `/v1/messages`).
 
 use serde_json::{Value, json};
 
@@ -68,7 +69,24 @@ pub fn completions_body(model: &str, prompt_tokens: u32, stream: bool) -> Value 
     json!({"model": model, "prompt": text(prompt_tokens), "stream": stream})
 }
 
-/// The body for `endpoint`: `chat`, `responses`, `embeddings` (never streamed) or `completions`.
+/// An Ollama `/api/chat` body (Ollama streams unless told not to, so `stream` is always sent).
+pub fn ollama_chat_body(model: &str, prompt_tokens: u32, stream: bool) -> Value {
+    chat_body(model, prompt_tokens, stream)
+}
+
+/// An Anthropic `/v1/messages` body: the system text apart, `max_tokens` required.
+pub fn messages_body(model: &str, prompt_tokens: u32, stream: bool) -> Value {
+    json!({
+        "model": model,
+        "system": "You are a concise assistant.",
+        "messages": [{"role": "user", "content": text(prompt_tokens)}],
+        "max_tokens": 256,
+        "stream": stream,
+    })
+}
+
+/// The body for `endpoint`: `chat`, `responses`, `embeddings` (never streamed), `completions`,
+/// `ollama-chat` or `messages`.
 pub fn body(
     endpoint: &str,
     model: &str,
@@ -80,9 +98,11 @@ pub fn body(
         "responses" => responses_body(model, prompt_tokens, stream),
         "embeddings" if !stream => embeddings_body(model, prompt_tokens),
         "completions" => completions_body(model, prompt_tokens, stream),
+        "ollama-chat" => ollama_chat_body(model, prompt_tokens, stream),
+        "messages" => messages_body(model, prompt_tokens, stream),
         "embeddings" => anyhow::bail!("embeddings do not stream"),
         other => anyhow::bail!(
-            "unknown endpoint {other:?}: expected chat, responses, embeddings or completions"
+            "unknown endpoint {other:?}: expected chat, responses, embeddings, completions, ollama-chat or messages"
         ),
     })
 }
@@ -105,6 +125,8 @@ mod tests {
         assert!(body("embeddings", "m", 10, false).unwrap()["input"].is_string());
         assert!(body("embeddings", "m", 10, true).is_err());
         assert!(body("completions", "m", 10, false).unwrap()["prompt"].is_string());
+        assert_eq!(body("messages", "m", 10, false).unwrap()["max_tokens"], 256);
+        assert_eq!(body("ollama-chat", "m", 10, false).unwrap()["stream"], false);
         assert!(body("nope", "m", 10, false).is_err());
     }
 }

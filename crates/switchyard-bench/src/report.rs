@@ -127,7 +127,14 @@ fn is_chat(r: &RunResult) -> bool {
     r.endpoint.is_empty() || r.endpoint == "chat"
 }
 
-const ENDPOINT_ORDER: [&str; 4] = ["chat", "responses", "completions", "embeddings"];
+const ENDPOINT_ORDER: [&str; 6] = [
+    "chat",
+    "responses",
+    "completions",
+    "embeddings",
+    "ollama-chat",
+    "messages",
+];
 
 fn endpoint_rank(r: &RunResult) -> usize {
     let e = if is_chat(r) { "chat" } else { &r.endpoint };
@@ -530,7 +537,7 @@ fn cpu_us(r: &RunResult) -> Option<f64> {
     r.server.cpu_s_per_1000.map(|s| s * 1000.0)
 }
 
-/// Per endpoint (chat, Responses, text completions, embeddings): at one connection and paced,
+/// Per endpoint (chat, Responses, text completions, embeddings, Ollama chat, Anthropic messages): at one connection and paced,
 /// the direct p50, each gateway's overhead p50 and its CPU per request beside the floor's.
 fn endpoint_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targets: &[&str]) {
     let rows: Vec<&RunResult> = scenarios
