@@ -13,6 +13,16 @@ use crate::route_error;
 use crate::shared::RouterAvailability;
 use crate::state::{Estimator, RouterState};
 
+/// The configured name of a chat-template family (as `template:` in the config takes it).
+fn template_name(family: switchyard_core::tokens::TemplateFamily) -> &'static str {
+    use switchyard_core::tokens::TemplateFamily;
+    match family {
+        TemplateFamily::Llama3 => "llama3",
+        TemplateFamily::Mistral => "mistral",
+        TemplateFamily::ChatMl => "chatml",
+    }
+}
+
 pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
     let cfg = &state.config;
     let groups = cfg
@@ -39,6 +49,8 @@ pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
                     id: d.id.clone(),
                     provider: d.provider.as_str().to_string(),
                     backend_model: d.model.clone(),
+                    mode: d.mode.as_str().to_string(),
+                    template: template_name(d.template).to_string(),
                     context_window: d.context_window.unwrap_or(0),
                     window_source: match &d.window_source {
                         WindowSource::Config(k) => k.clone(),
