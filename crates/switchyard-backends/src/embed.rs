@@ -35,6 +35,9 @@ pub struct EmbedCall<'a> {
     pub dimensions: Option<u32>,
     pub user: Option<&'a str>,
     pub traceparent: Option<&'a str>,
+    /// Ollama's `keep_alive` from the request (verbatim JSON), sent to Ollama instead of the
+    /// deployment's own; OpenAI-compatible servers ignore it.
+    pub keep_alive_json: Option<&'a str>,
 }
 
 /// A successful attempt: one vector per input, in input order.
@@ -191,8 +194,9 @@ pub(crate) fn ollama_body(call: &EmbedCall<'_>) -> Result<Vec<u8>, BackendError>
         "options": options,
     });
     if let Some(o) = body.as_object_mut() {
-        if let Some(k) = &d.keep_alive {
-            o.insert("keep_alive".into(), k.clone());
+        let asked = crate::ollama::request_json(call.keep_alive_json);
+        if let Some(k) = asked.or_else(|| d.keep_alive.clone()) {
+            o.insert("keep_alive".into(), k);
         }
         if let Some(n) = call.dimensions {
             o.insert("dimensions".into(), n.into());

@@ -16,6 +16,8 @@ mod nullable;
 mod ollama;
 mod openai;
 mod pool;
+#[cfg(test)]
+mod request_tests;
 mod timeouts;
 
 use bytes::Bytes;

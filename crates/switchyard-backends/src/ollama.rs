@@ -4,6 +4,12 @@
 //! `options.num_ctx`; without it Ollama applies its own default window and silently truncates
 //! (backends.md §3). `num_ctx` is always the deployment's configured window, the same value on
 //! every request, so the model is never reloaded for a different context size.
+//!
+//! A request that came through Ollama's own API may carry `think` (passed on as given) and
+//! `keep_alive` (sent instead of the deployment's); a client's `num_ctx` never is: it only
+//! chose a deployment whose window is large enough (the router's `min_context`).
+
+use std::borrow::Cow;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -26,7 +32,10 @@ struct ChatBody<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    keep_alive: Option<&'a Value>,
+    keep_alive: Option<Cow<'a, Value>>,
+    /// Ollama's `think`: `true`, `false` or a level (`"low"`, `"medium"`, `"high"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    think: Option<Value>,
     /// `false` turns Ollama's silent truncation into a 400 (Ollama ≥ 0.12.4; older ignore it).
     #[serde(skip_serializing_if = "Option::is_none")]
     truncate: Option<bool>,
@@ -97,6 +106,24 @@ fn options(attempt: &Attempt<'_>) -> Value {
     Value::Object(o)
 }
 
+/// A verbatim JSON field of the request (`think_json`, `keep_alive_json`), parsed; one that does
+/// not parse is left out rather than sent as something else.
+pub(crate) fn request_json(json: Option<&str>) -> Option<Value> {
+    serde_json::from_str(json?).ok()
+}
+
+/// The request's `keep_alive` when it has one, else the deployment's.
+fn keep_alive<'a>(attempt: &Attempt<'a>) -> Option<Cow<'a, Value>> {
+    request_json(attempt.request.keep_alive_json.as_deref())
+        .map(Cow::Owned)
+        .or_else(|| attempt.deployment.keep_alive.as_ref().map(Cow::Borrowed))
+}
+
+/// The request's `think`, when it is one of the values Ollama takes (a boolean or a level).
+fn think(req: &pb::ChatRequest) -> Option<Value> {
+    request_json(req.think_json.as_deref()).filter(|v| v.is_boolean() || v.is_string())
+}
+
 /// OpenAI `response_format` → Ollama `format`.
 fn format(response_format_json: Option<&str>) -> Option<Value> {
     let rf: Value = serde_json::from_str(response_format_json?).ok()?;
@@ -137,7 +164,9 @@ struct GenerateBody<'a> {
     stream: bool,
     options: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
-    keep_alive: Option<&'a Value>,
+    keep_alive: Option<Cow<'a, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    think: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     truncate: Option<bool>,
     #[serde(flatten)]
@@ -161,7 +190,8 @@ fn generate_request(
         raw: suffix.is_none(),
         stream: crate::streams(attempt),
         options: options(attempt),
-        keep_alive: attempt.deployment.keep_alive.as_ref(),
+        keep_alive: keep_alive(attempt),
+        think: think(attempt.request),
         truncate: if attempt.deployment.silent_truncation {
             None
         } else {
@@ -243,7 +273,8 @@ pub(crate) fn request(attempt: &Attempt<'_>) -> Result<(Endpoint, Vec<u8>), Back
         options: options(attempt),
         format: format(req.response_format_json.as_deref()),
         tools: tools(req),
-        keep_alive: attempt.deployment.keep_alive.as_ref(),
+        keep_alive: keep_alive(attempt),
+        think: think(attempt.request),
         truncate: if attempt.deployment.silent_truncation {
             None
         } else {

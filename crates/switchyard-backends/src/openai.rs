@@ -147,6 +147,16 @@ fn text_request(attempt: &Attempt<'_>, prompt: &str) -> Result<(Endpoint, Vec<u8
     Ok((Endpoint::Completions, bytes))
 }
 
+/// Ollama's `think` as OpenAI's `reasoning_effort`: a level (`"low"`, `"medium"`, `"high"`)
+/// carries over; `true`/`false` have no OpenAI equivalent every server takes, and are left out,
+/// as is `keep_alive` (OpenAI-compatible servers manage their own models).
+fn reasoning_effort(req: &pb::ChatRequest) -> Option<String> {
+    match crate::ollama::request_json(req.think_json.as_deref())? {
+        Value::String(level) if !level.is_empty() => Some(level),
+        _ => None,
+    }
+}
+
 /// Builds the URL and body of a `/v1/chat/completions` call (or `/v1/completions` for a text
 /// completion or a template continuation).
 ///
@@ -226,6 +236,11 @@ pub(crate) fn request(
         if let Some(n) = req.top_logprobs {
             body.insert("top_logprobs".into(), n.into());
         }
+    }
+    if let Some(effort) = reasoning_effort(req)
+        && !body.contains_key("reasoning_effort")
+    {
+        body.insert("reasoning_effort".into(), Value::String(effort));
     }
     put_sampling(&mut body, attempt);
     let bytes = serde_json::to_vec(&Value::Object(body)).map_err(|e| {

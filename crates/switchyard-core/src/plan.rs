@@ -5,6 +5,10 @@
 //! stays only if the predicted prompt plus the output reserve fits its window — so a long prompt
 //! goes straight to a large model with no failed attempt first — and it is not cooling down.
 //! Every exclusion keeps its reason, which is what `Explain` and the response headers report.
+//!
+//! A request may also ask for a window of at least some size (Ollama's `options.num_ctx`, the
+//! router's `min_context`): a deployment whose known window is smaller is then not a candidate
+//! at all, for its own reason, rather than an attempt that fails.
 
 use std::time::Instant;
 
@@ -47,7 +51,15 @@ pub struct Candidate {
 /// Why a deployment was left out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Exclusion {
-    TooSmall { needed: u32, window: u32 },
+    TooSmall {
+        needed: u32,
+        window: u32,
+    },
+    /// The window is smaller than the one the request asked for (`min_context`).
+    WindowBelowRequested {
+        requested: u32,
+        window: u32,
+    },
     CoolingDown,
     Down,
 }
@@ -58,11 +70,18 @@ impl Exclusion {
             Exclusion::TooSmall { needed, window } => {
                 format!("needs {needed} tokens, window {window}")
             }
+            Exclusion::WindowBelowRequested { requested, window } => format!(
+                "{WINDOW_BELOW_REQUESTED}: window {window} is smaller than the {requested} tokens \
+                 the request asked for (num_ctx)"
+            ),
             Exclusion::CoolingDown => "cooling down after repeated failures".to_string(),
             Exclusion::Down => "down (health probe or failed requests)".to_string(),
         }
     }
 }
+
+/// How [`Exclusion::WindowBelowRequested`] is named in `Explain` reasons.
+pub const WINDOW_BELOW_REQUESTED: &str = "window_below_requested";
 
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -88,6 +107,10 @@ pub enum PlanError {
         needed: u32,
         largest: u32,
     },
+    #[error(
+        "the request asks for a context window of at least {requested} tokens but the largest available to this model is {largest}"
+    )]
+    WindowBelowRequested { requested: u32, largest: u32 },
 }
 
 /// Orders the groups a request may reach: the group, its fallbacks, its context fallbacks.
@@ -115,6 +138,35 @@ pub fn plan(
     availability: &dyn Availability,
     now: Instant,
 ) -> Result<Plan, PlanError> {
+    plan_for_window(
+        config,
+        group,
+        prompt_tokens,
+        output_reserve,
+        None,
+        availability,
+        now,
+    )
+}
+
+/// [`plan`] for a request that asks for a window of at least `min_window` tokens: deployments
+/// whose known window is smaller are excluded before their prompt is even counted (a window not
+/// known yet is kept, as in the fit test). When every deployment is excluded so, the error is
+/// [`PlanError::WindowBelowRequested`]. `None` or `Some(0)` asks for nothing.
+pub fn plan_for_window(
+    config: &Config,
+    group: GroupIx,
+    prompt_tokens: &mut dyn FnMut(DeploymentIx) -> u32,
+    output_reserve: u32,
+    min_window: Option<u32>,
+    availability: &dyn Availability,
+    now: Instant,
+) -> Result<Plan, PlanError> {
+    let min_window = min_window.filter(|&m| m > 0);
+    // The largest window seen, and whether any deployment had a window large enough (or
+    // unknown), for the error when none had.
+    let mut largest_window = 0u32;
+    let mut any_large_enough = false;
     let mut plan = Plan {
         output_reserve,
         ..Plan::default()
@@ -144,6 +196,22 @@ pub fn plan(
             }
             let configured = config.deployments.get(d).and_then(|dep| dep.context_window);
             let window = availability.window(d, configured);
+            if let Some(w) = window {
+                largest_window = largest_window.max(w);
+            }
+            if let (Some(requested), Some(w)) = (min_window, window)
+                && w < requested
+            {
+                plan.excluded.push((
+                    d,
+                    Exclusion::WindowBelowRequested {
+                        requested,
+                        window: w,
+                    },
+                ));
+                continue;
+            }
+            any_large_enough = true;
             let prompt = prompt_tokens(d);
             let needed = prompt.saturating_add(output_reserve);
             if let Some(w) = window {
@@ -188,6 +256,14 @@ pub fn plan(
         }
     }
     if plan.candidates.is_empty() {
+        if let Some(requested) = min_window
+            && !any_large_enough
+        {
+            return Err(PlanError::WindowBelowRequested {
+                requested,
+                largest: largest_window,
+            });
+        }
         let (largest, prompt) = largest.unwrap_or((0, 0));
         return Err(PlanError::NoFit {
             prompt,
@@ -258,6 +334,64 @@ mod tests {
         assert_eq!(models(&c, &p)[0], "llama3.2:1b");
         let p = run(&c, 2048 - 511, 512, &cd).unwrap();
         assert_eq!(models(&c, &p)[0], "llama3.1:8b");
+    }
+
+    fn run_for(c: &Config, tokens: u32, min: Option<u32>) -> Result<Plan, PlanError> {
+        let cd = Cooldowns::new(3, 3, Duration::from_secs(5));
+        let g = c.group("local-small").unwrap();
+        plan_for_window(c, g, &mut |_| tokens, 512, min, &cd, Instant::now())
+    }
+
+    #[test]
+    fn a_requested_window_leaves_out_smaller_ones() {
+        let c = seed();
+        // Asking for no more than the small window changes nothing.
+        let p = run_for(&c, 100, Some(2048)).unwrap();
+        assert_eq!(models(&c, &p), ["llama3.2:1b", "llama3.1:8b", "mistral:7b"]);
+        assert!(p.excluded.is_empty());
+        assert_eq!(run_for(&c, 100, Some(0)).unwrap().candidates.len(), 3);
+        // One token more: the small model is not a candidate, for its own reason.
+        let p = run_for(&c, 100, Some(2049)).unwrap();
+        assert_eq!(models(&c, &p), ["llama3.1:8b", "mistral:7b"]);
+        assert_eq!(
+            p.excluded,
+            vec![(
+                0,
+                Exclusion::WindowBelowRequested {
+                    requested: 2049,
+                    window: 2048
+                }
+            )]
+        );
+        assert!(
+            p.excluded[0]
+                .1
+                .describe()
+                .starts_with(WINDOW_BELOW_REQUESTED)
+        );
+        let p = run_for(&c, 100, Some(16_384)).unwrap();
+        assert_eq!(models(&c, &p), ["mistral:7b"]);
+        // The fit test still applies to the windows that are large enough.
+        let e = run_for(&c, 40_000, Some(16_384)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                PlanError::NoFit {
+                    largest: 32_768,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // Larger than every window: its own error, naming the largest.
+        let e = run_for(&c, 100, Some(65_536)).unwrap_err();
+        assert_eq!(
+            e,
+            PlanError::WindowBelowRequested {
+                requested: 65_536,
+                largest: 32_768
+            }
+        );
     }
 
     #[test]

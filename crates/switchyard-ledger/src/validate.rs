@@ -9,6 +9,10 @@ pub(crate) const MAX_REQUEST_ID: usize = 128;
 pub(crate) const MAX_LABEL: usize = 256;
 /// Attempt messages are cut to this many bytes.
 pub(crate) const MAX_MESSAGE: usize = 1024;
+/// API names (`openai.chat`, `ollama.generate`, `anthropic.messages`) are cut to this many bytes.
+pub(crate) const MAX_API: usize = 64;
+/// What an empty `api` means (the proto's rule): the API every request used before it existed.
+pub(crate) const DEFAULT_API: &str = "openai.chat";
 
 /// Checks and normalises one record; `Err` carries the reason it is refused.
 pub(crate) fn normalise(record: &UsageRecord) -> Result<UsageRecord, String> {
@@ -20,6 +24,9 @@ pub(crate) fn normalise(record: &UsageRecord) -> Result<UsageRecord, String> {
     }
     let mut out = record.clone();
     trim(&mut out);
+    if out.api.is_empty() {
+        DEFAULT_API.clone_into(&mut out.api);
+    }
     Ok(out)
 }
 
@@ -36,6 +43,7 @@ pub(crate) fn trim(record: &mut UsageRecord) {
     ] {
         cut(field, MAX_LABEL);
     }
+    cut(&mut record.api, MAX_API);
     for attempt in &mut record.attempts {
         cut(&mut attempt.deployment, MAX_LABEL);
         cut(&mut attempt.failure_class, MAX_LABEL);
@@ -86,5 +94,24 @@ mod tests {
         assert_eq!(out.status.len(), 256);
         assert!(out.attempts[0].message.len() <= MAX_MESSAGE);
         assert!(out.attempts[0].message.len() >= MAX_MESSAGE - 1);
+    }
+
+    #[test]
+    fn api_defaults_to_openai_chat_and_is_kept_short() {
+        let rec = UsageRecord {
+            request_id: "r".into(),
+            ..Default::default()
+        };
+        assert_eq!(normalise(&rec).unwrap().api, "openai.chat");
+        let named = UsageRecord {
+            api: "ollama.generate".into(),
+            ..rec.clone()
+        };
+        assert_eq!(normalise(&named).unwrap().api, "ollama.generate");
+        let long = UsageRecord {
+            api: "a".repeat(300),
+            ..rec
+        };
+        assert_eq!(normalise(&long).unwrap().api.len(), MAX_API);
     }
 }

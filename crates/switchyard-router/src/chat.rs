@@ -13,7 +13,7 @@ use switchyard_backends::BackendError;
 use switchyard_core::FailureClass;
 use switchyard_core::calibration::Inputs;
 use switchyard_core::config::Strategy;
-use switchyard_core::plan::{PlanError, plan};
+use switchyard_core::plan::{PlanError, plan_for_window};
 use switchyard_core::tokens::PromptEstimate;
 use switchyard_proto as pb;
 use tracing::Instrument;
@@ -56,6 +56,7 @@ pub(crate) async fn run(
         api_key_id: req.api_key_id.clone(),
         requested_group: req.model.clone(),
         streamed: req.stream,
+        api: crate::usage::api_or(&req.api, "openai.chat"),
         ..RequestRecord::default()
     };
     let mut error = None;
@@ -182,7 +183,7 @@ async fn drive(
     let mut estimates: Vec<(usize, PromptEstimate, Option<Inputs>)> = Vec::with_capacity(4);
     let mut plan_with = |reserve: u32, estimates: &mut Vec<_>| {
         estimates.clear();
-        plan(
+        plan_for_window(
             cfg,
             group,
             &mut |d| {
@@ -191,6 +192,7 @@ async fn drive(
                 e.total()
             },
             reserve,
+            req.min_context,
             &RouterAvailability(state),
             Instant::now(),
         )

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use switchyard_backends::{BackendError, EmbedCall, Embedded, takes_token_ids};
 use switchyard_core::FailureClass;
 use switchyard_core::config::{Mode, Strategy};
-use switchyard_core::plan::{PlanError, plan};
+use switchyard_core::plan::{PlanError, plan_for_window};
 use switchyard_core::tokens::{PromptEstimate, SafetyMargin, TokenCounter};
 use switchyard_proto as pb;
 use switchyard_proto::embed_input::Input;
@@ -67,6 +67,7 @@ pub(crate) async fn run(
         started_unix_ms: timing.started_unix_ms(),
         api_key_id: req.api_key_id.clone(),
         requested_group: req.model.clone(),
+        api: crate::usage::api_or(&req.api, "openai.embeddings"),
         ..RequestRecord::default()
     };
     let response = match result {
@@ -222,7 +223,7 @@ async fn drive(
         cache: Vec::new(),
     };
     let mut sums: Vec<(usize, u32, bool)> = Vec::with_capacity(4);
-    let mut plan = plan(
+    let mut plan = plan_for_window(
         cfg,
         group,
         &mut |d| {
@@ -234,6 +235,7 @@ async fn drive(
             PromptEstimate::assemble(longest, 0, exact, margin).total()
         },
         0,
+        req.min_context,
         &RouterAvailability(state),
         Instant::now(),
     )
@@ -328,6 +330,7 @@ async fn drive(
                     dimensions,
                     user: req.user.as_deref(),
                     traceparent: attempt_traceparent.as_deref().or(traceparent),
+                    keep_alive_json: req.keep_alive_json.as_deref(),
                 })
                 .instrument(span.clone())
                 .await;

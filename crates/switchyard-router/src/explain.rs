@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use switchyard_core::config::WindowSource;
-use switchyard_core::plan::{PlanError, plan};
+use switchyard_core::plan::{PlanError, plan_for_window};
 use switchyard_health::Status;
 use switchyard_proto as pb;
 
@@ -91,7 +91,7 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
     out.output_reserve = reserve;
     let mut estimator = Estimator::new(state, req);
     let mut tokens: Vec<(usize, u32, u32)> = Vec::new();
-    let result = plan(
+    let result = plan_for_window(
         cfg,
         group,
         &mut |d| {
@@ -100,6 +100,7 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
             e.total()
         },
         reserve,
+        req.min_context,
         &RouterAvailability(state),
         Instant::now(),
     );

@@ -48,6 +48,18 @@ pub fn from_plan(e: &PlanError) -> pb::RouteError {
             param: Some("messages".into()),
             ..Default::default()
         },
+        PlanError::WindowBelowRequested { requested, largest } => pb::RouteError {
+            http_status: 400,
+            r#type: "invalid_request_error".into(),
+            code: "context_length_exceeded".into(),
+            message: format!(
+                "num_ctx {requested} is larger than every context window this model can be \
+                 served with: the largest available is {largest} tokens. Ask for num_ctx \
+                 {largest} or less (Switchyard: {e})."
+            ),
+            param: Some("num_ctx".into()),
+            ..Default::default()
+        },
     }
 }
 

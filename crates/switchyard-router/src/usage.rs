@@ -44,6 +44,14 @@ pub struct RequestRecord {
     /// W3C `traceparent` naming the request's span (or the caller's trace when tracing is off),
     /// so the ledger's write joins the request's trace.
     pub traceparent: Option<String>,
+    /// The client API the request came through (`openai.chat`, `ollama.generate`,
+    /// `anthropic.messages`…): the request's own `api`, or the OpenAI API of its kind when empty.
+    pub api: String,
+}
+
+/// The API a request names, or `default` (its kind's OpenAI API) when it names none.
+pub(crate) fn api_or(api: &str, default: &str) -> String {
+    if api.is_empty() { default } else { api }.to_owned()
 }
 
 /// Where finished requests go.

@@ -84,7 +84,7 @@ fn to_ledger(r: RequestRecord) -> UsageRecord {
             })
             .collect(),
         traceparent: r.traceparent,
-        api: String::new(),
+        api: r.api,
     }
 }
 

@@ -149,6 +149,8 @@ struct RecordOut<'a> {
     status: &'a str,
     http_status: u32,
     attempts: Vec<AttemptOut<'a>>,
+    /// The client API the request came through (`openai.chat`, `ollama.chat`…).
+    api: &'a str,
 }
 
 #[derive(Serialize)]
@@ -189,6 +191,7 @@ impl<'a> From<&'a UsageRecord> for RecordOut<'a> {
                     completion_tokens: a.completion_tokens,
                 })
                 .collect(),
+            api: &r.api,
         }
     }
 }
@@ -209,7 +212,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-const CSV_RECORDS: &str = "request_id,time_ms,api_key_id,requested_group,served_group,deployment,backend_model,prompt_tokens,completion_tokens,tokens_estimated,latency_ms,ttft_ms,streamed,status,http_status,attempts\n";
+const CSV_RECORDS: &str = "request_id,time_ms,api_key_id,requested_group,served_group,deployment,backend_model,prompt_tokens,completion_tokens,tokens_estimated,latency_ms,ttft_ms,streamed,status,http_status,attempts,api\n";
 const CSV_AGGREGATES: &str =
     "key,requests,failed_requests,prompt_tokens,completion_tokens,share_of_requests\n";
 
@@ -231,6 +234,7 @@ fn csv_record(out: &mut Vec<u8>, r: &UsageRecord) {
         csv_field(&r.status),
         r.http_status.to_string(),
         r.attempts.len().to_string(),
+        csv_field(&r.api),
     ];
     out.extend_from_slice(row.join(",").as_bytes());
     out.push(b'\n');

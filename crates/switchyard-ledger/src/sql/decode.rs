@@ -41,7 +41,7 @@ where
         attempts,
         // Trace context is not stored.
         traceparent: None,
-        api: String::new(),
+        api: row.try_get(16)?,
     })
 }
 

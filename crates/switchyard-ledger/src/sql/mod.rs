@@ -24,10 +24,10 @@ pub use select::{DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT};
 /// Columns written per record, in insert order (the `recorded_ms` column comes last).
 const COLUMNS: &str = "request_id, time_ms, api_key_id, requested_group, served_group, \
     deployment, backend_model, prompt_tokens, completion_tokens, tokens_estimated, latency_ms, \
-    ttft_ms, streamed, status, http_status, attempts";
-const COLUMN_COUNT: usize = 16;
+    ttft_ms, streamed, status, http_status, attempts, api";
+const COLUMN_COUNT: usize = 17;
 
-/// Records per INSERT statement: 256 × 17 placeholders stays far below both databases' limits.
+/// Records per INSERT statement: 256 × 18 placeholders stays far below both databases' limits.
 pub(crate) const INSERT_CHUNK: usize = 256;
 
 /// How parameters are written in SQL text.
@@ -107,6 +107,7 @@ pub(crate) fn insert(
             Value::Text(r.status.clone()),
             Value::I64(i64::from(r.http_status)),
             Value::Text(attempts),
+            Value::Text(r.api.clone()),
             Value::I64(recorded_ms),
         ];
         let placeholders: Vec<String> = row.into_iter().map(|v| st.param(v)).collect();
@@ -162,11 +163,11 @@ mod tests {
             },
         ];
         let st = insert(Placeholders::Numbered, &recs, 1).unwrap();
-        assert_eq!(st.values.len(), 34);
-        assert!(st.sql.contains("($18,"));
-        assert!(st.sql.ends_with("$34) ON CONFLICT (request_id) DO NOTHING"));
+        assert_eq!(st.values.len(), 36);
+        assert!(st.sql.contains("($19,"));
+        assert!(st.sql.ends_with("$36) ON CONFLICT (request_id) DO NOTHING"));
         let st = insert(Placeholders::Positional, &recs, 1).unwrap();
-        assert_eq!(st.sql.matches('?').count(), 34);
+        assert_eq!(st.sql.matches('?').count(), 36);
         assert!(!st.sql.contains('$'));
     }
 }

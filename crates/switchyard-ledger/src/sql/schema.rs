@@ -41,6 +41,12 @@ pub(crate) const MIGRATIONS: &[(i64, &[&str])] = &[
             created_ms BIGINT NOT NULL
         )"],
     ),
+    (
+        3,
+        // The client API a request came through. Rows from before it were all OpenAI chat or
+        // embeddings requests; the default names the common case.
+        &["ALTER TABLE usage_records ADD COLUMN api TEXT NOT NULL DEFAULT 'openai.chat'"],
+    ),
 ];
 
 /// Bookkeeping table of applied schema versions.

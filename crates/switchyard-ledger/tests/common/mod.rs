@@ -15,6 +15,22 @@ const PG_URLS: [&str; 2] = [
     "postgres://root@127.0.0.1:5432/test",
 ];
 
+/// The first of the test URLs a PostgreSQL server answers on, or `None` (after printing the
+/// skip notice).
+pub async fn pg_url() -> Option<&'static str> {
+    for url in PG_URLS {
+        let Ok(options) = PgConnectOptions::from_str(url) else {
+            continue;
+        };
+        if let Ok(conn) = PgConnection::connect_with(&options).await {
+            conn.close().await.ok();
+            return Some(url);
+        }
+    }
+    eprintln!("{PG_SKIP}");
+    None
+}
+
 /// A PostgreSQL store in a fresh schema; drop it with [`PgGuard::cleanup`].
 pub struct PgGuard {
     pub store: PostgresStore,
@@ -91,6 +107,6 @@ pub fn record(id: &str, i: u32) -> UsageRecord {
             completion_tokens: 2 * i + 1,
         }],
         traceparent: None,
-        api: String::new(),
+        api: "openai.chat".to_owned(),
     }
 }
