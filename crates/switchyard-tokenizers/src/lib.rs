@@ -14,6 +14,7 @@
 //! `switchyard_core::tokens::TokenCounter` (count without BOS, `is_exact() == true`).
 
 mod bpe;
+mod count_cache;
 mod error;
 mod gguf;
 mod pretok;
@@ -25,6 +26,7 @@ mod tokenizer;
 mod vocab;
 
 pub use bpe::split_merge;
+pub use count_cache::{CountCache, DEFAULT_ENTRIES, MIN_CACHED_BYTES};
 pub use error::{GgufError, TokenizerError};
 pub use gguf::{
     GgufMetadata, GgufValue, MAX_ARRAY_LEN, MAX_KV_COUNT, MAX_STRING_LEN, read_gguf, read_gguf_from,

@@ -7,6 +7,7 @@ use std::path::Path;
 use switchyard_core::tokens::TokenCounter;
 
 use crate::bpe::Bpe;
+use crate::count_cache::CountCache;
 use crate::error::TokenizerError;
 use crate::gguf::{GgufMetadata, read_gguf};
 use crate::special::{Piece, SpecialSplitter};
@@ -33,6 +34,8 @@ pub struct Tokenizer {
     eos: Option<u32>,
     add_bos: bool,
     vocab_size: usize,
+    /// Counts already made (see `count_cache`): a resent conversation is counted once.
+    counts: CountCache,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for Tokenizer {
             .field("special_tokens", &self.specials.len())
             .field("bos", &self.bos)
             .field("add_bos", &self.add_bos)
+            .field("counts", &self.counts)
             .finish()
     }
 }
@@ -75,6 +79,7 @@ impl Tokenizer {
             eos: vocab.eos,
             add_bos: vocab.add_bos.unwrap_or(default_add_bos),
             vocab_size: vocab.tokens.len(),
+            counts: CountCache::default(),
         })
     }
 
@@ -109,6 +114,7 @@ impl Tokenizer {
             bos,
             eos: None,
             add_bos: bos.is_some(),
+            counts: CountCache::default(),
         })
     }
 
@@ -200,7 +206,9 @@ impl Tokenizer {
 
 impl TokenCounter for Tokenizer {
     fn count(&self, text: &str) -> u32 {
-        u32::try_from(self.encode(text).len()).unwrap_or(u32::MAX)
+        self.counts.get_or_count(text, || {
+            u32::try_from(self.encode(text).len()).unwrap_or(u32::MAX)
+        })
     }
 
     fn is_exact(&self) -> bool {
