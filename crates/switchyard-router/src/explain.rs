@@ -140,6 +140,13 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
                     Some(w) => format!("fits: {} + {} output <= {}", c.prompt_tokens, reserve, w),
                     None => "window unknown: tried without a fit check".to_string(),
                 };
+                let reason = match (req.min_context.filter(|&m| m > 0), c.window) {
+                    (Some(m), Some(_)) => {
+                        format!("{reason}; window >= the {m} asked for (num_ctx)")
+                    }
+                    (Some(m), None) => format!("{reason} or a check of num_ctx {m}"),
+                    (None, _) => reason,
+                };
                 let reason = if c.cooling {
                     format!("{reason} (cooling down, no other choice)")
                 } else {

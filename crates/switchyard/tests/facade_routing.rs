@@ -137,6 +137,13 @@ async fn a_requested_window_routes_past_smaller_ones_without_a_failed_attempt() 
     );
     let first = plan.verdicts.iter().find(|v| v.rank == 1).unwrap();
     assert_eq!(first.group, "local-medium");
+    assert!(
+        first
+            .reason
+            .contains("window >= the 4096 asked for (num_ctx)"),
+        "{}",
+        first.reason
+    );
 }
 
 #[tokio::test]
