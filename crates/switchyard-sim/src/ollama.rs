@@ -106,6 +106,9 @@ async fn ps(State(sim): Sim) -> Json<Value> {
     Json(json!({ "models": models }))
 }
 
+/// The thinking the simulator answers a request with `think` on.
+pub(crate) const THINKING: &str = "Let me think about that.";
+
 const TEMPLATE: &str = "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n";
 
 async fn show(State(sim): Sim, body: Bytes) -> Response {
@@ -344,8 +347,19 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
     if p.g.keep_alive_zero {
         sim.unload(&p.model.name);
     }
+    // Ollama answers `think` apart from the content: `message.thinking` (chat) or `thinking`.
+    let put_thinking = |o: &mut Map<String, Value>| {
+        if is_chat && let Some(Value::Object(msg)) = o.get_mut("message") {
+            msg.insert("thinking".into(), json!(THINKING));
+        } else if !is_chat {
+            o.insert("thinking".into(), json!(THINKING));
+        }
+    };
     let done = |content: &str, with_tools: bool| {
         let mut o = head(content);
+        if with_tools && p.g.think {
+            put_thinking(&mut o);
+        }
         if let (true, Output::Tool { name, arguments }) = (with_tools, &ans.output)
             && let Some(Value::Object(msg)) = o.get_mut("message")
         {
@@ -383,6 +397,12 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
     }
 
     let mut content = Vec::new();
+    if p.g.think {
+        let mut o = head("");
+        put_thinking(&mut o);
+        o.insert("done".into(), json!(false));
+        content.push(util::ndjson(&Value::Object(o)));
+    }
     match &ans.output {
         Output::Text(pieces) => {
             for piece in pieces {

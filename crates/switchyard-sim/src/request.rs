@@ -31,6 +31,8 @@ pub(crate) struct GenRequest {
     pub keep_alive_zero: bool,
     /// OpenAI `stream_options.include_usage`.
     pub include_usage: bool,
+    /// Ollama `think`: `true` or a level (`"low"`, …) asks for the thinking, answered apart.
+    pub think: bool,
     /// Log probabilities asked for, with this many alternatives per token (Ollama and OpenAI
     /// chat: `logprobs: true` and `top_logprobs`; OpenAI text completions: `logprobs: N`).
     pub logprobs: Option<u32>,
@@ -303,6 +305,7 @@ pub(crate) fn parse_ollama(
             truncate,
             keep_alive_zero: keep_alive_zero(o.get("keep_alive")),
             include_usage: false,
+            think: matches!(o.get("think"), Some(Value::Bool(true) | Value::String(_))),
             logprobs,
         },
         deferred,
@@ -378,6 +381,7 @@ pub(crate) fn parse_openai(
         truncate: true,
         keep_alive_zero: false,
         include_usage,
+        think: false,
         logprobs,
     })
 }

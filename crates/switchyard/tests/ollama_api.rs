@@ -348,6 +348,46 @@ async fn chat_passes_tools_images_format_think_and_keep_alive() {
 }
 
 #[tokio::test]
+async fn think_comes_back_as_thinking() {
+    let (_sim, gw) = setup().await;
+    let http = common::client();
+    let ask = |stream: bool, path: &str| {
+        let body = if path == "/api/chat" {
+            json!({"model": "local-small", "stream": stream, "think": true,
+                "messages": [{"role": "user", "content": "Hi [[tokens=4]]"}]})
+        } else {
+            json!({"model": "local-small", "stream": stream, "think": "low",
+                "prompt": "Hi [[tokens=4]]"})
+        };
+        http.post(gw.url(path)).json(&body).send()
+    };
+    let v: Value = ask(false, "/api/chat").await.unwrap().json().await.unwrap();
+    assert_eq!(v["message"]["thinking"], "Let me think about that.", "{v}");
+    assert_eq!(
+        v["message"]["content"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        4
+    );
+    let lines = ndjson(&ask(true, "/api/chat").await.unwrap().text().await.unwrap());
+    let thinking: String = lines
+        .iter()
+        .filter_map(|l| l["message"]["thinking"].as_str())
+        .collect();
+    assert_eq!(thinking, "Let me think about that.");
+    assert_eq!(chat_content(&lines).split_whitespace().count(), 4);
+    let v: Value = ask(false, "/api/generate")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["thinking"], "Let me think about that.", "{v}");
+}
+
+#[tokio::test]
 async fn generate_streams_and_answers_whole_and_raw() {
     let (sim, gw) = setup().await;
     let http = common::client();
