@@ -612,6 +612,54 @@ async fn a_fallback_and_a_mid_stream_continuation_read_as_one_stream() {
     assert!(sent(&sim, "/api/chat").len() >= 4);
 }
 
+#[tokio::test]
+async fn a_slow_first_token_opens_the_stream_without_writing_anything_else() {
+    let sim = common::reference_ollama().await;
+    let text = format!(
+        "{}gateway: {{sse_keepalive: 0.1}}\n",
+        config_text(&sim.base_url())
+    );
+    let gw = common::serve(common::config_from(&text)).await;
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::SlowFirstByte(std::time::Duration::from_millis(600)),
+        Some(1),
+    ));
+    let r = common::client()
+        .post(gw.url("/api/chat"))
+        .json(&json!({"model": "local-small",
+            "messages": [{"role": "user", "content": "Hi [[tokens=5]]"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), "application/x-ndjson");
+    // The head went out before the route was known.
+    assert_eq!(header(&r, "x-switchyard-group"), "");
+    let lines = ndjson(&r.text().await.unwrap());
+    assert_eq!(chat_content(&lines).split_whitespace().count(), 5);
+    assert_eq!(lines.last().unwrap()["done"], true);
+}
+
+#[tokio::test]
+async fn a_stream_no_deployment_can_finish_ends_with_an_error_line() {
+    let (sim, gw) = setup().await;
+    sim.add_fault(FaultRule::always(Fault::CutAfter { chunks: 3 }));
+    let r = common::client()
+        .post(gw.url("/api/chat"))
+        .json(&json!({"model": "local-small",
+            "messages": [{"role": "user", "content": "Story [[tokens=40]]"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let lines = ndjson(&r.text().await.unwrap());
+    let last = lines.last().unwrap();
+    assert!(last["error"].is_string(), "{lines:?}");
+    assert_eq!(last.as_object().unwrap().len(), 1);
+    assert!(lines.iter().all(|l| l["done"] != true), "{lines:?}");
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
