@@ -298,6 +298,9 @@ struct Chunk {
     /// `/api/generate`'s text.
     #[serde(default)]
     response: Option<String>,
+    /// `/api/generate`'s thinking (with `think`); `/api/chat` has it in `message`.
+    #[serde(default)]
+    thinking: Option<String>,
     #[serde(default, deserialize_with = "crate::nullable::or_default")]
     done: bool,
     #[serde(default)]
@@ -373,8 +376,9 @@ pub(crate) fn events(mut lines: LineStream) -> EventStream {
                 return;
             }
             let mut logprobs_json = to_json(&chunk.logprobs);
-            if let Some(text) = chunk.response.filter(|t| !t.is_empty() || logprobs_json.is_some()) {
-                yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: None, tool_calls: Vec::new(), logprobs_json: logprobs_json.take() }));
+            let thinking = chunk.thinking.filter(|t| !t.is_empty());
+            if let Some(text) = chunk.response.filter(|t| !t.is_empty() || thinking.is_some() || logprobs_json.is_some()) {
+                yield Ok(BackendEvent::Delta(pb::Delta { content: text, reasoning: thinking, tool_calls: Vec::new(), logprobs_json: logprobs_json.take() }));
             }
             if let Some(m) = chunk.message {
                 let tool_calls: Vec<pb::ToolCallDelta> = m.tool_calls.into_iter().map(|c| {
@@ -467,6 +471,29 @@ mod tests {
             ev[0].as_ref().unwrap_err().class,
             FailureClass::StreamBroken
         );
+    }
+
+    #[tokio::test]
+    async fn generate_thinking_becomes_reasoning() {
+        let ev: Vec<_> = events(lines(&[
+            r#"{"model":"m","response":"","thinking":"Hmm","done":false}"#,
+            r#"{"model":"m","response":"Hi","done":false}"#,
+            r#"{"model":"m","response":"","done":true,"done_reason":"stop"}"#,
+        ]))
+        .collect()
+        .await;
+        let Ok(BackendEvent::Delta(d)) = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (d.content.as_str(), d.reasoning.as_deref()),
+            ("", Some("Hmm"))
+        );
+        let Ok(BackendEvent::Delta(d)) = &ev[1] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((d.content.as_str(), d.reasoning.as_deref()), ("Hi", None));
+        assert_eq!(ev.len(), 3);
     }
 
     #[tokio::test]
