@@ -317,6 +317,22 @@ async fn images_and_request_fields_reach_the_backend() {
 }
 
 #[tokio::test]
+async fn output_config_format_asks_the_backend_for_json() {
+    let sim = common::reference_ollama().await;
+    let (gw, _) = gateway(&sim).await;
+    let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+    let mut b = body("a city as JSON", false);
+    b["output_config"] = json!({"format": {"type": "json_schema", "schema": schema}});
+    let r = post(&gw, "/v1/messages", &b).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let text = v["content"][0]["text"].as_str().unwrap();
+    assert!(serde_json::from_str::<Value>(text).is_ok(), "{text}");
+    let sent = sim.requests().last().unwrap().body.clone();
+    assert_eq!(sent["format"], schema, "{sent}");
+}
+
+#[tokio::test]
 async fn count_tokens_is_the_serving_deployments_count() {
     let sim = common::reference_ollama().await;
     let (gw, _) = gateway(&sim).await;

@@ -16,7 +16,7 @@ mod stream;
 
 // The dispatch shared by the generating routes (`routes/dispatch.rs`, private to `routes`),
 // compiled here too until `routes` makes it visible to the facades.
-#[allow(dead_code)]
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../routes/dispatch.rs"]
 mod dispatch;
 

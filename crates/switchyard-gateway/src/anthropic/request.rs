@@ -2,7 +2,7 @@
 //! protocol-neutral `ChatRequest` (the same message the OpenAI routes build).
 //!
 //! Top-level fields live here: sampling, `system`, `tools`, `tool_choice`, `metadata`,
-//! `thinking`. How a message's content blocks become chat messages is [`super::content`].
+//! `thinking`, `output_config.format` (structured output). How a message's content blocks become chat messages is [`super::content`].
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,6 +42,12 @@ pub struct MessagesRequest {
     pub tool_choice: Option<ToolChoice>,
     #[serde(default)]
     pub thinking: Option<Thinking>,
+    /// Structured output (`format`); `effort` is ignored.
+    #[serde(default)]
+    pub output_config: Option<OutputConfig>,
+    /// The structured-output beta's top-level form of `output_config.format`.
+    #[serde(default)]
+    pub output_format: Option<OutputFormat>,
     #[serde(default, deserialize_with = "null_as_false")]
     pub stream: bool,
 }
@@ -122,6 +128,41 @@ pub struct Thinking {
     pub kind: String,
 }
 
+#[derive(Debug, Deserialize)]
+pub struct OutputConfig {
+    #[serde(default)]
+    pub format: Option<OutputFormat>,
+}
+
+/// `{type: json_schema, schema}`: the answer is JSON following the schema.
+#[derive(Debug, Deserialize)]
+pub struct OutputFormat {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub schema: Option<Value>,
+}
+
+impl OutputFormat {
+    /// OpenAI's `response_format` for it.
+    fn to_openai(&self) -> Result<Value, ApiError> {
+        match (self.kind.as_str(), &self.schema) {
+            ("json_schema", Some(schema)) => Ok(json!({
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": schema, "strict": true},
+            })),
+            ("json_schema", None) => Err(ApiError::invalid(
+                "output_config.format.schema: Field required",
+                Some("output_config"),
+            )),
+            (other, _) => Err(ApiError::invalid(
+                format!("output_config.format.type: {other:?} is not supported (json_schema is)"),
+                Some("output_config"),
+            )),
+        }
+    }
+}
+
 impl MessagesRequest {
     /// Whether the client asked for thinking blocks.
     pub fn wants_thinking(&self) -> bool {
@@ -187,6 +228,14 @@ impl MessagesRequest {
             }
             None => (None, false),
         };
+        let format = self
+            .output_config
+            .and_then(|c| c.format)
+            .or(self.output_format);
+        let response_format_json = match format {
+            Some(f) => Some(f.to_openai()?.to_string()),
+            None => None,
+        };
         let extra_json = if no_parallel {
             json!({"parallel_tool_calls": false}).to_string()
         } else {
@@ -206,6 +255,7 @@ impl MessagesRequest {
                 top_k: self.top_k,
                 ..Default::default()
             }),
+            response_format_json,
             stream: self.stream,
             // The message_delta event always carries usage, so the router must send it.
             include_usage: true,
@@ -312,6 +362,19 @@ mod tests {
         .into_router_request("r".into())
         .unwrap_err();
         assert!(e.message.contains("server tools"), "{}", e.message);
+    }
+
+    #[test]
+    fn output_config_format_is_a_json_schema_response_format() {
+        let req = parse(json!({
+            "model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+            "output_config": {"effort": "low", "format": {"type": "json_schema", "schema": {"type": "object"}}},
+        }))
+        .into_router_request("r".into())
+        .unwrap();
+        let v: Value = serde_json::from_str(req.response_format_json.as_deref().unwrap()).unwrap();
+        assert_eq!(v["type"], "json_schema");
+        assert_eq!(v["json_schema"]["schema"], json!({"type": "object"}));
     }
 
     #[test]
