@@ -125,7 +125,7 @@ fn parameter_size(backend_model: &str) -> String {
             let num = w.strip_suffix('B').or_else(|| w.strip_suffix('M'))?;
             (!num.is_empty() && num.chars().all(|c| c.is_ascii_digit())).then_some(w)
         })
-        .last()
+        .next_back()
         .unwrap_or_default()
 }
 
@@ -306,6 +306,7 @@ pub(crate) async fn ps(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
