@@ -525,6 +525,67 @@ async fn a_stream_cut_mid_answer_is_continued() {
 }
 
 #[tokio::test]
+async fn a_failing_deployment_falls_back() {
+    let sim = common::reference_ollama().await;
+    let (gw, _) = gateway(&sim).await;
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::Status {
+            code: 500,
+            message: "boom".into(),
+        },
+        None,
+    ));
+    for stream in [false, true] {
+        let r = post(&gw, "/v1/messages", &body("hi [[tokens=4]]", stream)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-switchyard-requested-group"], "local-small");
+        assert_ne!(r.headers()["x-switchyard-group"], "local-small");
+        let text = r.text().await.unwrap();
+        if stream {
+            assert_eq!(
+                streamed_text(&sse_events(&text)).split_whitespace().count(),
+                4
+            );
+        } else {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["model"], "local-small");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_slow_first_token_gets_pings_then_the_answer() {
+    let sim = common::reference_ollama().await;
+    let text = format!(
+        "{}gateway: {{sse_keepalive: 0.1}}\n",
+        common::seed_config_text(&sim.base_url())
+    );
+    let gw = common::serve(common::config_from(&text)).await;
+    sim.add_fault(FaultRule::for_model(
+        "llama3.2:1b",
+        Fault::SlowFirstByte(std::time::Duration::from_millis(600)),
+        Some(1),
+    ));
+    let r = post(&gw, "/v1/messages", &body("hi [[tokens=5]]", true)).await;
+    assert_eq!(r.status(), 200);
+    // Opened before the route was known: no route headers, but the request id.
+    assert!(!r.headers().contains_key("x-switchyard-group"));
+    assert!(r.headers().contains_key("x-request-id"));
+    let events = sse_events(&r.text().await.unwrap());
+    assert_well_formed(&events);
+    let pings = events.iter().filter(|(n, _)| n == "ping").count();
+    assert!(pings >= 3, "{events:?}");
+    assert_eq!(events[0].1["message"]["usage"]["input_tokens"], 0);
+    let (_, delta) = &events[events.len() - 2];
+    assert!(
+        delta["usage"]["input_tokens"].as_u64().unwrap() > 0,
+        "{delta}"
+    );
+    assert_eq!(streamed_text(&events).split_whitespace().count(), 5);
+}
+
+#[tokio::test]
 async fn an_error_after_the_stream_opened_is_an_error_event() {
     let sim = common::reference_ollama().await;
     let text = format!(
