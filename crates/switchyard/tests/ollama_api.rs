@@ -496,9 +496,18 @@ async fn errors_have_ollamas_shape_and_status() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    assert!(!header(&r, "x-request-id").is_empty());
     let v: Value = r.json().await.unwrap();
-    assert!(v["error"].as_str().unwrap().contains("nope"), "{v}");
-    assert_eq!(v.as_object().unwrap().len(), 1);
+    assert_eq!(v, json!({"error": "model 'nope' not found"}));
+    let r = http
+        .post(gw.url("/api/embed"))
+        .json(&json!({"model": "nope:latest", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v, json!({"error": "model 'nope:latest' not found"}));
     let r = http
         .post(gw.url("/api/chat"))
         .header("content-type", "application/json")

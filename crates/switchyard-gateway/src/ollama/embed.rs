@@ -103,6 +103,7 @@ async fn embed(
     request_id: &str,
 ) -> Result<Result<Embedded, Response>, ApiError> {
     let mut req = request;
+    let client_model = &req.model.clone();
     req.model = group_name(state, caller, &req.model).await?;
     req.api_key_id = caller.api_key_id().to_owned();
     req.allowed_groups = caller.allowed_groups().to_vec();
@@ -120,7 +121,10 @@ async fn embed(
         .await
         .map_err(|s| ApiError::router_unavailable(s.message()))?;
     if let Some(e) = &answer.error {
-        return Ok(Err(error_response(e, request_id)));
+        return Ok(Err(super::unknown_model(
+            error_response(e, request_id),
+            client_model,
+        )));
     }
     if let Some(p) = permit.as_mut() {
         p.charge(u64::from(answer.prompt_tokens));

@@ -188,7 +188,7 @@ impl Job {
                 Some(r)
             }
             Ok(First::Pending) => None,
-            Err(resp) => return Ok(resp),
+            Err(resp) => return Ok(super::unknown_model(resp, &client_model)),
         };
         match route {
             Some(route) if !stream => whole(route, writer, events, &self.request_id, permit).await,

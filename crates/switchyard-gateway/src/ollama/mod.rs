@@ -80,6 +80,22 @@ async fn managed_in_config(uri: Uri) -> ApiError {
     }
 }
 
+/// A router's 404 (the only one: no such group) as Ollama words it, `model 'x' not found`,
+/// naming the model as the client did; other responses pass unchanged.
+fn unknown_model(resp: axum::response::Response, client_model: &str) -> axum::response::Response {
+    if resp.status() != StatusCode::NOT_FOUND {
+        return resp;
+    }
+    let (parts, _) = resp.into_parts();
+    let mut out = ApiError::not_found(format!("model '{client_model}' not found")).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+            out.headers_mut().insert(name, value.clone());
+        }
+    }
+    out
+}
+
 async fn no_such_route(uri: Uri) -> ApiError {
     ApiError::not_found(format!(
         "{} is not an Ollama API route Switchyard serves (see /api/chat, /api/generate, /api/embed, /api/tags, /api/show, /api/ps, /api/version)",
