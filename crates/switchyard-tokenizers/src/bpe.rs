@@ -11,6 +11,7 @@ use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::{SplitDelimiterBehavior, Tokenizer as HfTokenizer};
 
+use crate::bpe_count::BpeCounter;
 use crate::error::TokenizerError;
 use crate::pretok::PreTokenizer;
 use crate::vocab::Vocab;
@@ -19,6 +20,8 @@ pub(crate) struct Bpe {
     hf: HfTokenizer,
     /// Raw byte → id of its byte-level token, for the (never expected) error fallback.
     byte_tokens: [Option<u32>; 256],
+    /// The same tokenization, counted without building ids (see `bpe_count`).
+    counter: BpeCounter,
 }
 
 /// Splits a GGUF merge line like llama.cpp (`word.find(' ', 1)`): at the first space after the
@@ -94,7 +97,12 @@ impl Bpe {
         steps.push(ByteLevel::new(false, true, false).into());
         let mut hf = HfTokenizer::new(model);
         hf.with_pre_tokenizer(Some(Sequence::new(steps)));
-        Ok(Bpe { hf, byte_tokens })
+        let counter = BpeCounter::new(vocab, pre)?;
+        Ok(Bpe {
+            hf,
+            byte_tokens,
+            counter,
+        })
     }
 
     /// Token ids of raw text (no special tokens inside).
@@ -105,6 +113,18 @@ impl Bpe {
             .map_err(|e| TokenizerError::Hf(e.to_string()))?;
         out.extend_from_slice(enc.get_ids());
         Ok(())
+    }
+
+    /// How many tokens `encode_text` would give.
+    pub fn count_text(&self, text: &str) -> Result<usize, TokenizerError> {
+        match self.counter.count(text) {
+            Some(n) => Ok(n),
+            None => {
+                let mut out = Vec::new();
+                self.encode_text(text, &mut out)?;
+                Ok(out.len())
+            }
+        }
     }
 
     pub fn push_bytes(&self, bytes: &[u8], out: &mut Vec<u32>) {

@@ -14,6 +14,7 @@
 //! `switchyard_core::tokens::TokenCounter` (count without BOS, `is_exact() == true`).
 
 mod bpe;
+mod bpe_count;
 mod count_cache;
 mod error;
 mod gguf;

@@ -154,6 +154,28 @@ impl Tokenizer {
         Ok(out)
     }
 
+    /// `encode(text).len()`, without building the ids where the engine can count directly.
+    pub fn count_tokens(&self, text: &str) -> usize {
+        match &self.engine {
+            Engine::Bpe(bpe) => {
+                let mut pieces = Vec::new();
+                self.specials.split(text, &mut pieces);
+                let mut n = 0;
+                for piece in pieces {
+                    match piece {
+                        Piece::Text(t) => match bpe.count_text(t) {
+                            Ok(c) => n += c,
+                            Err(_) => return self.encode_bytes(text).len(),
+                        },
+                        Piece::Special(_) => n += 1,
+                    }
+                }
+                n
+            }
+            _ => self.encode(text).len(),
+        }
+    }
+
     fn encode_bytes(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len());
         match &self.engine {
@@ -207,7 +229,7 @@ impl Tokenizer {
 impl TokenCounter for Tokenizer {
     fn count(&self, text: &str) -> u32 {
         self.counts.get_or_count(text, || {
-            u32::try_from(self.encode(text).len()).unwrap_or(u32::MAX)
+            u32::try_from(self.count_tokens(text)).unwrap_or(u32::MAX)
         })
     }
 

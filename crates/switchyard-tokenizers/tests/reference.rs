@@ -124,7 +124,11 @@ fn check(family: &str, tok: &Tokenizer, corpus: &[String], expected: &[Vec<u32>]
         let got = tok.encode(text);
         if &got == want {
             same += 1;
-            assert_eq!(tok.count(text) as usize, want.len());
+            // The count-only path (byte-level BPE counts without building ids) and the count
+            // cache (a second count is a cache hit) give the same number.
+            assert_eq!(tok.count_tokens(text), want.len(), "{family}: {text:?}");
+            assert_eq!(tok.count(text) as usize, want.len(), "{family}: {text:?}");
+            assert_eq!(tok.count(text) as usize, want.len(), "{family}: {text:?}");
         } else if shown < 5 {
             shown += 1;
             let short: String = text.chars().take(80).collect();
@@ -247,5 +251,52 @@ fn gguf_to_json(v: &switchyard_tokenizers::GgufValue) -> Value {
         G::F64(f) => serde_json::json!(f),
         G::Array(a) => Value::Array(a.iter().map(gguf_to_json).collect()),
         other => serde_json::json!(other.as_i64().unwrap()),
+    }
+}
+
+/// Text built to stress the count-only path: long runs, mixed scripts, code and encoded data.
+fn adversarial() -> Vec<String> {
+    let mut out = vec![
+        " ".repeat(5000),
+        "\n".repeat(300) + &"\t".repeat(300),
+        "a".repeat(20_000),
+        "ab".repeat(4000),
+        "0123456789".repeat(500),
+        "😀👩‍👩‍👧🇫🇷".repeat(300),
+        "你好世界日本語のテキスト한국어".repeat(200),
+        "fn main() { let v: Vec<u32> = (0..10).map(|x| x * 2).collect(); }\n".repeat(100),
+        "Pneumonoultramicroscopicsilicovolcanoconiosis ".repeat(100),
+        "--==**__~~||".repeat(400),
+        "Ab1 ".repeat(2000),
+        "\u{301}e\u{301}\u{200b}\u{feff}".repeat(500),
+    ];
+    // base64 of pseudo-random bytes
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let b64: String = (0..30_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(alphabet[(x % 64) as usize])
+        })
+        .collect();
+    out.push(b64);
+    out
+}
+
+#[test]
+fn count_only_path_matches_encode_on_adversarial_text() {
+    let Some(dir) = ref_dir() else { return };
+    for f in families(&dir) {
+        let Ok(tok) = Tokenizer::from_gguf_file(dir.join(&f.gguf)) else {
+            continue;
+        };
+        for text in adversarial() {
+            let want = tok.encode(&text).len();
+            let short: String = text.chars().take(24).collect();
+            assert_eq!(tok.count_tokens(&text), want, "{}: {short:?}", f.name);
+            assert_eq!(tok.count(&text) as usize, want, "{}: {short:?}", f.name);
+        }
     }
 }
