@@ -8,19 +8,39 @@
 //! are its block's `input_json_delta`s.
 
 use bytes::Bytes;
+use serde::Serialize;
 use serde_json::{Value, json};
 use switchyard_proto as pb;
 
 use super::response::{Meta, stop_reason, tool_id};
 
 /// One SSE event: `event: NAME` and its JSON.
-pub(crate) fn event(out: &mut Vec<u8>, name: &str, data: &Value) {
+pub(crate) fn event(out: &mut Vec<u8>, name: &str, data: &impl Serialize) {
     out.extend_from_slice(b"event: ");
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b"\ndata: ");
-    // Serializing a `Value` cannot fail.
-    out.extend_from_slice(&serde_json::to_vec(data).unwrap_or_default());
+    // Our event types and `Value`s always serialize; a failure would leave an empty object.
+    if serde_json::to_writer(&mut *out, data).is_err() {
+        out.extend_from_slice(b"{}");
+    }
     out.extend_from_slice(b"\n\n");
+}
+
+/// A `content_block_delta` event's body (typed: it is the stream's most frequent event).
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+    delta: DeltaBody<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum DeltaBody<'a> {
+    TextDelta { text: &'a str },
+    ThinkingDelta { thinking: &'a str },
+    InputJsonDelta { partial_json: &'a str },
 }
 
 /// The `ping` event.
@@ -119,12 +139,13 @@ impl Blocks {
         index
     }
 
-    fn block_delta(out: &mut Vec<u8>, index: usize, delta: Value) {
-        event(
-            out,
-            "content_block_delta",
-            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
-        );
+    fn block_delta(out: &mut Vec<u8>, index: usize, delta: DeltaBody<'_>) {
+        let body = BlockDelta {
+            kind: "content_block_delta",
+            index,
+            delta,
+        };
+        event(out, "content_block_delta", &body);
     }
 
     /// The events of one router delta (empty when it carries nothing to show).
@@ -140,19 +161,11 @@ impl Blocks {
                 Open::Thinking,
                 || json!({"type": "thinking", "thinking": "", "signature": ""}),
             );
-            Self::block_delta(
-                &mut out,
-                i,
-                json!({"type": "thinking_delta", "thinking": r}),
-            );
+            Self::block_delta(&mut out, i, DeltaBody::ThinkingDelta { thinking: r });
         }
         if !d.content.is_empty() {
             let i = self.ensure(&mut out, Open::Text, || json!({"type": "text", "text": ""}));
-            Self::block_delta(
-                &mut out,
-                i,
-                json!({"type": "text_delta", "text": d.content}),
-            );
+            Self::block_delta(&mut out, i, DeltaBody::TextDelta { text: &d.content });
         }
         for c in &d.tool_calls {
             let known = self.tools.iter().find(|(t, _)| *t == c.index).map(|x| x.1);
@@ -175,7 +188,9 @@ impl Blocks {
                 Self::block_delta(
                     &mut out,
                     index,
-                    json!({"type": "input_json_delta", "partial_json": c.arguments}),
+                    DeltaBody::InputJsonDelta {
+                        partial_json: &c.arguments,
+                    },
                 );
             }
         }
