@@ -75,3 +75,27 @@ def test_count_tokens_equals_the_real_models_count(client, system, messages):
         {"role": m["role"], "content": m["content"] if isinstance(m["content"], str)
          else "".join(b["text"] for b in m["content"])} for m in messages]
     assert counted == backend_prompt_tokens(openai_messages)
+
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def test_tool_use_round_trip(client):
+    r = client.messages.create(model="smol", max_tokens=40, tools=[WEATHER],
+                               tool_choice={"type": "tool", "name": "get_weather"},
+                               messages=[{"role": "user", "content": "Weather in Paris?"}])
+    call = next(b for b in r.content if b.type == "tool_use")
+    assert call.name == "get_weather" and isinstance(call.input, dict)
+    assert r.stop_reason in ("tool_use", "max_tokens")
+    r2 = client.messages.create(
+        model="smol", max_tokens=16, tools=[WEATHER],
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": r.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "22C and sunny"}]},
+        ])
+    assert r2.stop_reason in ("end_turn", "max_tokens", "tool_use")

@@ -641,7 +641,7 @@ async fn pytest(python: &str, file: &str, env: &[(&str, String)], passed: usize)
 /// Tests in tests/sdk/test_anthropic_sdk.py, all of which must pass.
 const SDK_TESTS: usize = 9;
 /// Tests in tests/sdk/test_anthropic_real.py, all of which must pass.
-const REAL_TESTS: usize = 4;
+const REAL_TESTS: usize = 5;
 
 #[tokio::test]
 async fn anthropic_python_sdk_works_against_the_gateway() {
