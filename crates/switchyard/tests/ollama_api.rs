@@ -669,6 +669,127 @@ async fn a_stream_no_deployment_can_finish_ends_with_an_error_line() {
     assert!(lines.iter().all(|l| l["done"] != true), "{lines:?}");
 }
 
+const MASTER: &str = "sk-test-master-key-ollama";
+
+#[tokio::test]
+async fn keys_limit_what_an_ollama_client_sees_and_the_ledger_names_the_api() {
+    let sim = common::reference_ollama().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}general_settings:\n  master_key: {MASTER}\n",
+        config_text(&sim.base_url())
+    );
+    let gw = common::serve_with(
+        common::config_from(&text),
+        switchyard::ServeOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+    let http = common::client();
+    // Clients check the server without a key; everything else needs one, in Ollama's shape.
+    assert_eq!(http.get(gw.url("/")).send().await.unwrap().status(), 200);
+    let r = http.get(gw.url("/api/tags")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    let v: Value = http
+        .post(gw.url("/key/generate"))
+        .bearer_auth(MASTER)
+        .json(&json!({"models": ["local-medium", "embed"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = v["key"].as_str().unwrap().to_owned();
+    let tags: Value = http
+        .get(gw.url("/api/tags"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["embed:latest", "local-medium:latest"]);
+    let ask = |model: &str| {
+        http.post(gw.url("/api/chat"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "stream": false,
+                "messages": [{"role": "user", "content": "hi [[tokens=3]]"}]}))
+            .send()
+    };
+    let r = ask("local-small").await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    assert_eq!(ask("local-medium:latest").await.unwrap().status(), 200);
+    let r = http
+        .post(gw.url("/api/generate"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "local-medium", "stream": false, "prompt": "hi [[tokens=3]]"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .post(gw.url("/api/embed"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "embed", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let url = gw.url("/v1/usage");
+    common::eventually(20, "three records in the ledger", || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let v: Value = http
+                .get(&url)
+                .bearer_auth(MASTER)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["data"].as_array().is_some_and(|d| d.len() >= 3)
+        }
+    })
+    .await;
+    let v: Value = http
+        .get(&url)
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut apis: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "error" && r["http_status"] == 200)
+        .map(|r| r["api"].as_str().unwrap())
+        .collect();
+    apis.sort_unstable();
+    assert_eq!(
+        apis,
+        ["ollama.chat", "ollama.embed", "ollama.generate"],
+        "{v}"
+    );
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
