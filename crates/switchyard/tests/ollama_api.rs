@@ -431,6 +431,21 @@ async fn generate_streams_and_answers_whole_and_raw() {
     assert_eq!(body["raw"], true, "{body}");
     assert_eq!(body["prompt"], "Once upon a time");
 
+    // Fill-in-the-middle: the prompt and the suffix go on as they are.
+    let r = http
+        .post(gw.url("/api/generate"))
+        .json(
+            &json!({"model": "local-small", "prompt": "def add(a, b):", "suffix": "    return c",
+            "stream": false, "options": {"num_predict": 3}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = sent(&sim, "/api/generate").pop().unwrap();
+    assert_eq!(body["suffix"], "    return c", "{body}");
+    assert_eq!(body["prompt"], "def add(a, b):");
+
     let v: Value = http
         .post(gw.url("/api/generate"))
         .json(&json!({"model": "local-small"}))
