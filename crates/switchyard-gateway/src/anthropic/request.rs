@@ -183,21 +183,17 @@ impl MessagesRequest {
                 Some("max_tokens"),
             ));
         }
-        self.into_chat(request_id, Some(max_tokens))
+        self.into_chat(request_id, max_tokens)
     }
 
     /// A `/v1/messages/count_tokens` request as the router's request, for a dry run: the output
     /// is asked to be one token, so the deployment counted is the first whose window holds the
     /// prompt.
     pub fn into_count_request(self) -> Result<pb::ChatRequest, ApiError> {
-        self.into_chat(String::new(), Some(1))
+        self.into_chat(String::new(), 1)
     }
 
-    fn into_chat(
-        self,
-        request_id: String,
-        max_tokens: Option<u32>,
-    ) -> Result<pb::ChatRequest, ApiError> {
+    fn into_chat(self, request_id: String, max_tokens: u32) -> Result<pb::ChatRequest, ApiError> {
         if self.model.trim().is_empty() {
             return Err(ApiError::invalid("model: must not be empty", Some("model")));
         }
@@ -250,7 +246,7 @@ impl MessagesRequest {
             sampling: Some(pb::Sampling {
                 temperature: self.temperature,
                 top_p: self.top_p,
-                max_tokens,
+                max_tokens: Some(max_tokens),
                 stop: self.stop_sequences.unwrap_or_default(),
                 top_k: self.top_k,
                 ..Default::default()
