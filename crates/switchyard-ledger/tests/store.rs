@@ -32,6 +32,7 @@ fn dataset() -> Vec<UsageRecord> {
             r.served_group = r.requested_group.clone();
             r.deployment = DEPLOYMENTS[(iu / 2) % 3].to_owned();
             r.backend_model = MODELS[(iu / 3) % 2].to_owned();
+            r.api = ["openai.chat", "ollama.chat", "anthropic.messages"][iu % 3].to_owned();
             r.tokens_estimated = i % 4 == 0;
             r.streamed = i % 5 != 0;
             if !r.streamed {
@@ -83,6 +84,7 @@ fn matches(q: &UsageQuery, r: &UsageRecord) -> bool {
         && q.deployment.as_ref().is_none_or(|d| &r.deployment == d)
         && q.api_key_id.as_ref().is_none_or(|k| &r.api_key_id == k)
         && q.status.as_ref().is_none_or(|s| &r.status == s)
+        && q.api.as_ref().is_none_or(|a| &r.api == a)
 }
 
 fn key_of(group_by: GroupBy, r: &UsageRecord) -> String {
@@ -92,6 +94,7 @@ fn key_of(group_by: GroupBy, r: &UsageRecord) -> String {
         GroupBy::Group => r.requested_group.clone(),
         GroupBy::Key => r.api_key_id.clone(),
         GroupBy::Deployment => r.deployment.clone(),
+        GroupBy::Api => r.api.clone(),
         GroupBy::Day => {
             let day = (r.time_ms - DAY0_MS) / DAY_MS;
             format!("2026-01-{:02}", day + 1)
@@ -190,17 +193,22 @@ fn queries() -> Vec<UsageQuery> {
             api_key_id: Some("nobody".into()),
             ..base.clone()
         },
+        UsageQuery {
+            api: Some("ollama.chat".into()),
+            ..base.clone()
+        },
         UsageQuery { limit: 2, ..base },
     ]
 }
 
-const GROUP_BYS: [GroupBy; 6] = [
+const GROUP_BYS: [GroupBy; 7] = [
     GroupBy::None,
     GroupBy::Model,
     GroupBy::Group,
     GroupBy::Day,
     GroupBy::Key,
     GroupBy::Deployment,
+    GroupBy::Api,
 ];
 
 async fn exercise(store: &dyn UsageStore) {

@@ -39,10 +39,11 @@ fn group_by(s: Option<&str>) -> Result<GroupBy, ApiError> {
         "day" => GroupBy::Day,
         "key" => GroupBy::Key,
         "deployment" => GroupBy::Deployment,
+        "api" => GroupBy::Api,
         other => {
             return Err(ApiError::invalid(
                 format!(
-                    "group_by must be one of none, model, group, day, key, deployment; got {other}"
+                    "group_by must be one of none, model, group, day, key, deployment, api; got {other}"
                 ),
                 Some("group_by"),
             ));
@@ -90,6 +91,7 @@ fn build_query(p: &HashMap<String, String>) -> Result<UsageQuery, ApiError> {
         group_by: group_by(p.get("group_by").map(String::as_str))? as i32,
         limit: limit(p)?,
         cursor: p.get("cursor").cloned(),
+        api: p.get("api").cloned(),
     })
 }
 
@@ -329,7 +331,7 @@ async fn run(state: &AppState, q: UsageQuery) -> Result<UsageQueryResponse, ApiE
     usage.query(q).await.map_err(ledger_error)
 }
 
-/// `GET /v1/usage?from=&to=&group=&deployment=&key=&status=&group_by=&limit=&cursor=&format=json|csv`
+/// `GET /v1/usage?from=&to=&group=&deployment=&key=&status=&api=&group_by=&limit=&cursor=&format=json|csv`
 pub async fn usage(
     State(state): State<AppState>,
     Query(p): Query<HashMap<String, String>>,

@@ -110,6 +110,7 @@ pub(crate) fn select(style: Placeholders, q: &UsageQuery) -> Result<QuerySpec, S
         ("deployment", &q.deployment),
         ("api_key_id", &q.api_key_id),
         ("status", &q.status),
+        ("api", &q.api),
     ] {
         if let Some(v) = value {
             conditions.push(format!("{column} = {}", st.param(Value::Text(v.clone()))));
@@ -168,6 +169,7 @@ fn group_key(group_by: GroupBy) -> Option<String> {
         GroupBy::Day => Some(format!("(time_ms / {DAY_MS})")),
         GroupBy::Key => Some("api_key_id".to_owned()),
         GroupBy::Deployment => Some("deployment".to_owned()),
+        GroupBy::Api => Some("api".to_owned()),
     }
 }
 
