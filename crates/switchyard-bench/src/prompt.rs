@@ -126,7 +126,10 @@ mod tests {
         assert!(body("embeddings", "m", 10, true).is_err());
         assert!(body("completions", "m", 10, false).unwrap()["prompt"].is_string());
         assert_eq!(body("messages", "m", 10, false).unwrap()["max_tokens"], 256);
-        assert_eq!(body("ollama-chat", "m", 10, false).unwrap()["stream"], false);
+        assert_eq!(
+            body("ollama-chat", "m", 10, false).unwrap()["stream"],
+            false
+        );
         assert!(body("nope", "m", 10, false).is_err());
     }
 }
