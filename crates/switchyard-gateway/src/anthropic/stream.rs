@@ -36,11 +36,14 @@ struct BlockDelta<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 enum DeltaBody<'a> {
-    TextDelta { text: &'a str },
-    ThinkingDelta { thinking: &'a str },
-    InputJsonDelta { partial_json: &'a str },
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
 }
 
 /// The `ping` event.
@@ -161,11 +164,11 @@ impl Blocks {
                 Open::Thinking,
                 || json!({"type": "thinking", "thinking": "", "signature": ""}),
             );
-            Self::block_delta(&mut out, i, DeltaBody::ThinkingDelta { thinking: r });
+            Self::block_delta(&mut out, i, DeltaBody::Thinking { thinking: r });
         }
         if !d.content.is_empty() {
             let i = self.ensure(&mut out, Open::Text, || json!({"type": "text", "text": ""}));
-            Self::block_delta(&mut out, i, DeltaBody::TextDelta { text: &d.content });
+            Self::block_delta(&mut out, i, DeltaBody::Text { text: &d.content });
         }
         for c in &d.tool_calls {
             let known = self.tools.iter().find(|(t, _)| *t == c.index).map(|x| x.1);
@@ -188,7 +191,7 @@ impl Blocks {
                 Self::block_delta(
                     &mut out,
                     index,
-                    DeltaBody::InputJsonDelta {
+                    DeltaBody::InputJson {
                         partial_json: &c.arguments,
                     },
                 );
