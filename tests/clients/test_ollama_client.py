@@ -95,6 +95,10 @@ def test_chat_not_streamed():
     assert len(r.message.content.split()) == 5
     assert r.prompt_eval_count > 0 and r.eval_count == 5
     assert r.total_duration > 0
+    r = client().chat(model="local-small", messages=[{"role": "user", "content": "Hi [[tokens=3]]"}],
+                      logprobs=True, top_logprobs=2)
+    assert [lp.token for lp in r.logprobs] and len(r.logprobs) == 3
+    assert len(r.logprobs[0].top_logprobs) == 2
 
 
 def test_chat_streamed():

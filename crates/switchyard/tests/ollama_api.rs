@@ -388,6 +388,53 @@ async fn think_comes_back_as_thinking() {
 }
 
 #[tokio::test]
+async fn logprobs_come_back_per_token() {
+    let (_sim, gw) = setup().await;
+    let http = common::client();
+    let body = |stream: bool| {
+        json!({"model": "local-small", "stream": stream, "logprobs": true, "top_logprobs": 2,
+            "messages": [{"role": "user", "content": "Hi [[tokens=4]]"}]})
+    };
+    let v: Value = http
+        .post(gw.url("/api/chat"))
+        .json(&body(false))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = v["logprobs"].as_array().unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(entries.len(), 4, "{v}");
+    assert!(entries[0]["token"].is_string() && entries[0]["logprob"].is_number());
+    assert_eq!(entries[0]["top_logprobs"].as_array().unwrap().len(), 2);
+    let text = http
+        .post(gw.url("/api/chat"))
+        .json(&body(true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let streamed: usize = ndjson(&text)
+        .iter()
+        .filter_map(|l| l["logprobs"].as_array().map(Vec::len))
+        .sum();
+    assert_eq!(streamed, 4, "{text}");
+    let r = http
+        .post(gw.url("/api/chat"))
+        .json(
+            &json!({"model": "local-small", "logprobs": true, "top_logprobs": 21,
+            "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
 async fn generate_streams_and_answers_whole_and_raw() {
     let (sim, gw) = setup().await;
     let http = common::client();

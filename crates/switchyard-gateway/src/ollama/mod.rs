@@ -29,8 +29,9 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// The Ollama version `/api/version` reports: a recent release, so clients that gate features
-/// on the server's version (tools, `think`, structured output) use them.
-pub(crate) const OLLAMA_VERSION: &str = "0.12.6";
+/// on the server's version (tools, `think`, structured output, `logprobs` since 0.12.11) use
+/// them.
+pub(crate) const OLLAMA_VERSION: &str = "0.12.11";
 
 /// The Ollama routes.
 pub(crate) fn routes() -> Router<AppState> {

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use switchyard_proto as pb;
 
 use crate::error::ApiError;
+use crate::openai::request::MAX_TOP_LOGPROBS;
 
 /// Ollama's `stream` defaults to true.
 fn default_true() -> bool {
@@ -124,6 +125,12 @@ pub struct Common {
     pub keep_alive: Option<Value>,
     #[serde(default)]
     pub think: Option<Value>,
+    /// Return each output token's log probability (Ollama ≥ 0.12.11).
+    #[serde(default)]
+    pub logprobs: Option<bool>,
+    /// How many most likely alternatives per token (0-20), with `logprobs`.
+    #[serde(default)]
+    pub top_logprobs: Option<u32>,
 }
 
 /// `POST /api/chat`.
@@ -245,6 +252,13 @@ impl Common {
             return Err(ApiError::invalid("model is required", Some("model")));
         }
         let options = self.options.as_ref();
+        let logprobs = self.logprobs == Some(true);
+        if let Some(n) = self.top_logprobs.filter(|&n| n > MAX_TOP_LOGPROBS) {
+            return Err(ApiError::invalid(
+                format!("top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}, got {n}"),
+                Some("top_logprobs"),
+            ));
+        }
         Ok(pb::ChatRequest {
             request_id,
             model: self.model.clone(),
@@ -264,6 +278,8 @@ impl Common {
                 .as_ref()
                 .filter(|v| !v.is_null())
                 .map(Value::to_string),
+            logprobs: logprobs.then_some(true),
+            top_logprobs: self.top_logprobs.filter(|&n| logprobs && n > 0),
             ..Default::default()
         })
     }

@@ -39,6 +39,14 @@ pub(crate) fn error_line(message: &str) -> Bytes {
     line(&json!({ "error": message }))
 }
 
+/// The log probabilities of a delta as Ollama writes them. The router carries OpenAI's entries,
+/// `{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}`, which is Ollama's shape too.
+fn logprobs(json: &str) -> Option<Value> {
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .filter(Value::is_array)
+}
+
 /// Ollama's `done_reason` for the router's finish reason.
 fn done_reason(finish: &str) -> &str {
     match finish {
@@ -188,11 +196,14 @@ impl Writer {
         self.started_answering();
         self.calls.push(&d.tool_calls);
         let thinking = d.reasoning.as_deref().filter(|t| !t.is_empty());
-        if d.content.is_empty() && thinking.is_none() {
+        if d.content.is_empty() && thinking.is_none() && d.logprobs_json.is_none() {
             return None;
         }
         let mut o = self.head(false);
         self.put_answer(&mut o, &d.content, thinking, None);
+        if let Some(entries) = d.logprobs_json.as_deref().and_then(logprobs) {
+            o.insert("logprobs".into(), entries);
+        }
         Some(line(&Value::Object(o)))
     }
 
@@ -244,6 +255,9 @@ impl Writer {
         let mut o = self.head(true);
         let thinking = answer.delta.reasoning.as_deref().filter(|t| !t.is_empty());
         self.put_answer(&mut o, &answer.delta.content, thinking, calls);
+        if let Some(entries) = &answer.logprobs {
+            o.insert("logprobs".into(), Value::Array(entries.clone()));
+        }
         self.put_stats(&mut o, &answer.finish, usage);
         Value::Object(o)
     }
