@@ -891,7 +891,7 @@ async fn pytest(python: &str, file: &str, envs: &[(&str, String)], total: usize)
 /// Python tests in test_ollama_client.py.
 const CLIENT_TESTS: usize = 14;
 /// Python tests in test_ollama_real.py.
-const REAL_TESTS: usize = 4;
+const REAL_TESTS: usize = 6;
 
 #[tokio::test]
 async fn the_ollama_python_client_and_langchain_work_against_the_gateway() {
@@ -925,7 +925,14 @@ async fn llama_cpp_python(python: &str, model: &str) -> (String, tokio::process:
             "2048",
         ])
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--model_alias", "smol", "--n_threads", "1"])
+        .args([
+            "--model_alias",
+            "smol",
+            "--n_threads",
+            "1",
+            "--embedding",
+            "true",
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .kill_on_drop(true)
@@ -964,7 +971,7 @@ async fn the_ollama_client_works_through_the_gateway_to_a_real_model() {
     };
     let (url, _server) = llama_cpp_python(&python, &model).await;
     let text = format!(
-        "deployments:\n  - {{group: smol, provider: openai, model: smol, api_base: \"{url}\", context_window: 2048, tokenizer: \"{model}\", template: chatml}}\nrouting: {{num_retries: 0, idle_timeout: 20, first_byte_timeout: 60}}\n"
+        "deployments:\n  - {{group: smol, provider: openai, model: smol, api_base: \"{url}\", context_window: 2048, tokenizer: \"{model}\", template: chatml}}\n  - {{group: smol-embed, provider: openai, model: smol, api_base: \"{url}\", context_window: 2048, tokenizer: \"{model}\", mode: embedding}}\nrouting: {{num_retries: 0, idle_timeout: 20, first_byte_timeout: 60}}\n"
     );
     let config = switchyard_core::config::load_str(
         "real.yaml",
