@@ -376,6 +376,30 @@ async fn count_tokens_is_the_serving_deployments_count() {
     .unwrap();
     assert!(more["input_tokens"].as_u64().unwrap() > counted, "{more}");
 
+    // Claude Code adds `?beta=true` to both routes. (Counts are compared right after each
+    // other: the router's calibration learns from every answer.)
+    let plain: Value = post(
+        &gw,
+        "/v1/messages/count_tokens",
+        &json!({"model": "local-small", "messages": messages}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let beta: Value = post(
+        &gw,
+        "/v1/messages/count_tokens?beta=true",
+        &json!({"model": "local-small", "messages": messages}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(beta, plain);
+    let r = post(&gw, "/v1/messages?beta=true", &body("hi", false)).await;
+    assert_eq!(r.status(), 200);
+
     let r = post(
         &gw,
         "/v1/messages/count_tokens",
