@@ -13,10 +13,6 @@ use switchyard_proto as pb;
 use switchyard_proto::chat_event::Event;
 use tracing::Instrument;
 
-use super::dispatch::{
-    First, REQUEST_ID, Sent, first_event, header_value, new_request_id, next_message,
-    record_status, request_span, route_headers, send,
-};
 use super::request::MessagesRequest;
 use super::response::{Meta, message_json};
 use super::stream::{self, Blocks};
@@ -25,6 +21,10 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::keys::{Caller, KeyPermit};
 use crate::routes::chat::{check_message_count, collect};
+use crate::routes::dispatch::{
+    First, REQUEST_ID, Sent, first_event, header_value, new_request_id, next_message,
+    record_status, request_span, route_headers, send,
+};
 use crate::{AppState, EventStream};
 
 /// Anthropic's own request-id header (the SDK shows it as `_request_id`).

@@ -14,12 +14,6 @@ mod request;
 mod response;
 mod stream;
 
-// The dispatch shared by the generating routes (`routes/dispatch.rs`, private to `routes`),
-// compiled here too until `routes` makes it visible to the facades.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../routes/dispatch.rs"]
-mod dispatch;
-
 use axum::Router;
 use axum::routing::post;
 

@@ -3,7 +3,7 @@
 pub mod chat;
 mod choices;
 pub mod completions;
-mod dispatch;
+pub(crate) mod dispatch;
 pub mod embeddings;
 pub mod explain;
 pub mod health;
