@@ -14,13 +14,16 @@ use switchyard_proto as pb;
 use switchyard_telemetry::TRACEPARENT;
 use tracing::Instrument;
 
-use super::dispatch::{error_response, new_request_id, record_status, request_span, route_headers};
 use super::models::group_name;
 use super::request::{Options, min_context};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::keys::{Caller, admit};
+use crate::routes::dispatch::{
+    error_response, new_request_id, record_status, request_span, route_headers,
+};
+use crate::routes::embeddings::as_chat;
 
 /// `input`: one text or several.
 #[derive(Debug, Deserialize)]
@@ -59,33 +62,6 @@ pub(crate) struct EmbeddingsBody {
     options: Option<Options>,
     #[serde(default)]
     keep_alive: Option<Value>,
-}
-
-/// The request as key admission sees it: the texts as messages, and no output.
-fn as_chat(req: &pb::EmbedRequest) -> pb::ChatRequest {
-    use switchyard_proto::embed_input::Input;
-    pb::ChatRequest {
-        request_id: req.request_id.clone(),
-        model: req.model.clone(),
-        messages: req
-            .inputs
-            .iter()
-            .map(|i| pb::Message {
-                content: match &i.input {
-                    Some(Input::Text(t)) => Some(t.clone()),
-                    _ => None,
-                },
-                ..Default::default()
-            })
-            .collect(),
-        sampling: Some(pb::Sampling {
-            max_tokens: Some(0),
-            ..Default::default()
-        }),
-        api_key_id: req.api_key_id.clone(),
-        allowed_groups: req.allowed_groups.clone(),
-        ..Default::default()
-    }
 }
 
 /// What was embedded, and where.

@@ -18,10 +18,6 @@ use switchyard_proto as pb;
 use switchyard_proto::chat_event::Event;
 use tracing::Instrument;
 
-use super::dispatch::{
-    First, REQUEST_ID, Sent, first_event, header_value, new_request_id, next_message,
-    record_status, request_span, route_headers, send,
-};
 use super::models::group_name;
 use super::request::{ChatBody, GenerateBody};
 use super::response::{Kind, Writer, error_line, line};
@@ -29,6 +25,10 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::keys::{Caller, KeyPermit};
 use crate::routes::chat::{check_message_count, collect};
+use crate::routes::dispatch::{
+    First, REQUEST_ID, Sent, first_event, header_value, new_request_id, next_message,
+    record_status, request_span, route_headers, send,
+};
 use crate::{AppState, EventStream};
 
 const NDJSON: &str = "application/x-ndjson";

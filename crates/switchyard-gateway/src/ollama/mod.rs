@@ -13,13 +13,6 @@ mod models;
 mod request;
 mod response;
 
-// The shared request plumbing of the generating routes (span, admission, router call, first
-// event). `routes::dispatch` is private to `routes`; until it is opened to the crate, the same
-// source is compiled here.
-#[allow(dead_code, unreachable_pub, clippy::duplicate_mod)]
-#[path = "../routes/dispatch.rs"]
-mod dispatch;
-
 use axum::Router;
 use axum::http::{StatusCode, Uri, header};
 use axum::response::IntoResponse;

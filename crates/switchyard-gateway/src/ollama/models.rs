@@ -24,23 +24,7 @@ use crate::keys::Caller;
 /// The tag clients add to a bare model name.
 const LATEST: &str = ":latest";
 
-/// The groups `caller` may use.
-pub(crate) async fn groups(
-    state: &AppState,
-    caller: &Caller,
-) -> Result<Vec<pb::ModelGroup>, ApiError> {
-    let resp = state
-        .router
-        .list_models()
-        .await
-        .map_err(|s| ApiError::router_unavailable(s.message()))?;
-    let allowed = caller.allowed_groups();
-    let mut groups = resp.groups;
-    if !allowed.is_empty() {
-        groups.retain(|g| allowed.contains(&g.name));
-    }
-    Ok(groups)
-}
+pub(crate) use crate::routes::models::groups;
 
 /// The group a client's model name means: the name itself, or without `:latest` when no group
 /// has the name with the tag.

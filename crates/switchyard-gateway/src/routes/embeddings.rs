@@ -40,7 +40,7 @@ pub async fn create(
 
 /// The request as key admission sees it: its texts as one message each (token ids as the bytes
 /// they stand for, about 4 a token), and no output.
-fn as_chat(req: &pb::EmbedRequest) -> pb::ChatRequest {
+pub(crate) fn as_chat(req: &pb::EmbedRequest) -> pb::ChatRequest {
     use switchyard_proto::embed_input::Input;
     let messages = req
         .inputs

@@ -52,7 +52,10 @@ fn render(caller: &Caller, g: &pb::ModelGroup) -> Value {
 }
 
 /// The groups `caller` may use.
-async fn groups(state: &AppState, caller: &Caller) -> Result<Vec<pb::ModelGroup>, ApiError> {
+pub(crate) async fn groups(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<pb::ModelGroup>, ApiError> {
     let resp = state
         .router
         .list_models()
