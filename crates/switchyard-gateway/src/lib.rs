@@ -20,6 +20,7 @@ pub mod openai;
 mod router_handle;
 mod routes;
 pub mod server;
+mod ui;
 
 use std::convert::Infallible;
 
@@ -239,6 +240,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_key,
         ))
+        .merge(ui::routes(state.clone()))
         // `layer`, not `route_layer`: unknown routes (the fallback) are counted too.
         .layer(axum::middleware::from_fn_with_state(
             state.http_metrics.clone(),
