@@ -19,6 +19,7 @@ mod pool;
 #[cfg(test)]
 mod request_tests;
 mod timeouts;
+mod tokenize;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -30,6 +31,7 @@ pub use embed::{EmbedCall, Embedded, takes_token_ids};
 pub use error::BackendError;
 pub use logprobs::append as append_logprobs;
 pub use pool::Backends;
+pub use tokenize::{PromptText, TokenizeApi};
 
 /// What one attempt produces, in order: deltas, then exactly one `Done`.
 #[derive(Clone, Debug, PartialEq)]

@@ -114,7 +114,7 @@ pub enum PlanError {
 }
 
 /// Orders the groups a request may reach: the group, its fallbacks, its context fallbacks.
-fn reachable_groups(config: &Config, group: GroupIx) -> Vec<GroupIx> {
+pub fn reachable_groups(config: &Config, group: GroupIx) -> Vec<GroupIx> {
     let mut out = vec![group];
     if let Some(g) = config.groups.get(group) {
         for &f in g.fallbacks.iter().chain(g.context_fallbacks.iter()) {

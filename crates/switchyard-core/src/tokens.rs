@@ -203,6 +203,19 @@ impl TemplateFamily {
         }
     }
 
+    /// Tokens of the system block a template adds by itself when the conversation does not
+    /// start with a system message (ChatML models such as SmolLM2 add a default system prompt;
+    /// Llama 3 templates add a "Cutting Knowledge Date" block). Part of [`Self::overhead`]; a
+    /// prompt rendered without it (see `template::render_continuation`) needs it added back.
+    pub fn default_system_tokens(self, first_role: Option<&str>) -> u32 {
+        let has_system = matches!(first_role, Some("system" | "developer"));
+        match self {
+            TemplateFamily::ChatMl if !has_system => 21,
+            TemplateFamily::Llama3 => 10,
+            _ => 0,
+        }
+    }
+
     /// Template tokens for a conversation with these message roles (in order).
     pub fn overhead<'a>(self, roles: impl IntoIterator<Item = &'a str>) -> u32 {
         let mut n = 0u32;

@@ -85,6 +85,8 @@ pub(crate) struct AttemptCtx<'a> {
     pub timing: &'a Timing,
     /// What the estimate was computed from, for calibration (estimating counters only).
     pub inputs: Option<Inputs>,
+    /// The backend's own count of the prompt, when it was asked (near a window boundary).
+    pub remote_count: Option<crate::backend_count::RemoteCount>,
     /// W3C `traceparent` for the backend call (this attempt's span, or the caller's trace).
     pub traceparent: Option<&'a str>,
 }
@@ -134,6 +136,11 @@ impl AttemptCtx<'_> {
     fn learn(&self, c: &Completion) {
         if self.carry.is_some() {
             return; // the prompt carried a partial answer: not comparable
+        }
+        if let (Some(reported), Some(counted)) = (c.prompt_tokens, self.remote_count) {
+            self.state
+                .backend_counting
+                .observe(self.candidate.deployment, counted, reported);
         }
         // Calibration inputs exist only for estimating counters: an exact one has nothing to learn.
         if let (Some(reported), Some(cal), Some(x)) = (

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::allow;
 use crate::attempt::{self, AttemptCtx, Carry, EventTx, Outcome, event};
+use crate::boundary;
 use crate::failures::{FailurePolicy, attempt_record, deployment_id};
 use crate::route_error;
 use crate::shared::RouterAvailability;
@@ -181,7 +182,9 @@ async fn drive(
     let (requested_max, mut reserve) = output_reserve(state, req);
     let mut estimator = Estimator::new(state, req);
     let mut estimates: Vec<(usize, PromptEstimate, Option<Inputs>)> = Vec::with_capacity(4);
-    let mut plan_with = |reserve: u32, estimates: &mut Vec<_>| {
+    // Exact counts where an estimate leaves a window's fit test undecided.
+    boundary::refine(state, req, &mut estimator, group, reserve).await;
+    let plan_with = |reserve: u32, estimates: &mut Vec<_>, estimator: &mut Estimator<'_>| {
         estimates.clear();
         plan_for_window(
             cfg,
@@ -201,11 +204,12 @@ async fn drive(
     // when nothing fits with it and the caller set no limit, the prompt goes to the first model
     // it fits with room for an answer, limited to that room (`Candidate::output_room`).
     let mut limited = false;
-    let mut plan = match plan_with(reserve, &mut estimates) {
+    let mut plan = match plan_with(reserve, &mut estimates, &mut estimator) {
         Err(e @ PlanError::NoFit { .. })
             if requested_max.is_none() && reserve > MIN_OUTPUT_ROOM =>
         {
-            match plan_with(MIN_OUTPUT_ROOM, &mut estimates) {
+            boundary::refine(state, req, &mut estimator, group, MIN_OUTPUT_ROOM).await;
+            match plan_with(MIN_OUTPUT_ROOM, &mut estimates, &mut estimator) {
                 Ok(p) => {
                     limited = true;
                     reserve = MIN_OUTPUT_ROOM;
@@ -319,6 +323,7 @@ async fn drive(
                 carry: carry.as_ref(),
                 timing,
                 inputs,
+                remote_count: estimator.remote_count(candidate.deployment),
                 traceparent: attempt_traceparent.as_deref().or(traceparent),
             };
             let d = candidate.deployment;
@@ -328,9 +333,11 @@ async fn drive(
                 let _ = state.shared.inflight.incr(id).await;
             }
             state.metrics.inflight(id, 1);
+            state.backend_counting.busy(d, 1);
             let attempt_started = Instant::now();
             let outcome = attempt::run(&ctx).instrument(span.clone()).await;
             timing.add_backend(attempt_started.elapsed());
+            state.backend_counting.busy(d, -1);
             state.metrics.inflight(id, -1);
             if strategy == Strategy::LeastBusy {
                 let _ = state.shared.inflight.decr(id).await;

@@ -11,6 +11,8 @@
 mod allow;
 mod attempt;
 mod auth;
+mod backend_count;
+mod boundary;
 mod chat;
 mod driven;
 mod embed;
@@ -76,6 +78,7 @@ impl RouterService {
         let mut state = RouterState::new(config)?;
         state.usage_sink = sink;
         tokenizers::discover_ollama(&state.config, state.tokens.clone(), tokenizer_cache);
+        state.backend_counting.detect_all();
         Ok(RouterService {
             state: Arc::new(state),
             auth: None,

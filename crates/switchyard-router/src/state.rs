@@ -12,6 +12,7 @@ use switchyard_core::cooldown::Cooldowns;
 use switchyard_core::tokens::{PromptEstimate, SafetyMargin, TextFeatures, TokenCounter};
 use switchyard_proto as pb;
 
+use crate::backend_count::{BackendCounting, RemoteCount};
 use crate::metrics::RouterMetrics;
 use crate::shared::Shared;
 use crate::tokenizers::{self, DeploymentTokens};
@@ -29,6 +30,8 @@ pub struct RouterState {
     /// Health, in-flight counts and usage shared with the prober and other replicas.
     pub shared: Shared,
     pub metrics: RouterMetrics,
+    /// Backends' own tokenizers, asked near a window boundary.
+    pub backend_counting: BackendCounting,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,7 @@ impl RouterState {
             .map(|_| Calibration::default())
             .collect();
         let metrics = RouterMetrics::for_config(&config);
+        let backend_counting = BackendCounting::new(&config, backends.clone());
         Ok(RouterState {
             config,
             backends,
@@ -60,6 +64,7 @@ impl RouterState {
             usage_sink: None,
             shared,
             metrics,
+            backend_counting,
         })
     }
 
@@ -79,6 +84,9 @@ pub struct Estimator<'a> {
     tools_text: Option<String>,
     /// Content count per distinct counter (by pointer), computed on first use.
     content_cache: Vec<(usize, u32, Option<TextFeatures>)>,
+    /// Exact prompt sizes found for deployments near a window boundary (see `boundary`), and
+    /// the backend's count behind each one that a backend counted.
+    exact: Vec<(DeploymentIx, u32, Option<RemoteCount>)>,
 }
 
 impl<'a> Estimator<'a> {
@@ -124,6 +132,7 @@ impl<'a> Estimator<'a> {
             roles,
             tools_text,
             content_cache: Vec::new(),
+            exact: Vec::new(),
         }
     }
 
@@ -163,8 +172,41 @@ impl<'a> Estimator<'a> {
         (content, features)
     }
 
+    /// Sets `d`'s prompt size to an exact count (`remote`: the backend's, when it counted).
+    pub(crate) fn set_exact(&mut self, d: DeploymentIx, tokens: u32, remote: Option<RemoteCount>) {
+        self.exact.retain(|(x, _, _)| *x != d);
+        self.exact.push((d, tokens, remote));
+    }
+
+    /// Whether `d`'s prompt size is known exactly (from an exact tokenizer or its backend).
+    pub(crate) fn is_exact(&mut self, d: DeploymentIx) -> bool {
+        self.exact.iter().any(|(x, _, _)| *x == d)
+            || self
+                .state
+                .tokens
+                .get(d)
+                .is_some_and(|t| t.counter().is_exact())
+    }
+
+    /// The backend's count behind `d`'s exact size, when a backend counted.
+    pub(crate) fn remote_count(&self, d: DeploymentIx) -> Option<RemoteCount> {
+        self.exact
+            .iter()
+            .find(|(x, _, _)| *x == d)
+            .and_then(|(_, _, r)| *r)
+    }
+
     /// The estimate for deployment `d`, with the calibration inputs it was computed from.
     pub fn estimate_with_inputs(&mut self, d: DeploymentIx) -> (PromptEstimate, Option<Inputs>) {
+        let (mut e, x) = self.estimate_uncorrected(d);
+        if let Some(&(_, tokens, _)) = self.exact.iter().find(|(x, _, _)| *x == d) {
+            e.predicted = tokens;
+            e.margin = 0;
+        }
+        (e, x)
+    }
+
+    fn estimate_uncorrected(&mut self, d: DeploymentIx) -> (PromptEstimate, Option<Inputs>) {
         let Some(tok) = self.state.tokens.get(d) else {
             return (PromptEstimate::default(), None);
         };

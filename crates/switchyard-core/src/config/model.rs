@@ -211,6 +211,9 @@ pub struct RoutingSettings {
     pub safety_margin_tokens: u32,
     /// A reported prompt below this share of our estimate means the backend truncated it.
     pub truncation_ratio: f32,
+    /// How long an OpenAI-compatible server's own tokenizer (`/tokenize`, `/extras/tokenize`) may
+    /// take to count a prompt whose estimate straddles a window boundary; zero never asks.
+    pub backend_tokenize_timeout: Duration,
     pub timeouts: Timeouts,
 }
 

@@ -178,6 +178,8 @@ pub struct RawRouting {
     pub safety_margin_ratio: Option<f64>,
     pub safety_margin_tokens: Option<Number>,
     pub truncation_ratio: Option<f64>,
+    /// How long a backend's own tokenizer may take to count a prompt near a window boundary.
+    pub backend_tokenize_timeout: Option<Seconds>,
     pub connect_timeout: Option<Seconds>,
     pub first_byte_timeout: Option<Seconds>,
     pub idle_timeout: Option<Seconds>,

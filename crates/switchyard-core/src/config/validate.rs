@@ -149,6 +149,11 @@ pub fn validate(
         safety_margin_ratio: margin_ratio as f32,
         safety_margin_tokens: margin_tokens,
         truncation_ratio: truncation_ratio as f32,
+        backend_tokenize_timeout: dur(
+            routing_raw.backend_tokenize_timeout,
+            None,
+            Duration::from_millis(250),
+        ),
         timeouts: timeouts.clone(),
     };
     b.notes.push(format!(
