@@ -66,39 +66,53 @@ pub(super) fn stacked_shares(title: &str, series: &[String], columns: &[Column])
     out
 }
 
-/// One horizontal bar split by share, each part labelled with its model and share; the parts
-/// carry `data-model` and `data-share` (a fraction) for tests and scripts.
-pub(super) fn share_bar(title: &str, parts: &[(usize, String, f64)]) -> String {
+/// One horizontal bar split by share, then the same figures as text (a list under the bar,
+/// readable at any width and in either theme). The parts carry `data-model` and `data-share`
+/// (a fraction) for tests and scripts.
+pub(super) fn share_bar(title: &str, unit: &str, parts: &[(usize, String, f64)]) -> String {
     let total: f64 = parts.iter().map(|(_, _, v)| v).sum();
+    let share = |v: f64| if total > 0.0 { v / total } else { 0.0 };
     let mut out = format!(
-        "<svg class=\"chart bar\" viewBox=\"0 0 {W} 44\" role=\"img\" aria-label=\"{t}\" \
-         preserveAspectRatio=\"xMidYMid meet\"><title>{t}</title>",
+        "<svg class=\"chart bar\" viewBox=\"0 0 {W} 24\" role=\"img\" aria-label=\"{t}\" \
+         preserveAspectRatio=\"none\"><title>{t}</title>",
         t = esc(title)
     );
     let mut x = 0.0;
     for (s, name, v) in parts {
-        let share = if total > 0.0 { v / total } else { 0.0 };
-        let w = W * share;
+        let f = share(*v);
+        let w = W * f;
         out.push_str(&format!(
-            "<g class=\"part\" data-model=\"{n}\" data-share=\"{share:.6}\"><rect class=\"s{k}\" x=\"{x:.1}\" y=\"0\" \
-             width=\"{w:.1}\" height=\"44\"><title>{n}: {pct:.1}%</title></rect>",
+            "<g class=\"part\" data-model=\"{n}\" data-share=\"{f:.6}\"><rect class=\"s{k}\" x=\"{x:.1}\" y=\"0\" \
+             width=\"{w:.1}\" height=\"24\"><title>{n}: {pct:.1}%</title></rect></g>",
             n = esc(name),
             k = s % 8,
-            pct = share * 100.0,
+            pct = f * 100.0,
         ));
-        if w > 70.0 {
-            out.push_str(&format!(
-                "<text class=\"onbar\" x=\"{tx:.1}\" y=\"27\">{n} {pct:.0}%</text>",
-                tx = x + 6.0,
-                n = esc(name),
-                pct = share * 100.0
-            ));
-        }
-        out.push_str("</g>");
         x += w;
     }
-    out.push_str("</svg>");
+    out.push_str("</svg><ul class=\"legend\">");
+    for (s, name, v) in parts {
+        out.push_str(&format!(
+            "<li>{swatch} <strong>{n}</strong> {pct:.1}% <span class=\"hint\">({v} {unit})</span></li>",
+            swatch = swatch(*s),
+            n = esc(name),
+            pct = share(*v) * 100.0,
+            unit = if *v == 1.0 {
+                unit.strip_suffix('s').unwrap_or(unit)
+            } else {
+                unit
+            },
+        ));
+    }
+    out.push_str("</ul>");
     out
+}
+
+fn swatch(series: usize) -> String {
+    format!(
+        "<svg width=\"12\" height=\"12\" aria-hidden=\"true\"><rect class=\"s{}\" width=\"12\" height=\"12\"/></svg>",
+        series % 8
+    )
 }
 
 /// The colour key for `series`.
@@ -106,13 +120,7 @@ pub(super) fn legend(series: &[String]) -> String {
     let items: String = series
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            format!(
-                "<li><svg width=\"12\" height=\"12\" aria-hidden=\"true\"><rect class=\"s{}\" width=\"12\" height=\"12\"/></svg> {}</li>",
-                i % 8,
-                esc(s)
-            )
-        })
+        .map(|(i, s)| format!("<li>{} {}</li>", swatch(i), esc(s)))
         .collect();
     format!("<ul class=\"legend\">{items}</ul>")
 }
@@ -123,7 +131,11 @@ mod tests {
 
     #[test]
     fn shares_are_fractions_of_the_total_and_names_are_escaped() {
-        let svg = share_bar("t", &[(0, "a<b".into(), 3.0), (1, "c".into(), 1.0)]);
+        let svg = share_bar(
+            "t",
+            "requests",
+            &[(0, "a<b".into(), 3.0), (1, "c".into(), 1.0)],
+        );
         assert!(svg.contains("data-model=\"a&lt;b\" data-share=\"0.750000\""));
         assert!(svg.contains("data-share=\"0.250000\""));
     }

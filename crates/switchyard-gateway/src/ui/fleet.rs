@@ -126,7 +126,7 @@ async fn render(state: &AppState) -> String {
         out.push_str(&format!(
             "<section class=\"group\" aria-labelledby=\"g-{id}\"><h2 id=\"g-{id}\">{name}</h2>\
              <p class=\"hint\">window {win} · fallbacks: {fallbacks}</p>\
-             <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Deployment</th>\
+             <div class=\"scroll\"><table class=\"cards\"><thead><tr><th scope=\"col\">Deployment</th>\
              <th scope=\"col\">Health</th><th scope=\"col\">Warm</th><th scope=\"col\">Window</th>\
              <th scope=\"col\">Tokenizer</th><th scope=\"col\">In flight</th>\
              <th scope=\"col\">Last failure</th></tr></thead><tbody>",
@@ -162,8 +162,10 @@ async fn render(state: &AppState) -> String {
             };
             out.push_str(&format!(
                 "<tr data-deployment=\"{id}\"><th scope=\"row\">{id}<br><span class=\"hint\">{prov} \
-                 {model}</span></th><td class=\"health\"><span class=\"badge {health}\">{health}</span></td>\
-                 <td>{warm}</td><td>{win}{source}</td><td>{tokenizer}</td><td>{inf}</td><td>{failure}</td></tr>",
+                 {model}</span></th><td class=\"health\" data-label=\"Health\"><span class=\"badge {health}\">{health}</span></td>\
+                 <td data-label=\"Warm\">{warm}</td><td data-label=\"Window\">{win}{source}</td>\
+                 <td data-label=\"Tokenizer\">{tokenizer}</td><td data-label=\"In flight\">{inf}</td>\
+                 <td data-label=\"Last failure\">{failure}</td></tr>",
                 id = esc(&d.id),
                 prov = esc(&d.provider),
                 model = esc(&d.backend_model),

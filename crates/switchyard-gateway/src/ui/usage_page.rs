@@ -122,12 +122,11 @@ async fn render(state: &AppState) -> Result<String, String> {
     let total: u64 = models.iter().map(|a| a.requests).sum();
     Ok(format!(
         "<p class=\"hint\">{total} requests recorded. Shares are of requests served by each model.</p>\
-         {legend}\
          <section aria-labelledby=\"h-share\"><h2 id=\"h-share\">Share of requests, all time</h2>\
          <div id=\"share-requests\">{req_bar}</div></section>\
          <section aria-labelledby=\"h-tshare\"><h2 id=\"h-tshare\">Share of tokens, all time</h2>\
          <div id=\"share-tokens\">{tok_bar}</div></section>\
-         <section aria-labelledby=\"h-days\"><h2 id=\"h-days\">Per day, last {DAYS} days (UTC)</h2>\
+         <section aria-labelledby=\"h-days\"><h2 id=\"h-days\">Per day, last {DAYS} days (UTC)</h2>{legend}\
          <div class=\"charts\"><figure>{req_days}<figcaption>Requests</figcaption></figure>\
          <figure>{tok_days}<figcaption>Tokens</figcaption></figure></div></section>\
          <section aria-labelledby=\"h-tables\"><h2 id=\"h-tables\">Tables</h2>{t_models}{t_days}{t_keys}</section>\
@@ -138,8 +137,8 @@ async fn render(state: &AppState) -> Result<String, String> {
          <li><a href=\"/ui/api/v1/usage?format=csv&amp;group_by=key\" download=\"usage-by-key.csv\">Per key</a></li>\
          </ul></section>",
         legend = chart::legend(&series),
-        req_bar = chart::share_bar("Share of requests per model", &requests),
-        tok_bar = chart::share_bar("Share of tokens per model", &token_parts),
+        req_bar = chart::share_bar("Share of requests per model", "requests", &requests),
+        tok_bar = chart::share_bar("Share of tokens per model", "tokens", &token_parts),
         req_days = chart::stacked_shares("Share of requests per model and day", &series, &req_cols),
         tok_days = chart::stacked_shares("Share of tokens per model and day", &series, &tok_cols),
         t_models = table("Per model", "Model", &models, "by-model"),
