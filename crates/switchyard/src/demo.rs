@@ -98,7 +98,7 @@ fn words(n: usize, seed: usize) -> String {
 fn traffic(i: usize) -> (&'static str, usize, bool, u32) {
     match i % 10 {
         // Most automation prompts are short and stay on the small model.
-        0..=4 => ("local-small", 20 + (i * 37) % 300, i % 2 == 0, 24),
+        0..=4 => ("local-small", 20 + (i * 37) % 300, i.is_multiple_of(2), 24),
         // Too long for the small model's 2048-token window: routed to the medium one.
         5 | 6 => ("local-small", 2600 + (i * 53) % 2000, i % 2 == 1, 32),
         7 => ("local-medium", 400 + (i * 11) % 600, true, 32),
