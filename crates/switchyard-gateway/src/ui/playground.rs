@@ -2,11 +2,13 @@
 //! (`/v1/explain`: every deployment, its verdict and reason), then send them and watch the
 //! answer stream in, with the deployment that served it. The page's script does the calls.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 
 use super::html::{self, esc};
 use crate::AppState;
+use crate::keys::Caller;
 
 const EXAMPLE: &str = r#"[
   {"role": "system", "content": "You are a concise assistant."},
@@ -14,7 +16,14 @@ const EXAMPLE: &str = r#"[
 ]"#;
 
 /// `GET /ui/playground`
-pub(super) async fn page(State(state): State<AppState>) -> Response {
+pub(super) async fn page(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Response {
+    // A virtual key with an allow-list is offered only its groups.
+    let allowed = caller
+        .map(|c| c.0.allowed_groups().to_vec())
+        .unwrap_or_default();
     let groups = state
         .router
         .list_models()
@@ -23,6 +32,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
         .unwrap_or_default();
     let options: String = groups
         .iter()
+        .filter(|g| allowed.is_empty() || allowed.contains(&g.name))
         .map(|g| format!("<option>{}</option>", esc(&g.name)))
         .collect();
     html::page(
