@@ -11,7 +11,7 @@ use super::html::{self, esc};
 use crate::AppState;
 
 /// Requests listed.
-const SHOWN: u32 = 100;
+const SHOWN: u32 = 50;
 /// How often the list refreshes.
 const REFRESH_MS: u32 = 3000;
 
