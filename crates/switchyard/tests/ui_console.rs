@@ -687,3 +687,65 @@ async fn screenshots_of_every_page_at_desktop_and_phone_widths() {
     b.click("#theme").await;
     b.screenshot("usage-desktop-dark").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_page_creates_a_working_key_and_deletes_it() {
+    let Some(b) = webdriver::Browser::start().await else {
+        return;
+    };
+    let stack = Stack::start().await;
+    login(&b, &stack, MASTER).await;
+    b.goto(&stack.url("/ui/keys")).await;
+    b.type_into("#k-alias", "from-the-console").await;
+    b.click("input[name=models][value=local-small]").await;
+    b.type_into("#k-rpm", "30").await;
+    b.click("#key-create button[type=submit]").await;
+    page_shows(&b, 10, "the new key", |t| t.contains("shown once")).await;
+    let key = b
+        .js(
+            "return document.getElementById('new-key').innerText;",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The key works on the API, for its group only.
+    let ok = common::client()
+        .post(stack.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&common::chat_body("local-small", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let other = common::client()
+        .post(stack.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&common::chat_body("local-large", "hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 403);
+    // The page reloads with the key listed; delete it there.
+    page_shows(&b, 15, "the key in the list", |t| {
+        t.contains("from-the-console")
+    })
+    .await;
+    b.js("window.confirm = () => true;", json!([])).await;
+    b.click("button[data-delete]").await;
+    common::eventually(10, "the key is deleted", || {
+        let key = key.clone();
+        let url = stack.url("/v1/models");
+        async move {
+            common::client()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .map(|r| r.status() == 401)
+                .unwrap_or(false)
+        }
+    })
+    .await;
+}

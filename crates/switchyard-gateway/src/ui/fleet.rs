@@ -82,20 +82,21 @@ fn note(out: &mut HashMap<String, Recent>, r: &UsageRecord) {
     }
 }
 
-/// Attempts in flight per deployment, read from the router's metrics (serve mode).
-fn inflight(state: &AppState) -> HashMap<String, String> {
-    let Some(render) = &state.metrics else {
-        return HashMap::new();
-    };
-    render()
-        .lines()
-        .filter(|l| l.starts_with("switchyard_inflight{"))
-        .filter_map(|l| {
-            let (labels, value) = l.rsplit_once(' ')?;
-            let dep = labels.split("deployment=\"").nth(1)?.split('"').next()?;
-            Some((dep.to_owned(), value.trim().to_owned()))
-        })
-        .collect()
+/// Attempts in flight per deployment, read from the router's metrics; `None` when this gateway
+/// cannot see them (a separate router process).
+fn inflight(state: &AppState) -> Option<HashMap<String, String>> {
+    let render = state.metrics.as_ref()?;
+    let text = render();
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with("switchyard_inflight{"))
+            .filter_map(|l| {
+                let (labels, value) = l.rsplit_once(' ')?;
+                let dep = labels.split("deployment=\"").nth(1)?.split('"').next()?;
+                Some((dep.to_owned(), value.trim().to_owned()))
+            })
+            .collect(),
+    )
 }
 
 async fn render(state: &AppState) -> String {
@@ -171,7 +172,10 @@ async fn render(state: &AppState) -> String {
                 model = esc(&d.backend_model),
                 health = esc(&d.health),
                 win = window(d.context_window),
-                inf = esc(inflight.get(&d.id).map_or("0", String::as_str)),
+                inf = match &inflight {
+                    Some(m) => esc(m.get(&d.id).map_or("0", String::as_str)),
+                    None => "n/a".into(),
+                },
             ));
         }
         out.push_str("</tbody></table></div></section>");
