@@ -222,10 +222,15 @@ pub async fn run(
     .await?;
     let addr = bound.addr;
     crate::announce("demo", addr);
+    // What a browser on this machine can open (0.0.0.0 is not an address to visit).
+    let mut visit = addr;
+    if visit.ip().is_unspecified() {
+        visit.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     say!("Switchyard demo: three simulated models behind the gateway, no GPU needed.");
-    say!("  Console:  http://{addr}/ui");
+    say!("  Console:  http://{visit}/ui");
     say!(
-        "  API:      http://{addr}/v1/chat/completions (models local-small, local-medium, local-large)"
+        "  API:      http://{visit}/v1/chat/completions (models local-small, local-medium, local-large)"
     );
     say!("  Ledger:   {}", data_dir.display());
     say!("Sending mixed traffic; press Ctrl-C to stop.");

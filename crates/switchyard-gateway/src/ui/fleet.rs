@@ -25,8 +25,7 @@ pub(super) async fn page(State(state): State<AppState>) -> Response {
         &format!(
             "<p class=\"hint\">Refreshed every {} s. Health comes from the prober and from failed \
              requests; “window” is the context the router plans with.</p>\
-             <div id=\"fleet\" data-poll=\"/ui/fleet/table\" data-interval=\"{REFRESH_MS}\" \
-             aria-live=\"polite\">{table}</div>",
+             <div id=\"fleet\" data-poll=\"/ui/fleet/table\" data-interval=\"{REFRESH_MS}\">{table}</div>",
             REFRESH_MS / 1000
         ),
     )
