@@ -5,6 +5,7 @@
 //! service, the backend clients and the gateway build on it; none of it touches a socket, so it
 //! is tested without any server.
 
+pub mod bound;
 pub mod calibration;
 pub mod config;
 pub mod cooldown;

@@ -260,8 +260,12 @@ pub struct PromptEstimate {
     /// The prompt size the backend is expected to report: `content + template`, or the
     /// calibrated prediction for estimating counters.
     pub predicted: u32,
-    /// Safety margin for what an estimate cannot see (zero for exact counters).
+    /// Safety margin for what an estimate cannot see (zero for exact counts); for a range of an
+    /// exact count (see [`PromptEstimate::within`]), up to the range's upper end.
     pub margin: u32,
+    /// The least the prompt can be: the range's lower end for [`PromptEstimate::within`], else
+    /// the prediction. What a report is compared with to detect a truncated prompt.
+    pub lower: u32,
 }
 
 impl PromptEstimate {
@@ -334,6 +338,26 @@ impl PromptEstimate {
             template,
             predicted,
             margin,
+            lower: predicted,
+        }
+    }
+
+    /// An exact tokenizer's count known only as a range (see [`crate::bound`]): the point
+    /// estimate predicted, the margin up to the range's upper end (which routing compares with
+    /// windows), the lower end kept.
+    pub fn within(content: crate::bound::CountRange, template: u32) -> Self {
+        let lower = content.lower.saturating_add(template);
+        let upper = content.upper.saturating_add(template);
+        let predicted = content
+            .estimate
+            .saturating_add(template)
+            .clamp(lower, upper);
+        PromptEstimate {
+            content: content.estimate,
+            template,
+            predicted,
+            margin: upper - predicted,
+            lower,
         }
     }
 }

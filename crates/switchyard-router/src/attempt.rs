@@ -125,7 +125,8 @@ impl AttemptCtx<'_> {
     /// any real model's window.
     fn truncated(&self, reported: Option<u32>) -> bool {
         let ratio = self.state.config.routing.truncation_ratio;
-        let predicted = self.estimate.predicted();
+        // The least the prompt can be: a range's lower end, else the prediction.
+        let predicted = self.estimate.lower;
         reported.is_some_and(|r| {
             (r as f32) < predicted as f32 * ratio
                 && predicted.saturating_sub(r) >= MIN_TRUNCATED_TOKENS

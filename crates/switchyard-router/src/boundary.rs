@@ -4,7 +4,9 @@
 //! window. An estimate is a range: the prediction less and plus its margin. When the whole range
 //! is on one side of a window's limit the decision is the same whatever the exact count is, and
 //! nothing more is done. When the range straddles the limit, the deployment's backend is asked for
-//! the exact count (see `backend_count`), all such deployments at once, before planning.
+//! the exact count (see `backend_count`), all such deployments at once, before planning. For a
+//! deployment with an exact tokenizer, a long prompt's count starts as a cheap range (see
+//! `switchyard_core::bound`), and the tokenizer runs only when that range straddles a limit.
 
 use futures::future::join_all;
 use switchyard_core::config::GroupIx;
@@ -46,13 +48,16 @@ pub(crate) fn straddles(lower: u32, upper: u32, reserve: u32, window: u32) -> bo
 }
 
 /// Makes exact the estimates of the deployments `group` may reach whose fit test with `reserve`
-/// output tokens the estimate leaves undecided, where their backend can count.
+/// output tokens the estimate leaves undecided: with their exact tokenizer where only its cheap
+/// range is known, else with their backend where it can count. `force_exact` counts every range
+/// exactly (the room left for the answer is computed from the count).
 pub(crate) async fn refine(
     state: &RouterState,
     req: &pb::ChatRequest,
     estimator: &mut Estimator<'_>,
     group: GroupIx,
     reserve: u32,
+    force_exact: bool,
 ) {
     let cfg = &state.config;
     let counting = &state.backend_counting;
@@ -63,7 +68,12 @@ pub(crate) async fn refine(
             continue;
         };
         for &d in &grp.deployments {
-            if !counting.eligible(d) || estimator.is_exact(d) {
+            let ranged = estimator.is_range(d);
+            if !(ranged || counting.eligible(d)) || estimator.is_exact(d) {
+                continue;
+            }
+            if ranged && force_exact {
+                estimator.count_exactly(d);
                 continue;
             }
             let configured = cfg.deployments.get(d).and_then(|x| x.context_window);
@@ -71,12 +81,18 @@ pub(crate) async fn refine(
                 continue;
             };
             let e = estimator.estimate(d);
-            let samples = state.calibration.get(d).map_or(0, |c| c.state().samples);
-            let (lower, upper) = uncertainty(e.predicted(), e.margin, samples);
+            let (lower, upper) = if ranged {
+                (e.lower, e.total())
+            } else {
+                let samples = state.calibration.get(d).map_or(0, |c| c.state().samples);
+                uncertainty(e.predicted(), e.margin, samples)
+            };
             if !straddles(lower, upper, reserve, window) {
                 continue;
             }
-            if let Some(api) = counting.api(d, &state.shared.view) {
+            if ranged {
+                estimator.count_exactly(d);
+            } else if let Some(api) = counting.api(d, &state.shared.view) {
                 asks.push((d, api));
             }
         }

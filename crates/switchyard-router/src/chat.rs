@@ -183,7 +183,7 @@ async fn drive(
     let mut estimator = Estimator::new(state, req);
     let mut estimates: Vec<(usize, PromptEstimate, Option<Inputs>)> = Vec::with_capacity(4);
     // Exact counts where an estimate leaves a window's fit test undecided.
-    boundary::refine(state, req, &mut estimator, group, reserve).await;
+    boundary::refine(state, req, &mut estimator, group, reserve, false).await;
     let plan_with = |reserve: u32, estimates: &mut Vec<_>, estimator: &mut Estimator<'_>| {
         estimates.clear();
         plan_for_window(
@@ -208,7 +208,7 @@ async fn drive(
         Err(e @ PlanError::NoFit { .. })
             if requested_max.is_none() && reserve > MIN_OUTPUT_ROOM =>
         {
-            boundary::refine(state, req, &mut estimator, group, MIN_OUTPUT_ROOM).await;
+            boundary::refine(state, req, &mut estimator, group, MIN_OUTPUT_ROOM, true).await;
             match plan_with(MIN_OUTPUT_ROOM, &mut estimates, &mut estimator) {
                 Ok(p) => {
                     limited = true;

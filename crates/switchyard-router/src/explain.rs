@@ -89,7 +89,7 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
     }
     let (_, reserve) = output_reserve(state, req);
     out.output_reserve = reserve;
-    let mut estimator = Estimator::new(state, req);
+    let mut estimator = Estimator::new(state, req).always_exact();
     let mut tokens: Vec<(usize, u32, u32)> = Vec::new();
     let result = plan_for_window(
         cfg,

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use switchyard_backends::Backends;
+use switchyard_core::bound::CountRange;
 use switchyard_core::calibration::Calibration;
 use switchyard_core::calibration::{Inputs, inputs};
 use switchyard_core::config::{Config, DeploymentIx};
@@ -76,6 +77,19 @@ impl RouterState {
     }
 }
 
+/// Prompts shorter than this (in bytes of text) are counted exactly at once: about 500 tokens,
+/// half a millisecond uncached, and exact numbers in every header and record.
+const EXACT_BELOW_BYTES: usize = 2048;
+
+/// A prompt's content count with one counter.
+#[derive(Clone, Copy, Debug)]
+struct Content {
+    /// Exact (`lower == upper`) for estimating counters' own count and for exact counts.
+    range: CountRange,
+    /// For estimating counters: the text features, which calibration re-weights.
+    features: Option<TextFeatures>,
+}
+
 /// Predicts a request's prompt size per deployment, counting each distinct tokenizer once.
 pub struct Estimator<'a> {
     state: &'a RouterState,
@@ -83,7 +97,9 @@ pub struct Estimator<'a> {
     roles: Vec<&'a str>,
     tools_text: Option<String>,
     /// Content count per distinct counter (by pointer), computed on first use.
-    content_cache: Vec<(usize, u32, Option<TextFeatures>)>,
+    content_cache: Vec<(usize, Content)>,
+    /// Count exact tokenizers' prompts exactly at once, however long.
+    always_exact: bool,
     /// Exact prompt sizes found for deployments near a window boundary (see `boundary`), and
     /// the backend's count behind each one that a backend counted.
     exact: Vec<(DeploymentIx, u32, Option<RemoteCount>)>,
@@ -132,32 +148,37 @@ impl<'a> Estimator<'a> {
             roles,
             tools_text,
             content_cache: Vec::new(),
+            always_exact: false,
             exact: Vec::new(),
         }
     }
 
     /// Content count (and, for estimating counters, the text features) with one counter;
-    /// deployments sharing a tokenizer share the work.
-    fn content(&mut self, counter: &Arc<dyn TokenCounter>) -> (u32, Option<TextFeatures>) {
+    /// deployments sharing a tokenizer share the work. An exact counter's count of a long
+    /// prompt starts as a cheap range (see [`CountRange`]) and is made exact only where the range
+    /// leaves a routing decision open ([`Estimator::count_exactly`]).
+    fn content(&mut self, counter: &Arc<dyn TokenCounter>) -> Content {
         let key = Arc::as_ptr(counter) as *const () as usize;
-        if let Some(&(_, c, f)) = self.content_cache.iter().find(|(k, _, _)| *k == key) {
-            return (c, f);
+        if let Some(&(_, c)) = self.content_cache.iter().find(|(k, _)| *k == key) {
+            return c;
         }
-        let mut all_texts = self
-            .texts
-            .iter()
-            .flatten()
-            .copied()
-            .chain(self.tools_text.as_deref());
-        let (content, features) = if counter.is_exact() {
-            let c = all_texts
-                .map(|t| counter.count(t))
-                .fold(0u32, u32::saturating_add);
-            (c, None)
+        let c = if counter.is_exact() {
+            if self.always_exact || self.content_bytes() < EXACT_BELOW_BYTES {
+                self.exact_content(counter)
+            } else {
+                let mut r = CountRange::default();
+                for t in self.all_texts() {
+                    r.add(CountRange::of(t));
+                }
+                Content {
+                    range: r,
+                    features: None,
+                }
+            }
         } else {
             let mut f = TextFeatures::default();
             let mut c = 0u32;
-            for t in &mut all_texts {
+            for t in self.all_texts() {
                 match counter.features(t) {
                     Some(tf) => {
                         c = c.saturating_add(tf.heuristic_tokens());
@@ -166,10 +187,68 @@ impl<'a> Estimator<'a> {
                     None => c = c.saturating_add(counter.count(t)),
                 }
             }
-            (c, Some(f))
+            Content {
+                range: CountRange::exact(c),
+                features: Some(f),
+            }
         };
-        self.content_cache.push((key, content, features));
-        (content, features)
+        self.content_cache.push((key, c));
+        c
+    }
+
+    fn all_texts(&self) -> impl Iterator<Item = &str> {
+        self.texts
+            .iter()
+            .flatten()
+            .copied()
+            .chain(self.tools_text.as_deref())
+    }
+
+    fn content_bytes(&self) -> usize {
+        self.all_texts().map(str::len).sum()
+    }
+
+    fn exact_content(&self, counter: &Arc<dyn TokenCounter>) -> Content {
+        let c = self
+            .all_texts()
+            .map(|t| counter.count(t))
+            .fold(0u32, u32::saturating_add);
+        Content {
+            range: CountRange::exact(c),
+            features: None,
+        }
+    }
+
+    /// Counts `d`'s prompt with its exact tokenizer when only a range is known (for every
+    /// deployment sharing that tokenizer).
+    pub(crate) fn count_exactly(&mut self, d: DeploymentIx) {
+        let Some(tok) = self.state.tokens.get(d) else {
+            return;
+        };
+        let counter = tok.counter();
+        if !counter.is_exact() {
+            return;
+        }
+        let key = Arc::as_ptr(&counter) as *const () as usize;
+        let exact = self.exact_content(&counter);
+        self.content_cache.retain(|(k, _)| *k != key);
+        self.content_cache.push((key, exact));
+    }
+
+    /// Whether `d`'s prompt size is only known as a range of an exact tokenizer's count (see
+    /// [`Estimator::count_exactly`]).
+    pub(crate) fn is_range(&mut self, d: DeploymentIx) -> bool {
+        let Some(tok) = self.state.tokens.get(d) else {
+            return false;
+        };
+        let counter = tok.counter();
+        counter.is_exact() && !self.content(&counter).range.is_exact()
+    }
+
+    /// Counts exactly however long the prompt (`Explain`, which shows exact numbers).
+    pub fn always_exact(mut self) -> Self {
+        self.always_exact = true;
+        self
     }
 
     /// Sets `d`'s prompt size to an exact count (`remote`: the backend's, when it counted).
@@ -178,14 +257,16 @@ impl<'a> Estimator<'a> {
         self.exact.push((d, tokens, remote));
     }
 
-    /// Whether `d`'s prompt size is known exactly (from an exact tokenizer or its backend).
+    /// Whether `d`'s prompt size is known exactly (counted by an exact tokenizer or its backend).
     pub(crate) fn is_exact(&mut self, d: DeploymentIx) -> bool {
-        self.exact.iter().any(|(x, _, _)| *x == d)
-            || self
-                .state
-                .tokens
-                .get(d)
-                .is_some_and(|t| t.counter().is_exact())
+        if self.exact.iter().any(|(x, _, _)| *x == d) {
+            return true;
+        }
+        let Some(tok) = self.state.tokens.get(d) else {
+            return false;
+        };
+        let counter = tok.counter();
+        counter.is_exact() && self.content(&counter).range.is_exact()
     }
 
     /// The backend's count behind `d`'s exact size, when a backend counted.
@@ -202,6 +283,7 @@ impl<'a> Estimator<'a> {
         if let Some(&(_, tokens, _)) = self.exact.iter().find(|(x, _, _)| *x == d) {
             e.predicted = tokens;
             e.margin = 0;
+            e.lower = tokens;
         }
         (e, x)
     }
@@ -211,9 +293,13 @@ impl<'a> Estimator<'a> {
             return (PromptEstimate::default(), None);
         };
         let counter = tok.counter();
-        let (content, features) = self.content(&counter);
+        let Content { range, features } = self.content(&counter);
         let template = tok.family.overhead(self.roles.iter().copied());
         let base = self.state.margin();
+        if counter.is_exact() && !range.is_exact() {
+            return (PromptEstimate::within(range, template), None);
+        }
+        let content = range.estimate;
         match (self.state.calibration.get(d), features) {
             (Some(cal), Some(f)) => {
                 let x = inputs(&f, template);

@@ -1,0 +1,185 @@
+//! A cheap range for a text's exact token count, so the exact tokenizer runs only when the range
+//! leaves a routing decision open.
+//!
+//! Counting exactly costs about a microsecond per token; one pass over the bytes costs about a
+//! nanosecond per byte. The range comes from that pass:
+//!
+//! - **Upper**: every token is at least one byte (byte-level BPE; SentencePiece with byte
+//!   fallback adds at most one dummy-prefix piece), so digits, symbols, whitespace and non-ASCII
+//!   bytes cost at most one token each, a single space before a word rides with the word, and a
+//!   run of ASCII letters costs at most [`letters_upper`] of it. Never above `bytes + 1`.
+//! - **Lower**: words are never merged into one token across a space or a symbol by the
+//!   vocabularies tested, so at least [`LOWER_PER_WORD`] token per ASCII word that does not touch
+//!   other letters (a word glued to non-ASCII letters can share a pre-token with them) nor `_` or
+//!   `|` (the names of special tokens such as `<|eot_id|>`, one token each).
+//!
+//! The letter price and the word share are not theorems about every vocabulary: they are checked
+//! by test (`crates/switchyard-router/tests/count_bound.rs`) for every text of the tokenizer
+//! reference corpus and adversarial text (code, CJK, emoji, whitespace runs, base64, random and
+//! long words) under every vocabulary of the reference set (Llama 3, SmolLM2, Mistral v1/v3 and
+//! the extra families).
+
+/// Tokens every isolated ASCII word is at least worth.
+pub const LOWER_PER_WORD: f64 = 1.0;
+
+/// Longest letter run priced as a word.
+const WORD_MAX: usize = 16;
+
+/// Most tokens a run of ASCII letters (with the space before it) can cost: a run shaped like a
+/// word (see [`word_like`]) one plus one per two letters after the first; anything else (random
+/// letters, base64, identifiers glued together) one per letter.
+pub fn letters_upper(run: &[u8]) -> u32 {
+    let n = run.len() as u32;
+    if word_like(run) { 1 + n / 2 } else { n }
+}
+
+/// Whether a letter run is shaped like a word of a natural language: at most [`WORD_MAX`]
+/// letters, lower case (or capitalised, or an all-capital acronym of up to four), a vowel at
+/// least every third letter and no three consonants in a row.
+pub fn word_like(run: &[u8]) -> bool {
+    let n = run.len();
+    if n == 0 || n > WORD_MAX {
+        return false;
+    }
+    let rest_lower = run[1..].iter().all(u8::is_ascii_lowercase);
+    let all_upper = run.iter().all(u8::is_ascii_uppercase);
+    if !(rest_lower || (all_upper && n <= 4)) {
+        return false;
+    }
+    if n <= 2 {
+        return true;
+    }
+    let mut consonants = 0;
+    let mut vowels = 0;
+    for b in run {
+        if matches!(
+            b.to_ascii_lowercase(),
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'y'
+        ) {
+            vowels += 1;
+            consonants = 0;
+        } else {
+            consonants += 1;
+            if consonants > 2 {
+                return false;
+            }
+        }
+    }
+    vowels * 3 >= n
+}
+
+/// A range `[lower, upper]` that holds a text's exact token count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountRange {
+    pub lower: u32,
+    pub upper: u32,
+    /// A point estimate inside the range (shaped like the heuristic counter's: a token per word
+    /// and per six letters beyond the first, per symbol, per two non-ASCII bytes), for what is
+    /// reported before the backend answers; routing decides on the range.
+    pub estimate: u32,
+}
+
+impl CountRange {
+    /// The range of one text, in one pass over its bytes.
+    pub fn of(text: &str) -> Self {
+        let bytes = text.as_bytes();
+        let mut upper: u64 = 1;
+        let mut words: u64 = 0;
+        // Twice the point estimate (halves for non-ASCII bytes and digits).
+        let mut twice: u64 = 0;
+        let mut i = 0;
+        let len = bytes.len();
+        while i < len {
+            let b = bytes[i];
+            if b.is_ascii_alphabetic() {
+                let start = i;
+                while i < len && bytes[i].is_ascii_alphabetic() {
+                    i += 1;
+                }
+                upper += u64::from(letters_upper(&bytes[start..i]));
+                twice += 2 * (1 + (i - start - 1) as u64 / 6);
+                // A single space before the word rides with it (it was counted as one already).
+                if start > 0 && bytes[start - 1] == b' ' && (start < 2 || bytes[start - 2] != b' ')
+                {
+                    upper -= 1;
+                }
+                // Glued to non-ASCII letters (one pre-token with them), or inside a special
+                // token's name (`<|eot_id|>` is one token): not a word of its own.
+                let glue = |b: u8| b >= 0x80 || b == b'_' || b == b'|';
+                let glued_before = start > 0 && glue(bytes[start - 1]);
+                let glued_after = i < len && glue(bytes[i]);
+                if !glued_before && !glued_after {
+                    words += 1;
+                }
+                continue;
+            }
+            // Digits, symbols, whitespace, non-ASCII bytes: at most one token each.
+            upper += 1;
+            twice += match b {
+                b' ' => 0,
+                b'0'..=b'9' | 0x80.. => 1,
+                _ => 2,
+            };
+            i += 1;
+        }
+        let upper = upper.min(len as u64 + 1);
+        let lower = (words as f64 * LOWER_PER_WORD).floor() as u64;
+        let estimate = twice.div_ceil(2).clamp(lower, upper);
+        let to32 = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
+        CountRange {
+            lower: to32(lower),
+            upper: to32(upper),
+            estimate: to32(estimate),
+        }
+    }
+
+    /// Adds another text's range.
+    pub fn add(&mut self, o: CountRange) {
+        self.lower = self.lower.saturating_add(o.lower);
+        self.upper = self.upper.saturating_add(o.upper);
+        self.estimate = self.estimate.saturating_add(o.estimate);
+    }
+
+    /// Whether the count is known exactly.
+    pub fn is_exact(&self) -> bool {
+        self.lower == self.upper
+    }
+
+    /// An exact count.
+    pub fn exact(n: u32) -> Self {
+        CountRange {
+            lower: n,
+            upper: n,
+            estimate: n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_of_simple_texts() {
+        assert_eq!(
+            CountRange::of(""),
+            CountRange {
+                lower: 0,
+                upper: 1,
+                estimate: 0
+            }
+        );
+        // "hello there": two words, the space rides with the second.
+        let r = CountRange::of("hello there");
+        assert_eq!((r.lower, r.estimate), (2, 2));
+        assert_eq!(r.upper, 1 + 3 + 3);
+        // Never above bytes + 1.
+        assert_eq!(CountRange::of("12345").upper, 6);
+        // Three consonants in a row: priced per letter.
+        assert!(!word_like(b"world"));
+        assert_eq!(CountRange::of("world").upper, 1 + 5);
+        assert!(CountRange::of("你好").upper <= 7);
+        // Words glued to non-ASCII letters are not counted as words.
+        assert_eq!(CountRange::of("caféteria").lower, 0);
+    }
+}
