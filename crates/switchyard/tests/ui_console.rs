@@ -36,6 +36,17 @@ mod webdriver {
         names.iter().map(PathBuf::from).find(|p| p.is_file())
     }
 
+    /// Skips the test, saying why, or fails it when `SWITCHYARD_REQUIRE_BROWSER` is set (CI,
+    /// where a missing browser is a broken install, not a reason to pass).
+    fn skip(why: &str) -> Option<Browser> {
+        assert!(
+            std::env::var_os("SWITCHYARD_REQUIRE_BROWSER").is_none(),
+            "SWITCHYARD_REQUIRE_BROWSER is set but {why}"
+        );
+        eprintln!("SKIPPED: {why}");
+        None
+    }
+
     /// chromedriver plus one Chromium session; both end when dropped.
     pub struct Browser {
         _driver: tokio::process::Child,
@@ -51,19 +62,17 @@ mod webdriver {
                 "SWITCHYARD_CHROMEDRIVER",
                 &["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"],
             ) else {
-                eprintln!(
-                    "SKIPPED: chromedriver not found (apt-get install chromium chromium-driver, or set SWITCHYARD_CHROMEDRIVER)"
+                return skip(
+                    "chromedriver not found (apt-get install chromium chromium-driver, or set SWITCHYARD_CHROMEDRIVER)",
                 );
-                return None;
             };
             let Some(chromium) = find_exe(
                 "SWITCHYARD_CHROMIUM",
                 &["/usr/lib/chromium/chromium", "/usr/bin/chromium"],
             ) else {
-                eprintln!(
-                    "SKIPPED: chromium not found (apt-get install chromium chromium-driver, or set SWITCHYARD_CHROMIUM)"
+                return skip(
+                    "chromium not found (apt-get install chromium chromium-driver, or set SWITCHYARD_CHROMIUM)",
                 );
-                return None;
             };
             // A free port: bind port 0, read it, let chromedriver take it.
             let port = TcpListener::bind("127.0.0.1:0")
