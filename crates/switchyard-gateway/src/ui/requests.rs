@@ -67,6 +67,11 @@ fn request(r: &UsageRecord) -> String {
         .iter()
         .filter(|a| !a.failure_class.is_empty() && a.failure_class != "ok")
         .count();
+    // A failed attempt that had already streamed tokens was continued on the next one.
+    let continued = r
+        .attempts
+        .iter()
+        .any(|a| !a.failure_class.is_empty() && a.failure_class != "ok" && a.completion_tokens > 0);
     let route = if r.requested_group == r.served_group || r.served_group.is_empty() {
         esc(&r.requested_group)
     } else {
@@ -121,10 +126,10 @@ fn request(r: &UsageRecord) -> String {
         status = esc(&r.status),
         n = r.attempts.len(),
         s = if r.attempts.len() == 1 { "" } else { "s" },
-        failed_note = if failed > 0 {
-            format!(", {failed} failed")
-        } else {
-            String::new()
+        failed_note = match (failed, continued) {
+            (0, _) => String::new(),
+            (n, false) => format!(", {n} failed"),
+            (n, true) => format!(", {n} failed, continued"),
         },
         lat = html::ms(r.latency_ms),
         stream = if r.streamed { " · streamed" } else { "" },
