@@ -20,6 +20,7 @@
 #                     [--endpoint-duration S] [--endpoint-warmup S]
 #                     [--targets "direct passthrough serve split litellm"] [--open-rate R]
 #                     [--open8-rate R] [--no-litellm]
+#                     [--tok-sizes "2k 8k 32k 100k"] [--tok-duration S] [--tok-warmup S] [--no-tokenizers]
 #                     [--no-build] [--no-report]
 #   --targets L    targets in order (default "direct passthrough serve split litellm")
 #   --prompts L    chat prompt sizes of the closed-loop matrix (default "small 2k")
@@ -33,6 +34,13 @@
 #   --open8-rate R also run 8 connections paced at R req/s, below saturation, streaming and not
 #                  (default 2000; 0 disables; LiteLLM is not run at this rate, it cannot keep up)
 #   --no-litellm   skip LiteLLM (no install, no start)
+#   --tok-sizes L  prompt sizes of the exact-tokenizer scenarios (default "2k 8k 32k 100k"; "" skips
+#                  them). Each size is run with the heuristic counter, the Llama 3 vocabulary and
+#                  SmolLM2's as the deployments' tokenizer (.cache/tokenizer-ref, `make tokenizer-ref`),
+#                  unstreamed and streamed, as a first turn and as a 10th turn that resends its history,
+#                  at one connection, against `serve` and the simulator directly (about 3 minutes)
+#   --tok-duration S, --tok-warmup S   their measured and warm-up seconds (default 2, 0.5)
+#   --no-tokenizers  skip the exact-tokenizer scenarios
 #   --no-build     use the binaries already in target/release
 #   --no-report    keep BENCHMARKS.md as it is (results are still saved)
 set -euo pipefail
@@ -51,13 +59,16 @@ EP_DURATION=4
 EP_WARMUP=1
 OPEN_RATE=200
 OPEN8_RATE=2000
+TOK_SIZES="2k 8k 32k 100k"
+TOK_DURATION=2
+TOK_WARMUP=0.5
 MODE=full
 BUILD=1
 REPORT=1
 LITELLM=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --quick) MODE=quick; DURATION=1.5; WARMUP=0.5; EP_DURATION=1.5; EP_WARMUP=0.5; shift ;;
+        --quick) MODE=quick; DURATION=1.5; WARMUP=0.5; EP_DURATION=1.5; EP_WARMUP=0.5; TOK_DURATION=1; TOK_WARMUP=0.3; shift ;;
         --prompts) PROMPTS=$2; shift 2 ;;
         --endpoints) EP_LIST=$2; shift 2 ;;
         --endpoint-duration) EP_DURATION=$2; shift 2 ;;
@@ -69,9 +80,13 @@ while [[ $# -gt 0 ]]; do
         --open-rate) OPEN_RATE=$2; shift 2 ;;
         --open8-rate) OPEN8_RATE=$2; shift 2 ;;
         --no-litellm) LITELLM=0; shift ;;
+        --tok-sizes) TOK_SIZES=$2; shift 2 ;;
+        --tok-duration) TOK_DURATION=$2; shift 2 ;;
+        --tok-warmup) TOK_WARMUP=$2; shift 2 ;;
+        --no-tokenizers) TOK_SIZES=""; shift ;;
         --no-build) BUILD=0; shift ;;
         --no-report) REPORT=0; shift ;;
-        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -508,6 +523,111 @@ for target in $TARGETS; do
         *) log "unknown target $target (skipped)" ;;
     esac
 done
+
+# ---------------------------------------------------------------- exact tokenizers
+# One `serve` with three fallback chains over the same simulator model, 2k → 8k → 32k → 128k
+# windows each (the seed config's chain and a 128k group): `heuristic-*` with no tokenizer,
+# `llama3-*` and `smollm2-*` with that vocabulary as `model_info.tokenizer`. Prompts of the
+# README and ARCHITECTURE text, exactly N tokens by the Llama 3 vocabulary, as a first turn (one
+# new user message) and as a 10th turn (18 resent messages and a new one of N/10 tokens). The
+# new message differs on every request (`run --unique`), so a count cache only helps with the
+# resent history, as in a real conversation.
+TOK_DIR="$ROOT/.cache/tokenizer-ref"
+TOKENIZERS="heuristic llama3 smollm2"
+tok_file() { case $1 in llama3) echo "$TOK_DIR/llama3-vocab.gguf" ;; smollm2) echo "$TOK_DIR/smollm2.gguf" ;; esac; }
+tok_tokens() { case $1 in *k) echo $(( ${1%k} * 1000 )) ;; *) echo "$1" ;; esac; }
+
+tokenizer_config() { # $1 = sim url, $2 = output file
+    local t w ctx file
+    {
+        echo "# exact-tokenizer scenarios of bench/run.sh"
+        echo "model_list:"
+        for t in $TOKENIZERS; do
+            file=$(tok_file "$t")
+            for w in 2k:2048 8k:8192 32k:32768 128k:131072; do
+                ctx=${w#*:}
+                echo "  - model_name: $t-${w%%:*}"
+                echo "    litellm_params: {model: \"ollama/llama3.2:1b\", api_base: \"$1\", num_ctx: $ctx}"
+                [[ -n $file ]] && echo "    model_info: {tokenizer: \"$file\"}"
+            done
+        done
+        echo "router_settings:"
+        echo "  num_retries: 0"
+        echo "  fallbacks:"
+        for t in $TOKENIZERS; do
+            echo "    - {$t-2k: [$t-8k, $t-32k, $t-128k]}"
+            echo "    - {$t-8k: [$t-32k, $t-128k]}"
+            echo "    - {$t-32k: [$t-128k]}"
+        done
+    } >"$2"
+}
+
+run_tokenizers() {
+    local f t size turn s body sflag exp scen sim_pid serve_pid direct_body
+    for f in llama3-vocab.gguf smollm2.gguf; do
+        if [[ ! -f $TOK_DIR/$f ]]; then
+            log "exact-tokenizer scenarios left out: $TOK_DIR/$f is missing (make tokenizer-ref)"
+            "$LOADGEN" target-info --target serve-llama3 --status "not run: $TOK_DIR/$f is missing (make tokenizer-ref)" \
+                --description "exact-tokenizer scenarios" --out "$RESULTS/target-serve-llama3.json"
+            return 0
+        fi
+    done
+    log "exact-tokenizer scenarios: sizes $TOK_SIZES"
+    for size in $TOK_SIZES; do
+        for turn in 1 10; do
+            "$LOADGEN" body --model heuristic-2k --prompt-tokens "$(tok_tokens "$size")" --turn "$turn" \
+                --corpus README.md --corpus ARCHITECTURE.md --tokenizer "$TOK_DIR/llama3-vocab.gguf" \
+                --out "$WORK/tok-base-$size-t$turn.json"
+            for t in $TOKENIZERS; do
+                for s in 0 1; do
+                    local st=false; [[ $s == 1 ]] && st=true
+                    sed -e "s/\"model\":\"heuristic-2k\"/\"model\":\"$t-2k\"/" -e "s/\"stream\":false/\"stream\":$st/" \
+                        "$WORK/tok-base-$size-t$turn.json" >"$WORK/tok-$t-$size-t$turn-s$s.json"
+                done
+            done
+        done
+    done
+    start_bg sim-tok "$BIN/switchyard-sim" --config "$ROOT/bench/sim-tokenizer.yaml" --listen 127.0.0.1:0
+    sim_pid=$LAST_PID; wait_listening sim-tok "$sim_pid"; SIM_URL="http://$ADDR"; SIM_PID=$sim_pid
+    tokenizer_config "$SIM_URL" "$WORK/serve-tok.yaml"
+    start_bg serve-tok "$BIN/switchyard" serve --config "$WORK/serve-tok.yaml" --listen 127.0.0.1:0
+    serve_pid=$LAST_PID; wait_listening serve-tok "$serve_pid"; GW_URL="http://$ADDR"
+    TARGET_PIDS=("$serve_pid")
+    for t in $TOKENIZERS; do
+        local what="\`switchyard serve\`, exact-tokenizer scenarios: fallback chain of 2k/8k/32k/128k windows"
+        case $t in
+            heuristic) what="$what with no \`tokenizer:\` (the heuristic counter)" ;;
+            *) what="$what with \`model_info.tokenizer: $(basename "$(tok_file "$t")")\`" ;;
+        esac
+        "$LOADGEN" target-info --target "serve-$t" --idle --pid "$serve_pid" --description "$what" \
+            --out "$RESULTS/target-serve-$t.json"
+    done
+    for size in $TOK_SIZES; do
+        for turn in 1 10; do
+            for s in 0 1; do
+                sflag=(); exp=json; [[ $s == 1 ]] && { sflag=(--stream); exp=sse; }
+                scen="tok-$([[ $s == 1 ]] && echo stream || echo nonstream)-$size-t$turn-c1"
+                direct_body="$WORK/direct-tok-$size-t$turn-s$s.json"
+                "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/tok-heuristic-$size-t$turn-s$s.json" \
+                    --sim "$SIM_URL" --out "$direct_body" || { log "probe $scen failed"; continue; }
+                "$LOADGEN" run --url "$SIM_URL/api/chat" --body-file "$direct_body" --expect ndjson -c 1 \
+                    --duration "$TOK_DURATION" --warmup "$TOK_WARMUP" --pid "$sim_pid" --clk-tck "$CLK_TCK" \
+                    --target direct --scenario "$scen" --endpoint tokenizer --prompt "$size, turn $turn" "${sflag[@]}" \
+                    --out "$RESULTS/run-direct-$scen.json" || log "run direct $scen failed (continuing)"
+                for t in $TOKENIZERS; do
+                    "$LOADGEN" run --url "$GW_URL/v1/chat/completions" --body-file "$WORK/tok-$t-$size-t$turn-s$s.json" \
+                        --unique --expect "$exp" -c 1 --timeout 60 \
+                        --duration "$TOK_DURATION" --warmup "$TOK_WARMUP" --pid "$serve_pid" --clk-tck "$CLK_TCK" \
+                        --target "serve-$t" --scenario "$scen" --endpoint tokenizer --prompt "$size, turn $turn" "${sflag[@]}" \
+                        --out "$RESULTS/run-serve-$t-$scen.json" || log "run serve-$t $scen failed (continuing)"
+                done
+            done
+        done
+    done
+    "$LOADGEN" target-info --target serve-llama3 --sim "$SIM_URL" --out "$RESULTS/target-serve-llama3-stats.json" || true
+    stop_pid "$serve_pid"; stop_pid "$sim_pid"
+}
+[[ -n $TOK_SIZES ]] && run_tokenizers
 
 if [[ $REPORT == 1 ]]; then
     appendix=()

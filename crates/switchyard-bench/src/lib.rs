@@ -6,11 +6,13 @@
 //! first content for streams, throughput and errors, and beside them the CPU time and memory of
 //! the server processes under test, read from `/proc`.
 
+pub mod conversation;
 pub mod load;
 pub mod passthrough;
 pub mod procfs;
 pub mod prompt;
 pub mod report;
+mod report_tokenizers;
 pub mod scan;
 pub mod summary;
 pub mod target;

@@ -50,6 +50,60 @@ pub struct Spec {
     /// Server processes whose CPU and memory are measured (their descendants too).
     pub pids: Vec<u32>,
     pub clk_tck: u64,
+    /// Replace [`crate::conversation::UNIQUE_MARKER`] in the body with a number of this run's
+    /// own on every request, so no request repeats another's text.
+    pub unique: Option<Unique>,
+}
+
+/// The body around its unique marker, and the numbers put there.
+#[derive(Debug)]
+pub struct Unique {
+    before: Bytes,
+    after: Bytes,
+    /// Differs between runs (start time), so a server's cache never saw a number before.
+    seed: u64,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Clone for Unique {
+    fn clone(&self) -> Self {
+        Unique {
+            before: self.before.clone(),
+            after: self.after.clone(),
+            seed: self.seed,
+            next: std::sync::atomic::AtomicU64::new(
+                self.next.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        }
+    }
+}
+
+impl Unique {
+    /// Splits `body` at its first marker; `None` when it has none.
+    pub fn new(body: &Bytes) -> Option<Self> {
+        let marker = crate::conversation::UNIQUE_MARKER.as_bytes();
+        let at = body.windows(marker.len()).position(|w| w == marker)?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Some(Unique {
+            before: body.slice(..at),
+            after: body.slice(at + marker.len()..),
+            seed,
+            next: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The next request's body.
+    pub fn body(&self) -> Bytes {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{:x}-{n}", self.seed);
+        let mut b = Vec::with_capacity(self.before.len() + tag.len() + self.after.len());
+        b.extend_from_slice(&self.before);
+        b.extend_from_slice(tag.as_bytes());
+        b.extend_from_slice(&self.after);
+        Bytes::from(b)
+    }
 }
 
 /// What the server processes cost over the measured window.
@@ -192,7 +246,10 @@ async fn send_one(sender: &mut Sender, spec: &Spec) -> Result<Timing, Failure> {
         .uri(spec.target.path.as_str())
         .header(HOST, spec.target.authority.as_str())
         .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(spec.body.clone()))
+        .body(Full::new(match &spec.unique {
+            Some(u) => u.body(),
+            None => spec.body.clone(),
+        }))
         .map_err(|e| Failure::new("request", e.to_string(), false))?;
     let resp = sender
         .send_request(req)
@@ -534,4 +591,25 @@ pub async fn once(
             target.path
         )
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::conversation::UNIQUE_MARKER;
+
+    #[test]
+    fn every_request_gets_its_own_number_where_the_marker_was() {
+        let body = Bytes::from(format!(r#"{{"content":"Request {UNIQUE_MARKER}. text"}}"#));
+        let u = Unique::new(&body).unwrap();
+        let (a, b) = (u.body(), u.body());
+        assert_ne!(a, b);
+        for x in [&a, &b] {
+            let s = std::str::from_utf8(x).unwrap();
+            assert!(s.starts_with(r#"{"content":"Request "#) && s.ends_with(r#". text"}"#));
+            assert!(!s.contains(UNIQUE_MARKER));
+        }
+        assert!(Unique::new(&Bytes::from_static(b"{}")).is_none());
+    }
 }

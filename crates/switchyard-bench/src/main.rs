@@ -84,6 +84,9 @@ struct RunArgs {
     /// Label: whether the request streams.
     #[arg(long)]
     stream: bool,
+    /// Replace the body's unique marker (see `body --turn`) with a new number on every request.
+    #[arg(long)]
+    unique: bool,
     /// Result file (JSON); printed to stdout when absent.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -105,6 +108,18 @@ enum Command {
         prompt_tokens: u32,
         #[arg(long)]
         stream: bool,
+        /// Text files whose contents, repeated, make the prompt (instead of the built-in
+        /// sentences); the prompt is then exactly `--prompt-tokens` by `--tokenizer` and is turn
+        /// `--turn` of a conversation (chat only).
+        #[arg(long = "corpus")]
+        corpus: Vec<PathBuf>,
+        /// Tokenizer file (GGUF or tokenizer.json) that measures `--corpus` prompts.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// Turn of the conversation (1: one new user message; n: 2(n-1) resent messages and a new
+        /// one of 1/n of the tokens). Its new message carries the unique marker.
+        #[arg(long, default_value_t = 1)]
+        turn: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -235,9 +250,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.connections == 0 {
         bail!("--connections must be at least 1");
     }
+    let body = Bytes::from(body);
+    let unique = if args.unique {
+        Some(load::Unique::new(&body).context("--unique: the body has no unique marker")?)
+    } else {
+        None
+    };
     let spec = Spec {
         target,
-        body: Bytes::from(body),
+        body,
+        unique,
         expect: args.expect,
         markers: (args.content_key.is_some() || args.end_marker.is_some()).then(|| {
             Markers::new(
@@ -471,6 +493,44 @@ fn report(results: &Path, appendix: &[PathBuf], out: &Path) -> anyhow::Result<()
     Ok(())
 }
 
+/// A chat body of `tokens` tokens (by `tokenizer`) of the `corpus` files' text, turn `turn`.
+fn corpus_body(
+    endpoint: &str,
+    model: &str,
+    tokens: u32,
+    stream: bool,
+    corpus: &[PathBuf],
+    tokenizer: Option<PathBuf>,
+    turn: usize,
+) -> anyhow::Result<Value> {
+    if endpoint != "chat" {
+        bail!("--corpus bodies are chat bodies only");
+    }
+    let path = tokenizer.context("--corpus needs --tokenizer to measure the prompt")?;
+    let tok = if path.extension().is_some_and(|e| e == "json") {
+        switchyard_tokenizers::Tokenizer::from_tokenizer_json(&path)
+    } else {
+        switchyard_tokenizers::Tokenizer::from_gguf_file(&path)
+    }
+    .with_context(|| format!("cannot load the tokenizer {}", path.display()))?;
+    let mut text = String::new();
+    for f in corpus {
+        let t =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        text.push_str(t.trim());
+        text.push_str("\n\n");
+    }
+    let count = |s: &str| tok.count_tokens(s);
+    Ok(switchyard_bench::conversation::chat_body(
+        model,
+        &text,
+        tokens as usize,
+        turn,
+        stream,
+        &count,
+    ))
+}
+
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => run(args).await,
@@ -479,9 +539,24 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             model,
             prompt_tokens,
             stream,
+            corpus,
+            tokenizer,
+            turn,
             out,
         } => {
-            let b = switchyard_bench::prompt::body(&endpoint, &model, prompt_tokens, stream)?;
+            let b = if corpus.is_empty() {
+                switchyard_bench::prompt::body(&endpoint, &model, prompt_tokens, stream)?
+            } else {
+                corpus_body(
+                    &endpoint,
+                    &model,
+                    prompt_tokens,
+                    stream,
+                    &corpus,
+                    tokenizer,
+                    turn,
+                )?
+            };
             std::fs::write(&out, serde_json::to_vec(&b)?)
                 .with_context(|| format!("cannot write {}", out.display()))
         }

@@ -105,7 +105,7 @@ fn merge(old: &mut TargetInfo, new: TargetInfo) {
     }
 }
 
-const TARGET_ORDER: [&str; 7] = [
+const TARGET_ORDER: [&str; 10] = [
     "direct",
     "passthrough",
     "serve",
@@ -113,6 +113,9 @@ const TARGET_ORDER: [&str; 7] = [
     "litellm",
     "serve-nodelay",
     "split-nodelay",
+    "serve-heuristic",
+    "serve-llama3",
+    "serve-smollm2",
 ];
 
 fn target_rank(t: &str) -> usize {
@@ -177,7 +180,7 @@ fn fmt_mb(kb: Option<u64>) -> String {
     )
 }
 
-fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+pub(crate) fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map_or_else(|| "n/a".to_string(), f)
 }
 
@@ -190,7 +193,7 @@ fn peak_kb(r: &RunResult) -> Option<u64> {
     }
 }
 
-struct Index<'a> {
+pub(crate) struct Index<'a> {
     runs: BTreeMap<(String, String), &'a RunResult>,
 }
 
@@ -204,7 +207,7 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn get(&self, target: &str, scenario: &str) -> Option<&'a RunResult> {
+    pub(crate) fn get(&self, target: &str, scenario: &str) -> Option<&'a RunResult> {
         self.runs
             .get(&(target.to_string(), scenario.to_string()))
             .copied()
@@ -212,7 +215,7 @@ impl<'a> Index<'a> {
     }
 
     /// `target pX − direct pX` for the whole-request latency.
-    fn overhead(
+    pub(crate) fn overhead(
         &self,
         target: &str,
         scenario: &str,
@@ -242,7 +245,7 @@ impl<'a> Index<'a> {
     }
 }
 
-fn p50(s: &crate::summary::Summary) -> f64 {
+pub(crate) fn p50(s: &crate::summary::Summary) -> f64 {
     s.p50_us
 }
 fn p99(s: &crate::summary::Summary) -> f64 {
@@ -259,7 +262,7 @@ pub struct Check {
     pub verdict: &'static str,
 }
 
-fn check(
+pub(crate) fn check(
     what: &str,
     value: Option<f64>,
     limit: f64,
@@ -413,6 +416,7 @@ pub fn checks(r: &Results) -> Vec<Check> {
         ),
     ];
     all.extend(below_saturation(r, &ix));
+    all.extend(crate::report_tokenizers::checks(&ix));
     all.extend(floor);
     all.extend(what_if);
     all
@@ -533,7 +537,7 @@ fn ratio_table(out: &mut String, ix: &Index<'_>, scenarios: &[&RunResult], targe
 }
 
 /// CPU per request in microseconds, from seconds per 1000 requests.
-fn cpu_us(r: &RunResult) -> Option<f64> {
+pub(crate) fn cpu_us(r: &RunResult) -> Option<f64> {
     r.server.cpu_s_per_1000.map(|s| s * 1000.0)
 }
 
@@ -687,6 +691,7 @@ pub fn render(r: &Results, appendix: &str) -> String {
     let chat: Vec<&RunResult> = scenarios.iter().copied().filter(|x| is_chat(x)).collect();
     ratio_table(&mut out, &ix, &chat, &shipped);
     endpoint_table(&mut out, &ix, &scenarios, &shipped);
+    crate::report_tokenizers::table(&mut out, &ix, &r.runs);
     let what_if: Vec<&str> = ["serve-nodelay", "split-nodelay"]
         .into_iter()
         .filter(|t| r.runs.iter().any(|x| x.target == *t))
