@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
 mod grpc_keys;
+mod grpc_router;
 mod metrics_page;
 pub mod usage;
 
@@ -276,7 +277,7 @@ pub async fn router(
     let addr = listener.local_addr()?;
     let serve = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .add_service(parts.service.into_server())
+        .add_service(grpc_router::HeadersWithFirstEvent(parts.service).into_server())
         // The builder's `tcp_nodelay` applies only to sockets it accepts itself.
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
