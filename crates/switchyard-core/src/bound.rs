@@ -68,6 +68,51 @@ pub fn word_like(run: &[u8]) -> bool {
     vowels * 3 >= n
 }
 
+// Byte classes of the one pass: below `LOWER_VOWEL` a byte is priced alone, from there on it is a
+// letter of a run.
+const SYMBOL: u8 = 0;
+const SPACE: u8 = 1;
+const DIGIT: u8 = 2;
+const HIGH: u8 = 3;
+const LOWER_VOWEL: u8 = 4;
+const LOWER_CONSONANT: u8 = 5;
+const UPPER_VOWEL: u8 = 6;
+const UPPER_CONSONANT: u8 = 7;
+
+/// Twice the point estimate's price of a byte of each class below `LOWER_VOWEL`.
+const TWICE: [u8; 4] = [2, 0, 1, 1];
+
+static CLASS: [u8; 256] = {
+    let mut t = [SYMBOL; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c >= 0x80 {
+            HIGH
+        } else if c == b' ' {
+            SPACE
+        } else if c.is_ascii_digit() {
+            DIGIT
+        } else if c.is_ascii_lowercase() {
+            if matches!(c, b'a' | b'e' | b'i' | b'o' | b'u' | b'y') {
+                LOWER_VOWEL
+            } else {
+                LOWER_CONSONANT
+            }
+        } else if c.is_ascii_uppercase() {
+            if matches!(c, b'A' | b'E' | b'I' | b'O' | b'U' | b'Y') {
+                UPPER_VOWEL
+            } else {
+                UPPER_CONSONANT
+            }
+        } else {
+            SYMBOL
+        };
+        b += 1;
+    }
+    t
+};
+
 /// A range `[lower, upper]` that holds a text's exact token count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CountRange {
@@ -83,46 +128,66 @@ impl CountRange {
     /// The range of one text, in one pass over its bytes.
     pub fn of(text: &str) -> Self {
         let bytes = text.as_bytes();
-        let mut upper: u64 = 1;
+        let len = bytes.len();
+        // Every byte that is not a letter costs at most one token; letters are priced by run.
+        let mut letters: u64 = 0;
+        let mut letter_upper: u64 = 0;
+        let mut rides: u64 = 0;
         let mut words: u64 = 0;
         // Twice the point estimate (halves for non-ASCII bytes and digits).
         let mut twice: u64 = 0;
         let mut i = 0;
-        let len = bytes.len();
         while i < len {
-            let b = bytes[i];
-            if b.is_ascii_alphabetic() {
-                let start = i;
-                while i < len && bytes[i].is_ascii_alphabetic() {
-                    i += 1;
-                }
-                upper += u64::from(letters_upper(&bytes[start..i]));
-                twice += 2 * (1 + (i - start - 1) as u64 / 6);
-                // A single space before the word rides with it (it was counted as one already).
-                if start > 0 && bytes[start - 1] == b' ' && (start < 2 || bytes[start - 2] != b' ')
-                {
-                    upper -= 1;
-                }
-                // Glued to non-ASCII letters (one pre-token with them), or inside a special
-                // token's name (`<|eot_id|>` is one token): not a word of its own.
-                let glue = |b: u8| b >= 0x80 || b == b'_' || b == b'|';
-                let glued_before = start > 0 && glue(bytes[start - 1]);
-                let glued_after = i < len && glue(bytes[i]);
-                if !glued_before && !glued_after {
-                    words += 1;
-                }
+            let mut c = CLASS[usize::from(bytes[i])];
+            if c < LOWER_VOWEL {
+                twice += u64::from(TWICE[usize::from(c)]);
+                i += 1;
                 continue;
             }
-            // Digits, symbols, whitespace, non-ASCII bytes: at most one token each.
-            upper += 1;
-            twice += match b {
-                b' ' => 0,
-                b'0'..=b'9' | 0x80.. => 1,
-                _ => 2,
-            };
-            i += 1;
+            let start = i;
+            let (mut rest_lower, mut all_upper) = (true, true);
+            let (mut vowels, mut consonants, mut clustered) = (0usize, 0u32, false);
+            loop {
+                let upper_case = c >= UPPER_VOWEL;
+                rest_lower &= i == start || !upper_case;
+                all_upper &= upper_case;
+                if c == LOWER_VOWEL || c == UPPER_VOWEL {
+                    vowels += 1;
+                    consonants = 0;
+                } else {
+                    consonants += 1;
+                    clustered |= consonants > 2;
+                }
+                i += 1;
+                if i >= len {
+                    break;
+                }
+                c = CLASS[usize::from(bytes[i])];
+                if c < LOWER_VOWEL {
+                    break;
+                }
+            }
+            let n = i - start;
+            letters += n as u64;
+            let word = n <= WORD_MAX
+                && (rest_lower || (all_upper && n <= 4))
+                && (n <= 2 || (!clustered && vowels * 3 >= n));
+            letter_upper += if word { 1 + n as u64 / 2 } else { n as u64 };
+            twice += 2 * (1 + (n as u64 - 1) / 6);
+            // A single space before the word rides with it (it was counted as one already).
+            if start > 0 && bytes[start - 1] == b' ' && (start < 2 || bytes[start - 2] != b' ') {
+                rides += 1;
+            }
+            // Glued to non-ASCII letters (one pre-token with them), or inside a special token's
+            // name (`<|eot_id|>` is one token): not a word of its own.
+            let glue = |b: u8| b >= 0x80 || b == b'_' || b == b'|';
+            let glued_before = start > 0 && glue(bytes[start - 1]);
+            let glued_after = i < len && glue(bytes[i]);
+            if !glued_before && !glued_after {
+                words += 1;
+            }
         }
-        let upper = upper.min(len as u64 + 1);
+        let upper = (1 + (len as u64 - letters) + letter_upper - rides).min(len as u64 + 1);
         let lower = (words as f64 * LOWER_PER_WORD).floor() as u64;
         let estimate = twice.div_ceil(2).clamp(lower, upper);
         let to32 = |x: u64| u32::try_from(x).unwrap_or(u32::MAX);
@@ -175,6 +240,20 @@ mod tests {
         assert_eq!(r.upper, 1 + 3 + 3);
         // Never above bytes + 1.
         assert_eq!(CountRange::of("12345").upper, 6);
+        // The one pass prices runs as `letters_upper` does.
+        for run in [
+            "a",
+            "Be",
+            "USA",
+            "Hello",
+            "there",
+            "xyzzy",
+            "QxQx",
+            "internationalization",
+        ] {
+            let r = CountRange::of(run);
+            assert_eq!(r.upper, 1 + letters_upper(run.as_bytes()), "{run}");
+        }
         // Three consonants in a row: priced per letter.
         assert!(!word_like(b"world"));
         assert_eq!(CountRange::of("world").upper, 1 + 5);

@@ -20,6 +20,8 @@ mod explain;
 mod failures;
 mod metrics;
 mod route_error;
+#[cfg(test)]
+mod routing_cost;
 mod seam;
 mod shared;
 mod state;
