@@ -1,5 +1,6 @@
-//! The console's login: the key a person types is kept in a `Secure`, `HttpOnly`,
-//! `SameSite=Strict` cookie (hex-encoded), never in a URL, and checked on every request by the
+//! The console's login: the key a person types is kept in an `HttpOnly`, `SameSite=Strict` cookie
+//! (hex-encoded; `Secure` wherever browsers keep such a cookie, see [`secure_transport`]), never in
+//! a URL, and checked on every request by the
 //! API's own key check ([`crate::auth::require_key`]): [`from_cookie`] turns the cookie into the
 //! `Authorization` header that check reads, so a deleted or expired key stops working at once.
 //!
@@ -163,15 +164,42 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn session_cookie(value: &str, max_age: u64) -> Option<HeaderValue> {
+/// Whether the cookie can carry `Secure`: the page came over HTTPS (a TLS proxy in front says so
+/// in `X-Forwarded-Proto`), or from a loopback host, where browsers keep `Secure` cookies on plain
+/// HTTP too. A console opened at `http://gpu-box:4000/ui` on a home network would never stay
+/// logged in with `Secure` (browsers drop such cookies on plain HTTP), so there the cookie is
+/// `HttpOnly` and `SameSite=Strict` without it.
+fn secure_transport(headers: &axum::http::HeaderMap) -> bool {
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    forwarded_https || loopback
+}
+
+fn session_cookie(value: &str, max_age: u64, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { " Secure;" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/ui; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}"
+        "{COOKIE}={value}; Path=/ui; HttpOnly;{secure} SameSite=Strict; Max-Age={max_age}"
     ))
     .ok()
 }
 
 /// `POST /ui/login` with the form's `key`: sets the session cookie when the key is good.
 pub(super) async fn login(State(state): State<AppState>, req: Request) -> Response {
+    let secure = secure_transport(req.headers());
     let body = match axum::body::to_bytes(req.into_body(), MAX_FORM).await {
         Ok(b) => b,
         Err(_) => return html::login(Some("The form is too large."), StatusCode::BAD_REQUEST),
@@ -193,16 +221,16 @@ pub(super) async fn login(State(state): State<AppState>, req: Request) -> Respon
         "/ui/playground"
     };
     let mut resp = Redirect::to(target).into_response();
-    if let Some(c) = session_cookie(&hex(&key), 12 * 3600) {
+    if let Some(c) = session_cookie(&hex(&key), 12 * 3600, secure) {
         resp.headers_mut().insert(header::SET_COOKIE, c);
     }
     resp
 }
 
 /// `POST /ui/logout`: forgets the session.
-pub(super) async fn logout() -> Response {
+pub(super) async fn logout(headers: axum::http::HeaderMap) -> Response {
     let mut resp = Redirect::to("/ui/login").into_response();
-    if let Some(c) = session_cookie("", 0) {
+    if let Some(c) = session_cookie("", 0, secure_transport(&headers)) {
         resp.headers_mut().insert(header::SET_COOKIE, c);
     }
     resp
@@ -218,6 +246,26 @@ mod tests {
             assert_eq!(unhex(&hex(k)).as_deref(), Some(k));
         }
         assert_eq!(unhex("zz"), None);
+    }
+
+    #[test]
+    fn secure_only_where_browsers_keep_it() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = axum::http::HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        assert!(secure_transport(&h(&[("host", "127.0.0.1:4000")])));
+        assert!(secure_transport(&h(&[("host", "localhost")])));
+        assert!(secure_transport(&h(&[("host", "[::1]:4000")])));
+        assert!(secure_transport(&h(&[
+            ("host", "gpu-box:4000"),
+            ("x-forwarded-proto", "https")
+        ])));
+        assert!(!secure_transport(&h(&[("host", "gpu-box:4000")])));
+        assert!(!secure_transport(&h(&[("host", "192.168.1.20:4000")])));
     }
 
     #[test]
