@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use switchyard_core::plan::plan_for_window;
-use switchyard_core::tokens::TokenCounter;
 use switchyard_proto as pb;
 
 use crate::boundary;
