@@ -41,7 +41,7 @@
 #                  at one connection, against `serve` and the simulator directly (about 3 minutes)
 #   --tok-duration S, --tok-warmup S   their measured and warm-up seconds (default 2, 0.5)
 #   --no-tokenizers  skip the exact-tokenizer scenarios
-#   --no-build     use the binaries already in target/release
+#   --no-build     use the binaries already in target/release (or in $BENCH_BIN_DIR when set)
 #   --no-report    keep BENCHMARKS.md as it is (results are still saved)
 set -euo pipefail
 
@@ -96,7 +96,8 @@ RESULTS="bench/results/$RUN_ID"
 WORK="$RESULTS/work"
 mkdir -p "$WORK"
 VENV=".cache/bench-venv"
-BIN=target/release
+# BENCH_BIN_DIR: run binaries copied elsewhere (safe from other builds of the same target dir).
+BIN=${BENCH_BIN_DIR:-target/release}
 LOADGEN="$BIN/switchyard-loadgen"
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 STARTED=$(date +%s)
@@ -525,8 +526,9 @@ for target in $TARGETS; do
 done
 
 # ---------------------------------------------------------------- exact tokenizers
-# One `serve` with three fallback chains over the same simulator model, 2k → 8k → 32k → 128k
-# windows each (the seed config's chain and a 128k group): `heuristic-*` with no tokenizer,
+# One `serve` with three fallback chains over the same simulator model, 4k → 16k → 64k → 256k
+# windows each, so every prompt size lands well inside one window by any count (the heuristic's,
+# the exact ones and the simulator's): `heuristic-*` with no tokenizer,
 # `llama3-*` and `smollm2-*` with that vocabulary as `model_info.tokenizer`. Prompts of the
 # README and ARCHITECTURE text, exactly N tokens by the Llama 3 vocabulary, as a first turn (one
 # new user message) and as a 10th turn (18 resent messages and a new one of N/10 tokens). The
@@ -544,7 +546,7 @@ tokenizer_config() { # $1 = sim url, $2 = output file
         echo "model_list:"
         for t in $TOKENIZERS; do
             file=$(tok_file "$t")
-            for w in 2k:2048 8k:8192 32k:32768 128k:131072; do
+            for w in 4k:4096 16k:16384 64k:65536 256k:262144; do
                 ctx=${w#*:}
                 echo "  - model_name: $t-${w%%:*}"
                 echo "    litellm_params: {model: \"ollama/llama3.2:1b\", api_base: \"$1\", num_ctx: $ctx}"
@@ -555,9 +557,9 @@ tokenizer_config() { # $1 = sim url, $2 = output file
         echo "  num_retries: 0"
         echo "  fallbacks:"
         for t in $TOKENIZERS; do
-            echo "    - {$t-2k: [$t-8k, $t-32k, $t-128k]}"
-            echo "    - {$t-8k: [$t-32k, $t-128k]}"
-            echo "    - {$t-32k: [$t-128k]}"
+            echo "    - {$t-4k: [$t-16k, $t-64k, $t-256k]}"
+            echo "    - {$t-16k: [$t-64k, $t-256k]}"
+            echo "    - {$t-64k: [$t-256k]}"
         done
     } >"$2"
 }
@@ -575,13 +577,13 @@ run_tokenizers() {
     log "exact-tokenizer scenarios: sizes $TOK_SIZES"
     for size in $TOK_SIZES; do
         for turn in 1 10; do
-            "$LOADGEN" body --model heuristic-2k --prompt-tokens "$(tok_tokens "$size")" --turn "$turn" \
+            "$LOADGEN" body --model heuristic-4k --prompt-tokens "$(tok_tokens "$size")" --turn "$turn" \
                 --corpus README.md --corpus ARCHITECTURE.md --tokenizer "$TOK_DIR/llama3-vocab.gguf" \
                 --out "$WORK/tok-base-$size-t$turn.json"
             for t in $TOKENIZERS; do
                 for s in 0 1; do
                     local st=false; [[ $s == 1 ]] && st=true
-                    sed -e "s/\"model\":\"heuristic-2k\"/\"model\":\"$t-2k\"/" -e "s/\"stream\":false/\"stream\":$st/" \
+                    sed -e "s/\"model\":\"heuristic-4k\"/\"model\":\"$t-4k\"/" -e "s/\"stream\":false/\"stream\":$st/" \
                         "$WORK/tok-base-$size-t$turn.json" >"$WORK/tok-$t-$size-t$turn-s$s.json"
                 done
             done
@@ -594,7 +596,7 @@ run_tokenizers() {
     serve_pid=$LAST_PID; wait_listening serve-tok "$serve_pid"; GW_URL="http://$ADDR"
     TARGET_PIDS=("$serve_pid")
     for t in $TOKENIZERS; do
-        local what="\`switchyard serve\`, exact-tokenizer scenarios: fallback chain of 2k/8k/32k/128k windows"
+        local what="\`switchyard serve\`, exact-tokenizer scenarios: fallback chain of 4k/16k/64k/256k windows"
         case $t in
             heuristic) what="$what with no \`tokenizer:\` (the heuristic counter)" ;;
             *) what="$what with \`model_info.tokenizer: $(basename "$(tok_file "$t")")\`" ;;

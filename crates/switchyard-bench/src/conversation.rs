@@ -89,11 +89,7 @@ pub fn messages(corpus: &str, tokens: usize, turn: usize, count: Count<'_>) -> V
     let turn = turn.max(1);
     let history_msgs = 2 * (turn - 1);
     let new_tokens = tokens / turn;
-    let per_history = if history_msgs == 0 {
-        0
-    } else {
-        (tokens - new_tokens) / history_msgs
-    };
+    let per_history = (tokens - new_tokens).checked_div(history_msgs).unwrap_or(0);
     let mut sizes = vec![per_history; history_msgs];
     sizes.push(new_tokens);
     let text = repeat_to(corpus, tokens + 64, count);

@@ -49,8 +49,9 @@ pub(crate) fn table(out: &mut String, ix: &Index<'_>, runs: &[RunResult]) {
     let _ = writeln!(out, "### Exact tokenizers\n");
     let _ = writeln!(
         out,
-        "`serve` with a fallback chain of 2k → 8k → 32k → 128k windows (one simulator model), the \
-         request naming the 2k group, at one connection. Prompts are the README and ARCHITECTURE text \
+        "`serve` with a fallback chain of 4k → 16k → 64k → 256k windows (one simulator model), the \
+         request naming the 4k group, at one connection; each prompt lands well inside one window \
+         by any count, so an exact count is needed only where a cheap one cannot decide. Prompts are the README and ARCHITECTURE text \
          repeated, exactly the size shown by the Llama 3 vocabulary. Turn 1 is one new user message; \
          turn 10 resends 18 earlier messages and adds a new one of a tenth of the tokens. The new \
          message differs on every request, so only the resent history can come from a cache. The \
