@@ -341,6 +341,21 @@ async fn login(b: &webdriver::Browser, stack: &Stack, key: &str) {
     b.goto(&stack.url("/ui/login")).await;
     b.type_into("#key", key).await;
     b.click("form button[type=submit]").await;
+    // A click does not wait for the navigation it starts: a `goto` right after it could cancel the
+    // form's POST before the cookie is set. Wait until the login has answered: a page away from
+    // the form, or the form again with its error.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let away = !b.url().await.ends_with("/ui/login");
+        if away || b.text().await.contains("not accepted") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the login form did not answer within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Polls the page until `check` holds on its text.
