@@ -137,31 +137,11 @@ pub(super) async fn login_page(State(state): State<AppState>) -> Response {
     html::login(None, StatusCode::OK)
 }
 
-/// Decodes `application/x-www-form-urlencoded` text.
-fn form_value(body: &str, name: &str) -> Option<String> {
-    body.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| percent_decode(v))?
-    })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut bytes = s.bytes();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hi = bytes.next()?;
-                let lo = bytes.next()?;
-                let pair = [hi, lo];
-                let text = std::str::from_utf8(&pair).ok()?;
-                out.push(u8::from_str_radix(text, 16).ok()?);
-            }
-            b => out.push(b),
-        }
-    }
-    String::from_utf8(out).ok()
+/// The value of field `name` in an `application/x-www-form-urlencoded` body.
+fn form_value(body: &[u8], name: &str) -> Option<String> {
+    form_urlencoded::parse(body)
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Whether the cookie can carry `Secure`: the page came over HTTPS (a TLS proxy in front says so
@@ -204,9 +184,7 @@ pub(super) async fn login(State(state): State<AppState>, req: Request) -> Respon
         Ok(b) => b,
         Err(_) => return html::login(Some("The form is too large."), StatusCode::BAD_REQUEST),
     };
-    let key = std::str::from_utf8(&body)
-        .ok()
-        .and_then(|b| form_value(b, "key"))
+    let key = form_value(&body, "key")
         .map(|k| k.trim().to_owned())
         .unwrap_or_default();
     if key.is_empty() {
@@ -271,9 +249,9 @@ mod tests {
     #[test]
     fn form_values_are_percent_decoded() {
         assert_eq!(
-            form_value("a=1&key=sk-a%2Bb+c", "key").as_deref(),
+            form_value(b"a=1&key=sk-a%2Bb+c", "key").as_deref(),
             Some("sk-a+b c")
         );
-        assert_eq!(form_value("a=1", "key"), None);
+        assert_eq!(form_value(b"a=1", "key"), None);
     }
 }
