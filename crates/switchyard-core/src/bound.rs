@@ -26,24 +26,22 @@ pub const LOWER_PER_WORD: f64 = 1.0;
 const WORD_MAX: usize = 16;
 
 /// Most tokens a run of ASCII letters (with the space before it) can cost: a run shaped like a
-/// word (see [`word_like`]) one plus one per two letters after the first; anything else (random
+/// word (see [`word_like`]) one plus one per three letters; anything else (random
 /// letters, base64, identifiers glued together) one per letter.
 pub fn letters_upper(run: &[u8]) -> u32 {
     let n = run.len() as u32;
-    if word_like(run) { 1 + n / 2 } else { n }
+    if word_like(run) { 1 + n / 3 } else { n }
 }
 
 /// Whether a letter run is shaped like a word of a natural language: at most [`WORD_MAX`]
-/// letters, lower case (or capitalised, or an all-capital acronym of up to four), a vowel at
-/// least every third letter and no three consonants in a row.
+/// letters, lower case or capitalised, a vowel at least every third letter and no four
+/// consonants in a row.
 pub fn word_like(run: &[u8]) -> bool {
     let n = run.len();
     if n == 0 || n > WORD_MAX {
         return false;
     }
-    let rest_lower = run[1..].iter().all(u8::is_ascii_lowercase);
-    let all_upper = run.iter().all(u8::is_ascii_uppercase);
-    if !(rest_lower || (all_upper && n <= 4)) {
+    if !run[1..].iter().all(u8::is_ascii_lowercase) {
         return false;
     }
     if n <= 2 {
@@ -60,7 +58,7 @@ pub fn word_like(run: &[u8]) -> bool {
             consonants = 0;
         } else {
             consonants += 1;
-            if consonants > 2 {
+            if consonants > 3 {
                 return false;
             }
         }
@@ -145,18 +143,17 @@ impl CountRange {
                 continue;
             }
             let start = i;
-            let (mut rest_lower, mut all_upper) = (true, true);
+            let mut rest_lower = true;
             let (mut vowels, mut consonants, mut clustered) = (0usize, 0u32, false);
             loop {
                 let upper_case = c >= UPPER_VOWEL;
                 rest_lower &= i == start || !upper_case;
-                all_upper &= upper_case;
                 if c == LOWER_VOWEL || c == UPPER_VOWEL {
                     vowels += 1;
                     consonants = 0;
                 } else {
                     consonants += 1;
-                    clustered |= consonants > 2;
+                    clustered |= consonants > 3;
                 }
                 i += 1;
                 if i >= len {
@@ -169,10 +166,8 @@ impl CountRange {
             }
             let n = i - start;
             letters += n as u64;
-            let word = n <= WORD_MAX
-                && (rest_lower || (all_upper && n <= 4))
-                && (n <= 2 || (!clustered && vowels * 3 >= n));
-            letter_upper += if word { 1 + n as u64 / 2 } else { n as u64 };
+            let word = n <= WORD_MAX && rest_lower && (n <= 2 || (!clustered && vowels * 3 >= n));
+            letter_upper += if word { 1 + n as u64 / 3 } else { n as u64 };
             twice += 2 * (1 + (n as u64 - 1) / 6);
             // A single space before the word rides with it (it was counted as one already).
             if start > 0 && bytes[start - 1] == b' ' && (start < 2 || bytes[start - 2] != b' ') {
@@ -237,7 +232,7 @@ mod tests {
         // "hello there": two words, the space rides with the second.
         let r = CountRange::of("hello there");
         assert_eq!((r.lower, r.estimate), (2, 2));
-        assert_eq!(r.upper, 1 + 3 + 3);
+        assert_eq!(r.upper, 1 + 2 + 2);
         // Never above bytes + 1.
         assert_eq!(CountRange::of("12345").upper, 6);
         // The one pass prices runs as `letters_upper` does.
@@ -254,9 +249,10 @@ mod tests {
             let r = CountRange::of(run);
             assert_eq!(r.upper, 1 + letters_upper(run.as_bytes()), "{run}");
         }
-        // Three consonants in a row: priced per letter.
-        assert!(!word_like(b"world"));
-        assert_eq!(CountRange::of("world").upper, 1 + 5);
+        // Four consonants in a row: priced per letter.
+        assert!(word_like(b"three"));
+        assert!(!word_like(b"strengths"));
+        assert_eq!(CountRange::of("strengths").upper, 1 + 9);
         assert!(CountRange::of("你好").upper <= 7);
         // Words glued to non-ASCII letters are not counted as words.
         assert_eq!(CountRange::of("caféteria").lower, 0);
