@@ -589,12 +589,17 @@ run_tokenizers() {
             done
         done
     done
-    start_bg sim-tok "$BIN/switchyard-sim" --config "$ROOT/bench/sim-tokenizer.yaml" --listen 127.0.0.1:0
-    sim_pid=$LAST_PID; wait_listening sim-tok "$sim_pid"; SIM_URL="http://$ADDR"; SIM_PID=$sim_pid
-    tokenizer_config "$SIM_URL" "$WORK/serve-tok.yaml"
-    start_bg serve-tok "$BIN/switchyard" serve --config "$WORK/serve-tok.yaml" --listen 127.0.0.1:0
-    serve_pid=$LAST_PID; wait_listening serve-tok "$serve_pid"; GW_URL="http://$ADDR"
-    TARGET_PIDS=("$serve_pid")
+    # A simulator and a `serve` per prompt size: the simulator keeps every request it is sent
+    # (for probes), which for long prompts would outgrow the machine's memory over all sizes.
+    start_tok() { # $1 = size; sets sim_pid, serve_pid, SIM_URL, GW_URL
+        start_bg "sim-tok-$1" "$BIN/switchyard-sim" --config "$ROOT/bench/sim-tokenizer.yaml" --listen 127.0.0.1:0
+        sim_pid=$LAST_PID; wait_listening "sim-tok-$1" "$sim_pid"; SIM_URL="http://$ADDR"; SIM_PID=$sim_pid
+        tokenizer_config "$SIM_URL" "$WORK/serve-tok.yaml"
+        start_bg "serve-tok-$1" "$BIN/switchyard" serve --config "$WORK/serve-tok.yaml" --listen 127.0.0.1:0
+        serve_pid=$LAST_PID; wait_listening "serve-tok-$1" "$serve_pid"; GW_URL="http://$ADDR"
+        TARGET_PIDS=("$serve_pid")
+    }
+    start_tok first
     for t in $TOKENIZERS; do
         local what="\`switchyard serve\`, exact-tokenizer scenarios: fallback chain of 4k/16k/64k/256k windows"
         case $t in
@@ -604,7 +609,9 @@ run_tokenizers() {
         "$LOADGEN" target-info --target "serve-$t" --idle --pid "$serve_pid" --description "$what" \
             --out "$RESULTS/target-serve-$t.json"
     done
+    stop_pid "$serve_pid"; stop_pid "$sim_pid"
     for size in $TOK_SIZES; do
+        start_tok "$size"
         for turn in 1 10; do
             for s in 0 1; do
                 sflag=(); exp=json; [[ $s == 1 ]] && { sflag=(--stream); exp=sse; }
@@ -625,9 +632,8 @@ run_tokenizers() {
                 done
             done
         done
+        stop_pid "$serve_pid"; stop_pid "$sim_pid"
     done
-    "$LOADGEN" target-info --target serve-llama3 --sim "$SIM_URL" --out "$RESULTS/target-serve-llama3-stats.json" || true
-    stop_pid "$serve_pid"; stop_pid "$sim_pid"
 }
 [[ -n $TOK_SIZES ]] && run_tokenizers
 
