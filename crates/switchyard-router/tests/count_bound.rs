@@ -181,5 +181,9 @@ fn the_cheap_range_holds_the_exact_count_under_every_vocabulary() {
     }
     assert!(checked >= 4, "only {checked} vocabularies could be checked");
     let shown: Vec<&String> = failures.iter().take(40).collect();
-    assert!(failures.is_empty(), "{} failures:\n{shown:#?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{shown:#?}",
+        failures.len()
+    );
 }
