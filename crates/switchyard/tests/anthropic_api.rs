@@ -682,51 +682,6 @@ async fn anthropic_python_sdk_works_against_the_gateway() {
     pytest(&python, "test_anthropic_sdk.py", &env, SDK_TESTS).await;
 }
 
-/// A llama-cpp-python server (SmolLM2) on a free loopback port; killed on drop.
-async fn llama_cpp_python(python: &str, model: &str) -> (String, tokio::process::Child) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log_path = std::env::temp_dir().join(format!("switchyard-anthropic-llama-{port}.log"));
-    let mut child = tokio::process::Command::new(python)
-        .args([
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            model,
-            "--n_ctx",
-            "2048",
-        ])
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--model_alias", "smol", "--n_threads", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let http = common::client();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(180);
-    // Readiness: the server answers its model list (polled, as clients.rs does).
-    while !http
-        .get(format!("{url}/v1/models"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        let exited = child.try_wait().unwrap();
-        assert!(
-            exited.is_none() && tokio::time::Instant::now() < deadline,
-            "llama-cpp-python did not come up (exit {exited:?}); log: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    (url, child)
-}
-
 #[tokio::test]
 async fn anthropic_python_sdk_through_the_gateway_to_a_real_llama_cpp_server() {
     let (Ok(python), Ok(model)) = (
@@ -738,7 +693,16 @@ async fn anthropic_python_sdk_through_the_gateway_to_a_real_llama_cpp_server() {
         );
         return;
     };
-    let (url, _server) = llama_cpp_python(&python, &model).await;
+    let server = common::llama_cpp_python::start_with(
+        &common::llama_cpp_python::Env {
+            python: python.clone(),
+            model: model.clone(),
+        },
+        2048,
+        false,
+    )
+    .await;
+    let url = server.url.clone();
     let text = format!(
         "deployments:\n  - {{group: smol, provider: openai, model: smol, api_base: \"{url}\", context_window: 2048, tokenizer: \"{model}\", template: chatml}}\nrouting: {{num_retries: 0, idle_timeout: 20, first_byte_timeout: 60}}\n"
     );

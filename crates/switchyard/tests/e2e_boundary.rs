@@ -8,8 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "common/llama_cpp_python.rs"]
-mod llama_cpp_python;
+
+use common::llama_cpp_python;
 
 use serde_json::{Value, json};
 

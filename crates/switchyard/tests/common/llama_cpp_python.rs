@@ -3,7 +3,7 @@
 //!
 //! Needs `SWITCHYARD_E2E_PYTHON` (a Python with `llama-cpp-python[server]`) and
 //! `SWITCHYARD_E2E_MODEL` (the GGUF file); without them [`env`] says the test is skipped.
-//! Included with `#[path]` by the tests that use it (the copies in older tests stay as they are).
+//! A submodule of `common`, so every test that starts one uses this starter.
 
 use std::process::Stdio;
 
@@ -38,6 +38,11 @@ pub struct Server {
 
 /// Starts a server of `env.model` as `smol` with `n_ctx`, and waits until it lists its model.
 pub async fn start(env: &Env, n_ctx: u32) -> Server {
+    start_with(env, n_ctx, false).await
+}
+
+/// [`start`], with `/v1/embeddings` served too when `embedding` is set.
+pub async fn start_with(env: &Env, n_ctx: u32, embedding: bool) -> Server {
     assert!(
         std::path::Path::new(&env.model).is_file(),
         "SWITCHYARD_E2E_MODEL={:?} is not a file",
@@ -61,16 +66,21 @@ pub async fn start(env: &Env, n_ctx: u32) -> Server {
         ])
         .arg(port.to_string())
         .args(["--model_alias", "smol", "--n_threads", "1"])
+        .args(if embedding {
+            &["--embedding", "true"][..]
+        } else {
+            &[][..]
+        })
         .stdout(Stdio::null())
         .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let http = super::common::client();
+    let http = super::client();
     let models = format!("{url}/v1/models");
     let mut exited = None;
-    super::common::eventually(180, "llama-cpp-python to list its model", || {
+    super::eventually(180, "llama-cpp-python to list its model", || {
         if exited.is_none() {
             exited = child.try_wait().unwrap();
         }

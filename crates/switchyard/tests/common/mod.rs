@@ -2,6 +2,7 @@
 //! binary starts them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod llama_cpp_python;
 pub mod scenario;
 
 use std::collections::HashMap;
