@@ -1,6 +1,6 @@
-//! The gateway: Switchyard's OpenAI-compatible HTTP front door.
+//! The gateway: Switchyard's HTTP front door for OpenAI's, Ollama's and Anthropic's APIs.
 //!
-//! It decodes and checks requests, asks the router to run them, and writes OpenAI responses. It
+//! It decodes and checks requests, asks the router to run them, and writes each API's responses. It
 //! holds no routing logic. The router is a [`RouterHandle`]: a gRPC client over a
 //! [`RouterChannel`] in split mode, or in `serve` mode the router's service implementation called
 //! directly (the same trait methods the gRPC server calls, without the encoding).

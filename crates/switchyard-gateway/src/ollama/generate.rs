@@ -40,24 +40,14 @@ pub(crate) async fn chat(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChatBody>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let request_id = new_request_id();
-    let (span, traceparent) = request_span(
+    let (job, span) = Job::start(
+        state,
+        caller,
+        &headers,
         "POST /api/chat",
         "chat",
         &body.common.model,
-        &request_id,
-        &headers,
     );
-    let caller = caller.map_or(Caller::Open, |c| c.0);
-    let job = Job {
-        state,
-        caller,
-        request_id,
-        traceparent,
-        span: span.clone(),
-        started,
-    };
     let result = async move {
         check_message_count(&job.state, body.messages.len())?;
         let client_model = body.common.model.clone();
@@ -85,24 +75,14 @@ pub(crate) async fn generate(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GenerateBody>,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
-    let request_id = new_request_id();
-    let (span, traceparent) = request_span(
+    let (job, span) = Job::start(
+        state,
+        caller,
+        &headers,
         "POST /api/generate",
         "text_completion",
         &body.common.model,
-        &request_id,
-        &headers,
     );
-    let caller = caller.map_or(Caller::Open, |c| c.0);
-    let job = Job {
-        state,
-        caller,
-        request_id,
-        traceparent,
-        span: span.clone(),
-        started,
-    };
     let result = async move {
         let client_model = body.common.model.clone();
         let load_only = body.is_load_only();
@@ -142,6 +122,29 @@ struct Job {
 }
 
 impl Job {
+    /// The request's id, span and caller, taken as the OpenAI routes take them.
+    fn start(
+        state: AppState,
+        caller: Option<axum::Extension<Caller>>,
+        headers: &HeaderMap,
+        route: &'static str,
+        operation: &'static str,
+        model: &str,
+    ) -> (Job, tracing::Span) {
+        let started = Instant::now();
+        let request_id = new_request_id();
+        let (span, traceparent) = request_span(route, operation, model, &request_id, headers);
+        let job = Job {
+            state,
+            caller: caller.map_or(Caller::Open, |c| c.0),
+            request_id,
+            traceparent,
+            span: span.clone(),
+            started,
+        };
+        (job, span)
+    }
+
     /// A request with nothing to generate: Ollama (un)loads the model and answers at once. The
     /// group must exist; deployments load on first use, so nothing is sent to a backend.
     async fn load_only(
