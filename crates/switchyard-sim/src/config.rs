@@ -35,6 +35,22 @@ pub struct SimModel {
     /// than a client estimated). Default 1.0.
     #[serde(default = "default_token_scale")]
     pub token_scale: f32,
+    /// Generations served at once (Ollama `OLLAMA_NUM_PARALLEL`; llama.cpp `--parallel`, reported
+    /// as `total_slots`). Default: unlimited.
+    #[serde(default)]
+    pub num_parallel: Option<u32>,
+    /// Ollama only: requests allowed to wait for a slot before the next one gets 503
+    /// (`OLLAMA_MAX_QUEUE`, default 512). llama.cpp queues without bound.
+    #[serde(default)]
+    pub max_queue: Option<u32>,
+    /// Prompt processing speed: the first token comes `prompt tokens / this` seconds after the
+    /// slot was taken. Default: instant.
+    #[serde(default)]
+    pub prompt_tokens_per_s: Option<f64>,
+    /// Generation speed: one output token every `1 / this` seconds (overrides `chunk_delay`).
+    /// Default: the simulator's `chunk_delay`.
+    #[serde(default)]
+    pub tokens_per_s: Option<f64>,
 }
 
 fn default_architecture() -> String {
@@ -54,7 +70,27 @@ impl SimModel {
             architecture: default_architecture(),
             n_ctx: None,
             token_scale: default_token_scale(),
+            num_parallel: None,
+            max_queue: None,
+            prompt_tokens_per_s: None,
+            tokens_per_s: None,
         }
+    }
+
+    /// This model with `slots` generations at once and (Ollama) `max_queue` waiting.
+    #[must_use]
+    pub fn with_slots(mut self, slots: u32, max_queue: Option<u32>) -> Self {
+        self.num_parallel = Some(slots);
+        self.max_queue = max_queue;
+        self
+    }
+
+    /// This model with a prompt processing and a generation speed (tokens per second).
+    #[must_use]
+    pub fn with_speed(mut self, prompt_tokens_per_s: f64, tokens_per_s: f64) -> Self {
+        self.prompt_tokens_per_s = Some(prompt_tokens_per_s);
+        self.tokens_per_s = Some(tokens_per_s);
+        self
     }
 
     /// llama.cpp per-slot context: `n_ctx` or the trained context.

@@ -1,5 +1,9 @@
 //! Control endpoints under `/_sim/` so a test in another process (driving the binary) can arm
 //! faults and read what the simulator saw.
+//!
+//! `/_sim/stats` gives per model: `requests` (recorded), `truncated` (silently), `reloads`,
+//! `served` (got a slot and generated), `busy` (503 past `max_queue`), `running` / `queued` now
+//! and their peaks.
 
 use std::sync::Arc;
 
@@ -52,7 +56,15 @@ async fn stats(State(sim): Sim) -> Json<Value> {
     let map: Map<String, Value> = sim
         .stats()
         .into_iter()
-        .map(|(name, requests, reloads)| (name, json!({"requests": requests, "reloads": reloads})))
+        .map(|s| {
+            let g = s.gate;
+            let v = json!({
+                "requests": s.requests, "reloads": s.reloads, "truncated": s.truncated,
+                "served": g.served, "busy": g.busy, "running": g.running, "queued": g.queued,
+                "peak_running": g.peak_running, "peak_queued": g.peak_queued,
+            });
+            (s.name, v)
+        })
         .collect();
     Json(Value::Object(map))
 }

@@ -8,6 +8,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use crate::capacity::Slot;
 use crate::error::{ApiError, ErrorStyle};
 use crate::fault::Fault;
 use crate::server::ConnKill;
@@ -100,13 +101,15 @@ async fn trickle(response: Response, stall: Duration) -> Response {
 }
 
 /// Builds a streamed body from `frames`, paced by `delay`, under a delivery fault.
-/// `error_line` is the flavor's mid-stream error frame.
+/// `error_line` is the flavor's mid-stream error frame. `slot` (the model's slot) is held until
+/// the stream ends or the client goes away.
 pub(crate) fn stream_body(
     frames: Frames,
     delay: Duration,
     fault: Option<Fault>,
     error_line: Bytes,
     kill: Option<ConnKill>,
+    slot: Option<Slot>,
 ) -> Body {
     let n_content = frames.content.len();
     let all: Vec<Bytes> = frames.content.into_iter().chain(frames.tail).collect();
@@ -120,6 +123,7 @@ pub(crate) fn stream_body(
         _ => (None, None),
     };
     let stream = async_stream::stream! {
+        let _slot = slot;
         for (i, frame) in all.into_iter().enumerate() {
             if cut_at == Some(i) {
                 break;

@@ -50,6 +50,9 @@ pub(crate) enum ApiError {
     Runner(String),
     #[error("no model is configured")]
     NoModel,
+    /// Ollama past `OLLAMA_MAX_QUEUE`: 503 with the text of server/sched.go's `ErrMaxQueue`.
+    #[error("server busy, please try again.  maximum pending requests exceeded")]
+    Busy,
 }
 
 /// The text of a mid-stream Ollama failure (§4).
@@ -84,6 +87,7 @@ impl ApiError {
                 500
             }
             Self::Injected { status, .. } => *status,
+            Self::Busy => 503,
         }
     }
 

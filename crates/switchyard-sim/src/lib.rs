@@ -14,10 +14,22 @@
 //! uninterrupted one. `[[tokens=N]]` in the last user message sets the answer length and
 //! `[[tool]]` (with tools sent) makes it a call of the first tool.
 //!
+//! Capacity (see `SimModel::num_parallel`, `max_queue`, `prompt_tokens_per_s`, `tokens_per_s`):
+//! a model serves `num_parallel` generations at once and queues the rest in arrival order;
+//! Ollama answers 503 `server busy, please try again.  maximum pending requests exceeded` past
+//! `max_queue` waiting (`OLLAMA_MAX_QUEUE`, default 512), llama.cpp queues without bound and
+//! reports the slots in `/props` `total_slots` and `/slots`. A slot is held through prompt
+//! processing and generation at the model's speeds. Unset, slots are unlimited and instant.
+//! `/_sim/stats` counts, per model, requests served, refused as busy and truncated.
+//!
+//! Only the most recent requests are kept for [`SimHandle::requests`] (see [`RECORD_LIMIT`]);
+//! counts cover every request.
+//!
 //! Faults apply to generation and embedding requests only (never to metadata or health
 //! endpoints), after the request has been recorded.
 
 mod answer;
+mod capacity;
 mod config;
 mod control;
 mod delivery;
@@ -36,10 +48,11 @@ mod state;
 mod tokens;
 mod util;
 
+pub use capacity::{OLLAMA_DEFAULT_MAX_QUEUE, SlotStats};
 pub use config::{ConfigError, Flavor, SimConfig, SimModel};
 pub use fault::{Fault, FaultRule};
 pub use server::SimHandle;
-pub use state::RecordedRequest;
+pub use state::{RECORD_BYTES, RECORD_LIMIT, RecordedRequest};
 
 /// Counts "sim tokens" of plain text the way the simulator does (before any `token_scale`).
 pub fn sim_token_count(text: &str) -> u32 {

@@ -43,7 +43,7 @@ async fn props(State(sim): Sim) -> Response {
     };
     Json(json!({
         "default_generation_settings": {"params": {"n_predict": -1, "temperature": 0.8}, "n_ctx": m.slot_ctx()},
-        "total_slots": 1,
+        "total_slots": total_slots(m),
         "model_alias": m.name,
         "model_path": format!("/models/{}.gguf", m.name),
         "modalities": {"vision": false, "video": false, "audio": false},
@@ -56,13 +56,25 @@ async fn props(State(sim): Sim) -> Response {
     .into_response()
 }
 
+/// `--parallel`: the configured slots, 1 when unlimited (llama-server's default).
+fn total_slots(m: &crate::config::SimModel) -> u32 {
+    m.num_parallel.unwrap_or(1).max(1)
+}
+
+/// One entry per slot; the first `running` are processing.
 async fn slots(State(sim): Sim) -> Json<Value> {
-    let n_ctx = sim
-        .single_model()
-        .map_or(0, crate::config::SimModel::slot_ctx);
-    Json(
-        json!([{"id": 0, "id_task": -1, "n_ctx": n_ctx, "speculative": false, "is_processing": false}]),
-    )
+    let Some(m) = sim.single_model() else {
+        return Json(json!([]));
+    };
+    let running = sim.gate_stats(&m.name).running;
+    let list: Vec<Value> = (0..total_slots(m))
+        .map(|id| {
+            let busy = usize::try_from(id).is_ok_and(|i| i < running);
+            json!({"id": id, "id_task": if busy { i64::from(id) } else { -1 }, "n_ctx": m.slot_ctx(),
+                   "speculative": false, "is_processing": busy})
+        })
+        .collect();
+    Json(Value::Array(list))
 }
 
 async fn models(State(sim): Sim) -> Response {

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use crate::answer::{self, Answer, AnswerParams, Output};
+use crate::capacity::{self, Slot};
 use crate::config::{SimConfig, SimModel};
 use crate::delivery::{self, Frames};
 use crate::error::{ApiError, ErrorStyle, OLLAMA_RUNNER_ERROR};
@@ -194,6 +195,8 @@ pub(crate) struct Prepared {
     pub fault: Option<crate::fault::Fault>,
     pub kill: Option<ConnKill>,
     pub started: Instant,
+    /// The model's slot, held (with the prompt already processed) until the answer is out.
+    pub slot: Option<Slot>,
 }
 
 /// The shared front half of every Ollama generation: parse, record, faults, validation, load.
@@ -245,6 +248,19 @@ pub(crate) async fn prepare(
     if !g.truncate && size.prompt_tokens > num_ctx && !g.input.is_empty() {
         return Err(ApiError::InputTooLong.respond(style));
     }
+    // A slot (waiting in the queue, or 503 past `max_queue`), then the prompt is processed.
+    let slot = match sim.gate(&model.name) {
+        Some(gate) => Some(
+            gate.acquire()
+                .await
+                .map_err(|_| ApiError::Busy.respond(style))?,
+        ),
+        None => None,
+    };
+    let processing = capacity::prompt_time(&model, size.evaluated_tokens);
+    if !processing.is_zero() {
+        tokio::time::sleep(processing).await;
+    }
     Ok(Prepared {
         g,
         model,
@@ -254,7 +270,16 @@ pub(crate) async fn prepare(
         fault,
         kill,
         started,
+        slot,
     })
+}
+
+/// Waits as long as generating `tokens` output tokens takes (non-streamed answers), when the
+/// model sets a generation speed.
+pub(crate) async fn generation_time(model: &SimModel, tokens: u32) {
+    if let Some(t) = capacity::token_time(model) {
+        tokio::time::sleep(t * tokens).await;
+    }
 }
 
 /// Produces the answer for a prepared request.
@@ -274,8 +299,13 @@ pub(crate) fn answer_for(sim: &SimState, p: &Prepared) -> Answer {
 /// Adds Ollama's metric fields (omitting zeros, as Go's `omitempty` does).
 fn add_metrics(o: &mut Map<String, Value>, p: &Prepared, eval_count: u32) {
     let load: u64 = if p.loaded_now { 250_000_000 } else { 1_500_000 };
-    let prompt_eval = u64::from(p.evaluated) * 200_000;
-    let eval = u64::from(eval_count) * 10_000_000;
+    let prompt_eval = match capacity::prompt_time(&p.model, p.evaluated) {
+        d if d.is_zero() => u64::from(p.evaluated) * 200_000,
+        d => util::nanos(d),
+    };
+    let eval = capacity::token_time(&p.model).map_or(u64::from(eval_count) * 10_000_000, |t| {
+        util::nanos(t * eval_count)
+    });
     let total = util::nanos(p.started.elapsed()).max(load + prompt_eval + eval);
     for (k, v) in [
         ("total_duration", total),
@@ -311,10 +341,11 @@ async fn generate(State(sim): Sim, req: Request) -> Response {
 }
 
 async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response {
-    let p = match prepare(&sim, req, STYLE, |v| request::parse_ollama(v, is_chat)).await {
+    let mut p = match prepare(&sim, req, STYLE, |v| request::parse_ollama(v, is_chat)).await {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let slot = p.slot.take();
     let model = p.g.model.clone();
     let head = |content: &str| {
         let mut o = obj(json!({"model": model, "created_at": util::now_rfc3339()}));
@@ -393,6 +424,8 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
             );
         }
         let resp = Json(body).into_response();
+        generation_time(&p.model, ans.eval_count).await;
+        drop(slot);
         return delivery::non_stream(p.fault, STYLE, p.kill.as_ref(), resp).await;
     }
 
@@ -432,10 +465,11 @@ async fn generation(sim: Arc<SimState>, req: Request, is_chat: bool) -> Response
     };
     let body = delivery::stream_body(
         frames,
-        sim.config.chunk_delay,
+        capacity::token_time(&p.model).unwrap_or(sim.config.chunk_delay),
         p.fault,
         util::ndjson(&json!({ "error": OLLAMA_RUNNER_ERROR })),
         p.kill,
+        slot,
     );
     delivery::stream_response("application/x-ndjson", body)
 }

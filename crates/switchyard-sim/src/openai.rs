@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 
 use crate::answer::{self, Answer, AnswerParams, Output};
+use crate::capacity::{self, Slot};
 use crate::delivery::{self, Frames};
 use crate::error::{ApiError, ErrorStyle, LLAMA_RUNNER_ERROR, llama_type};
 use crate::fault::Fault;
@@ -77,6 +78,10 @@ struct Reply {
     fault: Option<Fault>,
     kill: Option<ConnKill>,
     id: String,
+    /// The model's slot, held until the answer is out.
+    slot: Option<Slot>,
+    /// Time per output token, when the model sets a generation speed.
+    token_time: Option<std::time::Duration>,
 }
 
 // ---------- Ollama /v1 ----------
@@ -100,10 +105,11 @@ async fn ollama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Resp
         }
         Ok((g, None))
     };
-    let p = match crate::ollama::prepare(&sim, req, host.style(), parse).await {
+    let mut p = match crate::ollama::prepare(&sim, req, host.style(), parse).await {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let slot = p.slot.take();
     let ans = crate::ollama::answer_for(&sim, &p);
     let n = sim.next_id() % 999;
     let reply = Reply {
@@ -121,6 +127,8 @@ async fn ollama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Resp
         } else {
             format!("cmpl-{n}")
         },
+        slot,
+        token_time: capacity::token_time(&p.model),
     };
     respond(&sim, reply, &ans).await
 }
@@ -221,6 +229,18 @@ async fn llama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Respo
         }
         .respond(style);
     }
+    // llama.cpp defers a task until a slot frees (never 503), then processes the prompt.
+    let slot = match sim.gate(&model.name) {
+        Some(gate) => match gate.acquire().await {
+            Ok(s) => Some(s),
+            Err(_) => return ApiError::Busy.respond(style),
+        },
+        None => None,
+    };
+    let processing = capacity::prompt_time(&model, prompt_tokens);
+    if !processing.is_zero() {
+        tokio::time::sleep(processing).await;
+    }
     let ans = answer::generate(
         &g.input,
         &AnswerParams {
@@ -249,6 +269,8 @@ async fn llama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Respo
         fault,
         kill,
         id,
+        slot,
+        token_time: capacity::token_time(&model),
     };
     respond(&sim, reply, &ans).await
 }
@@ -336,7 +358,8 @@ fn envelope(r: &Reply, created: u64, object: &str, choices: Value) -> Map<String
     o
 }
 
-async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
+async fn respond(sim: &SimState, mut r: Reply, ans: &Answer) -> Response {
+    let slot = r.slot.take();
     let created = util::unix_secs(std::time::SystemTime::now());
     let completion = ans.eval_count;
     let finish = ans.finish.openai();
@@ -380,6 +403,10 @@ async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
             o.insert("timings".into(), timings(&r, completion));
         }
         let resp = Json(Value::Object(o)).into_response();
+        if let Some(t) = r.token_time {
+            tokio::time::sleep(t * completion).await;
+        }
+        drop(slot);
         return delivery::non_stream(r.fault, style, r.kill.as_ref(), resp).await;
     }
 
@@ -464,10 +491,11 @@ async fn respond(sim: &SimState, r: Reply, ans: &Answer) -> Response {
     };
     let body = delivery::stream_body(
         Frames { content, tail },
-        sim.config.chunk_delay,
+        r.token_time.unwrap_or(sim.config.chunk_delay),
         r.fault,
         error_line,
         r.kill,
+        slot,
     );
     delivery::stream_response("text/event-stream", body)
 }

@@ -16,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::capacity::SlotStats;
 use crate::config::SimConfig;
 use crate::fault::FaultRule;
 use crate::state::{RecordedRequest, SimState};
@@ -100,6 +101,12 @@ impl SimHandle {
     /// Number of generation requests for `model` (`llama3.2` matches `llama3.2:latest`).
     pub fn request_count(&self, model: &str) -> usize {
         self.state.request_count(model)
+    }
+
+    /// Slot statistics of the configured model `model`: served,
+    /// refused as busy (503), running and queued now, and their peaks.
+    pub fn slot_stats(&self, model: &str) -> SlotStats {
+        self.state.gate_stats(model)
     }
 
     /// Times `model` was reloaded because `num_ctx` changed.

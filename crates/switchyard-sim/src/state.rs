@@ -1,16 +1,27 @@
-//! Shared, thread-safe state of one simulator: recorded requests, armed faults, loaded models.
+//! Shared, thread-safe state of one simulator: recorded requests, armed faults, loaded models,
+//! each model's slots.
 //!
 //! Locks are std mutexes held only for short, synchronous sections (never across an await).
+//!
+//! Only the most recent requests are kept ([`RECORD_LIMIT`] of them, at most [`RECORD_BYTES`] of
+//! text): a long benchmark sends millions, and keeping every body once cost a run 12 GB. Per-model
+//! counts are kept apart, so `request_count` and `/_sim/stats` still count every request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{SimConfig, SimModel};
+use crate::capacity::{Gate, SlotStats};
+use crate::config::{Flavor, SimConfig, SimModel};
 use crate::fault::{Fault, FaultBook, FaultRule};
+
+/// Most recorded requests kept (the oldest are dropped first).
+pub const RECORD_LIMIT: usize = 1000;
+/// Most text (strings of the recorded bodies, summed) kept; the newest request is always kept.
+pub const RECORD_BYTES: usize = 64 * 1024 * 1024;
 
 /// One generation request as it reached the simulator.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -50,6 +61,17 @@ pub(crate) fn header_text(
         .map(str::to_owned)
 }
 
+/// What `/_sim/stats` reports for one model.
+pub(crate) struct ModelStats {
+    pub name: String,
+    /// Generation requests recorded (whatever became of them).
+    pub requests: usize,
+    /// Of those, prompts Ollama truncated silently.
+    pub truncated: usize,
+    pub reloads: u32,
+    pub gate: SlotStats,
+}
+
 /// A model currently loaded (Ollama `/api/ps`).
 #[derive(Clone, Debug)]
 pub(crate) struct Loaded {
@@ -58,10 +80,21 @@ pub(crate) struct Loaded {
     pub loaded_at: SystemTime,
 }
 
+/// Per-model counts of everything ever recorded (kept apart from the bounded list).
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    requests: usize,
+    truncated: usize,
+}
+
 #[derive(Default)]
 struct Inner {
     faults: FaultBook,
-    requests: Vec<RecordedRequest>,
+    /// The most recent requests, with the text size of each.
+    requests: VecDeque<(RecordedRequest, usize)>,
+    recorded_bytes: usize,
+    /// Every request's model, in first-seen order, with its counts.
+    counts: Vec<(String, Counts)>,
     loaded: Vec<Loaded>,
     reloads: HashMap<String, u32>,
     /// Models taken away (`ollama rm` / a model that stopped being served).
@@ -73,6 +106,18 @@ pub(crate) struct SimState {
     pub config: SimConfig,
     inner: Mutex<Inner>,
     ids: AtomicU64,
+    /// One gate per configured model, in `config.models` order.
+    gates: Vec<Gate>,
+}
+
+/// Bytes of text in a JSON value (string contents and keys), to bound what is kept.
+fn text_size(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len(),
+        serde_json::Value::Array(a) => a.iter().map(text_size).sum(),
+        serde_json::Value::Object(o) => o.iter().map(|(k, v)| k.len() + text_size(v)).sum(),
+        _ => 8,
+    }
 }
 
 /// Ollama-style name equality: `llama3.2` is `llama3.2:latest`.
@@ -91,11 +136,33 @@ pub(crate) fn normalize(name: &str) -> String {
 
 impl SimState {
     pub(crate) fn new(config: SimConfig) -> Self {
+        let bounded = config.flavor == Flavor::Ollama;
+        let gates = config
+            .models
+            .iter()
+            .map(|m| Gate::new(m, bounded))
+            .collect();
         Self {
             config,
             inner: Mutex::new(Inner::default()),
             ids: AtomicU64::new(0),
+            gates,
         }
+    }
+
+    /// The gate of the configured model `name` (`llama3.2` is `llama3.2:latest`).
+    pub(crate) fn gate(&self, name: &str) -> Option<&Gate> {
+        let i = self
+            .config
+            .models
+            .iter()
+            .position(|m| same_model(&m.name, name))?;
+        self.gates.get(i)
+    }
+
+    /// Slot statistics of the configured model `name`.
+    pub(crate) fn gate_stats(&self, name: &str) -> SlotStats {
+        self.gate(name).map(Gate::stats).unwrap_or_default()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -151,7 +218,34 @@ impl SimState {
     }
 
     pub(crate) fn record(&self, req: RecordedRequest) {
-        self.lock().requests.push(req);
+        let size = text_size(&req.body) + req.path.len() + req.model.len();
+        let mut inner = self.lock();
+        match inner
+            .counts
+            .iter_mut()
+            .find(|(n, _)| same_model(n, &req.model))
+        {
+            Some((_, c)) => {
+                c.requests += 1;
+                c.truncated += usize::from(req.truncated);
+            }
+            None => {
+                let c = Counts {
+                    requests: 1,
+                    truncated: usize::from(req.truncated),
+                };
+                inner.counts.push((req.model.clone(), c));
+            }
+        }
+        inner.recorded_bytes += size;
+        inner.requests.push_back((req, size));
+        while inner.requests.len() > 1
+            && (inner.requests.len() > RECORD_LIMIT || inner.recorded_bytes > RECORD_BYTES)
+        {
+            if let Some((_, old)) = inner.requests.pop_front() {
+                inner.recorded_bytes -= old;
+            }
+        }
     }
 
     pub(crate) fn take_fault(&self, names: &[&str]) -> Option<Fault> {
@@ -167,15 +261,20 @@ impl SimState {
     }
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock().requests.clone()
+        self.lock()
+            .requests
+            .iter()
+            .map(|(r, _)| r.clone())
+            .collect()
     }
 
     pub(crate) fn request_count(&self, model: &str) -> usize {
         self.lock()
-            .requests
+            .counts
             .iter()
-            .filter(|r| same_model(&r.model, model))
-            .count()
+            .filter(|(n, _)| same_model(n, model))
+            .map(|(_, c)| c.requests)
+            .sum()
     }
 
     pub(crate) fn reloads(&self, model: &str) -> u32 {
@@ -187,30 +286,39 @@ impl SimState {
             .sum()
     }
 
-    /// Per-model `(requests, reloads)` for every configured or requested model.
-    pub(crate) fn stats(&self) -> Vec<(String, usize, u32)> {
+    /// Per-model statistics for every configured or requested model.
+    pub(crate) fn stats(&self) -> Vec<ModelStats> {
         let inner = self.lock();
         let mut names: Vec<String> = self.config.models.iter().map(|m| m.name.clone()).collect();
-        for r in &inner.requests {
-            if !names.iter().any(|n| same_model(n, &r.model)) {
-                names.push(r.model.clone());
+        for (n, _) in &inner.counts {
+            if !names.iter().any(|m| same_model(m, n)) {
+                names.push(n.clone());
             }
         }
         names
             .into_iter()
             .map(|n| {
-                let reqs = inner
-                    .requests
-                    .iter()
-                    .filter(|r| same_model(&r.model, &n))
-                    .count();
+                let counts = inner.counts.iter().filter(|(m, _)| same_model(m, &n)).fold(
+                    Counts::default(),
+                    |a, (_, c)| Counts {
+                        requests: a.requests + c.requests,
+                        truncated: a.truncated + c.truncated,
+                    },
+                );
                 let reloads = inner
                     .reloads
                     .iter()
                     .filter(|(k, _)| same_model(k, &n))
                     .map(|(_, v)| *v)
                     .sum();
-                (n, reqs, reloads)
+                let gate = self.gate_stats(&n);
+                ModelStats {
+                    name: n,
+                    requests: counts.requests,
+                    truncated: counts.truncated,
+                    reloads,
+                    gate,
+                }
             })
             .collect()
     }

@@ -82,8 +82,13 @@ async fn binary_serves_config_and_control_api() {
         .json()
         .await
         .unwrap();
-    assert_eq!(stats["llama3.2:1b"], json!({"requests": 3, "reloads": 1}));
-    assert_eq!(stats["big"], json!({"requests": 0, "reloads": 0}));
+    // The capacity counters sit beside these (see tests/capacity.rs).
+    let pick = |m: &str| json!({"requests": stats[m]["requests"], "reloads": stats[m]["reloads"], "busy": stats[m]["busy"]});
+    assert_eq!(
+        pick("llama3.2:1b"),
+        json!({"requests": 3, "reloads": 1, "busy": 0})
+    );
+    assert_eq!(pick("big"), json!({"requests": 0, "reloads": 0, "busy": 0}));
     let r = c
         .delete(format!("{base}/_sim/faults"))
         .send()
