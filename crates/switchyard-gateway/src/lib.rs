@@ -18,6 +18,7 @@ mod metrics;
 mod ollama;
 pub mod openai;
 mod router_handle;
+pub mod router_replicas;
 mod routes;
 pub mod server;
 mod ui;
@@ -49,17 +50,16 @@ pub type RouterChannel = BoxCloneSyncService<
 >;
 
 /// A channel to a router listening at `addr` (`http://host:port`). Connects lazily and
-/// reconnects by itself, so the gateway can start before the router. Every call carries
+/// reconnects by itself, so the gateway can start before the router; a name that resolves to
+/// several routers spreads the calls over all of them (see [`router_replicas`]). Every call carries
 /// `secret` (the internal secret), which tells the router that this gateway has checked the
 /// caller's key and that the request's `api_key_id` and `allowed_groups` may be trusted.
 pub fn remote_router(
     addr: &str,
     secret: Option<switchyard_proto::auth::InternalSecret>,
 ) -> Result<RouterChannel, tonic::transport::Error> {
-    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(std::time::Duration::from_secs(30))
-        .connect_lazy();
+    let endpoint = tonic::transport::Endpoint::from_shared(addr.to_string())?;
+    let channel = router_replicas::channel(endpoint, router_replicas::Dns);
     let channel = channel.map_request(move |mut req: http::Request<tonic::body::Body>| {
         if let Some(s) = &secret {
             s.attach_http(&mut req);

@@ -3,30 +3,11 @@
 //! tests run (services.rs), so what the tests prove is what compose starts.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-
-/// The command forms `tests/services.rs` runs: subcommand and the flags it passes.
-const TESTED_FORMS: &[(&str, &[&str])] = &[
-    // Both with --metrics-listen: tests/metrics.rs and tests/services.rs.
-    (
-        "ledger",
-        &["--config", "--listen", "--data-dir", "--metrics-listen"],
-    ),
-    ("prober", &["--config", "--metrics-listen"]),
-    (
-        "router",
-        &[
-            "--config",
-            "--listen",
-            "--no-prober",
-            "--data-dir",
-            "--metrics-listen",
-        ],
-    ),
-    ("gateway", &["--config", "--listen", "--router"]),
-];
 
 #[test]
 fn compose_runs_the_tested_commands() {
@@ -61,7 +42,7 @@ fn compose_runs_the_tested_commands() {
             .copied()
             .filter(|a| a.starts_with("--"))
             .collect();
-        let (sub, expected) = TESTED_FORMS
+        let (sub, expected) = common::TESTED_FORMS
             .iter()
             .find(|(sub, _)| *sub == cmd[0])
             .unwrap_or_else(|| panic!("{name}: `{}` is not a tested subcommand", cmd[0]));

@@ -16,6 +16,28 @@ use tokio::sync::oneshot;
 
 pub const SEED: &str = include_str!("../../../../fixtures/seed-config.yaml");
 
+/// The command forms the multi-process tests run (`tests/services.rs`, `tests/metrics.rs`):
+/// subcommand and the flags it passes. Compose and the Kubernetes manifests may only use these
+/// (`tests/compose.rs`, `tests/kubernetes.rs`), so what the tests prove is what they start.
+pub const TESTED_FORMS: &[(&str, &[&str])] = &[
+    (
+        "ledger",
+        &["--config", "--listen", "--data-dir", "--metrics-listen"],
+    ),
+    ("prober", &["--config", "--metrics-listen"]),
+    (
+        "router",
+        &[
+            "--config",
+            "--listen",
+            "--no-prober",
+            "--data-dir",
+            "--metrics-listen",
+        ],
+    ),
+    ("gateway", &["--config", "--listen", "--router"]),
+];
+
 /// The user's seed config with `api_base` pointed at `base_url` (nothing else changed).
 pub fn seed_config_text(base_url: &str) -> String {
     SEED.replace("http://ollama-vm:11434", base_url)
