@@ -21,8 +21,15 @@
 #                     [--targets "direct passthrough serve split litellm"] [--open-rate R]
 #                     [--open8-rate R] [--no-litellm]
 #                     [--tok-sizes "2k 8k 32k 100k"] [--tok-duration S] [--tok-warmup S] [--no-tokenizers]
+#                     [--cap-systems L] [--cap-duration S] [--cap-spill-after D]
 #                     [--no-build] [--no-report]
-#   --targets L    targets in order (default "direct passthrough serve split litellm")
+#   --targets L    targets in order (default "direct passthrough serve split litellm capacity");
+#                  `capacity` is the capacity scenario (below). `--targets capacity` runs only it
+#                  and rewrites only its section of BENCHMARKS.md
+#   --cap-systems L  systems of the capacity scenario (default "switchyard-capacity
+#                  switchyard-capacity-spill switchyard-ordered litellm-least-busy litellm-usage-based")
+#   --cap-duration S seconds of arrivals per system (default 90)
+#   --cap-spill-after D  `spill_after` of switchyard-capacity-spill (default 2s)
 #   --prompts L    chat prompt sizes of the closed-loop matrix (default "small 2k")
 #   --endpoints L  the other endpoints measured (default "responses completions embeddings ollama-chat messages";
 #                  "" skips them)
@@ -52,7 +59,10 @@ cd "$ROOT"
 DURATION=8
 WARMUP=2
 CONNS="1 8 64"
-TARGETS="direct passthrough serve split litellm"
+TARGETS="direct passthrough serve split litellm capacity"
+CAP_SYSTEMS="switchyard-capacity switchyard-capacity-spill switchyard-ordered litellm-least-busy litellm-usage-based"
+CAP_DURATION=90
+CAP_SPILL_AFTER=2s
 PROMPTS="small 2k"
 EP_LIST="responses completions embeddings ollama-chat messages"
 EP_DURATION=4
@@ -84,9 +94,12 @@ while [[ $# -gt 0 ]]; do
         --tok-duration) TOK_DURATION=$2; shift 2 ;;
         --tok-warmup) TOK_WARMUP=$2; shift 2 ;;
         --no-tokenizers) TOK_SIZES=""; shift ;;
+        --cap-systems) CAP_SYSTEMS=$2; shift 2 ;;
+        --cap-duration) CAP_DURATION=$2; shift 2 ;;
+        --cap-spill-after) CAP_SPILL_AFTER=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-report) REPORT=0; shift ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,46p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -224,12 +237,24 @@ start_split() { # $1 = name [$2 = binary]; sets GW_URL, TARGET_PIDS
 
 # ---------------------------------------------------------------- LiteLLM
 LITELLM_STATUS="ok"
+# The version scripts/python-env.sh pins for the client tests, with the proxy's extras.
+LITELLM_VERSION=$(sed -n 's/.*"litellm==\([^"]*\)".*/\1/p' scripts/python-env.sh | head -n1)
+LITELLM_VERSION=${LITELLM_VERSION:-1.110.2}
+# The proxy's dependencies. `litellm[proxy]` pulls in `litellm-proxy==VERSION`, which the package
+# index does not have for every release (1.110.2: none), so they are listed here instead, as
+# litellm's `proxy` extra constrains them (the ones its CLI imports at start-up).
+LITELLM_PROXY_DEPS=("backoff>=2.2.1,<3.0" "fastapi>=0.136.3,<1.0" "starlette>=1.0.1,<2.0" "uvicorn>=0.33.0,<1.0"
+    "uvloop>=0.22.1,<1.0" "orjson>=3.11.6,<4.0" "apscheduler>=3.11.2,<4.0" "pyyaml>=6.0.3,<7.0"
+    "python-multipart>=0.0.27,<1.0" "cryptography>=49.0.0,<51.0" "pyjwt>=2.13.0,<3.0" "fastapi-sso>=0.19.0,<1.0"
+    "rq>=2.7.0,<3.0" "websockets>=15.0.1,<16.0" "gunicorn>=23.0.0,<24.0" "pynacl>=1.6.2,<2.0" "rich>=13.9.4,<14.0"
+    "semver>=3.0.4,<4" "expression>=5.6.0,<6.0" "backports-zstd>=1.0.0,<2.0" "tomlkit>=0.13.3,<1.0"
+    "hiredis>=3.0.0,<4.0" "pydantic>=2.12.0,<3" "mcp>=2.3.0,<3" "soundfile>=0.12.1,<1.0")
 ensure_litellm() {
     if [[ $LITELLM == 0 ]]; then LITELLM_STATUS="skipped (--no-litellm)"; return 1; fi
     if [[ ! -x "$VENV/bin/litellm" ]]; then
         log "installing litellm[proxy] into $VENV (once; reused by later runs)"
         if ! { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q --upgrade pip \
-                && "$VENV/bin/pip" install -q 'litellm[proxy]'; } >"$WORK/litellm-install.log" 2>&1; then
+                && "$VENV/bin/pip" install -q "litellm==$LITELLM_VERSION" "${LITELLM_PROXY_DEPS[@]}"; } >"$WORK/litellm-install.log" 2>&1; then
             LITELLM_STATUS="could not be installed (see $WORK/litellm-install.log: $(tail -n1 "$WORK/litellm-install.log"))"
             return 1
         fi
@@ -259,21 +284,23 @@ litellm_settings:
 EOF
 }
 
-start_litellm() { # sets GW_URL, TARGET_PIDS; returns 1 (with LITELLM_STATUS) on failure
-    litellm_config "$SIM_URL" "$WORK/litellm.yaml"
+start_litellm() { # [$1 = config] sets GW_URL, TARGET_PIDS; returns 1 (with LITELLM_STATUS) on failure
+    local cfg=${1:-$WORK/litellm.yaml} name
+    [[ -n ${1:-} ]] || litellm_config "$SIM_URL" "$cfg"
+    name=$(basename "$cfg" .yaml)
     # Its own process group, so its uvicorn workers are stopped with it.
     # No master key: Switchyard has no auth yet either, so neither side pays for it. LiteLLM
     # refuses that without the explicit opt-in below.
     LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true \
     LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR LITELLM_TELEMETRY=False \
-        setsid "$VENV/bin/litellm" --config "$WORK/litellm.yaml" --host 127.0.0.1 --port 0 \
-        --num_workers "${LITELLM_WORKERS:-1}" >"$WORK/litellm.out" 2>"$WORK/litellm.err" &
+        setsid "$VENV/bin/litellm" --config "$cfg" --host 127.0.0.1 --port 0 \
+        --num_workers "${LITELLM_WORKERS:-1}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     local pid=$!
     PIDS+=("$pid"); GROUPS_+=("$pid")
     # With LITELLM_LOG=ERROR uvicorn does not print its port: read it from /proc.
     local port
     if ! port=$("$LOADGEN" listen-port --pid "$pid" --timeout 240); then
-        LITELLM_STATUS="did not start listening (see $WORK/litellm.err: $(tail -n1 "$WORK/litellm.err"))"; return 1
+        LITELLM_STATUS="did not start listening (see $WORK/$name.err: $(tail -n1 "$WORK/$name.err"))"; return 1
     fi
     GW_URL="http://127.0.0.1:$port"
     if ! "$LOADGEN" wait-http --url "$GW_URL/health/liveliness" --timeout 120; then
@@ -420,34 +447,147 @@ target_done() { # $1 = target: record backend stats, stop the target and its sim
     --note "load generator, simulator and target share the same $(nproc) cores; other work on the machine adds noise" \
     --out "$RESULTS/meta.json"
 
-# Probe: what does Switchyard send the backend for each prompt? The direct baseline sends exactly that.
-log "probing the backend requests Switchyard sends"
-start_sim probe
-start_serve probe-serve
-# Streamed and unstreamed requests differ at the backend too (Ollama is asked for one JSON answer
-# when the caller does not stream), so each gets its own probe.
-for prompt in small 2k; do
-    for s in 0 1; do
-        "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/openai-$prompt-s$s.json" \
-            --sim "$SIM_URL" --out "$WORK/direct-$prompt-s$s.json"
+# ---------------------------------------------------------------- the capacity scenario
+# A fleet of three simulated Ollama models with limited slots (bench/sim-capacity.yaml: small 2
+# slots and fast, medium 2, large 1 and slow, each with OLLAMA_MAX_QUEUE 4), a bursty mixed
+# open-loop workload (`switchyard-loadgen capacity`), the same for every system, each system with
+# a fresh simulator. Switchyard: the seed's chain local-small → local-medium → local-large, with
+# capacity routing (`max_parallel_requests` = the slots; `spill_after` never, or
+# $CAP_SPILL_AFTER) and without (`ordered`, no capacity keys). LiteLLM: one group of the three
+# deployments (so its strategy has a choice), `max_input_tokens` and pre-call checks so a long
+# prompt is not sent to the small model, `least-busy` or `usage-based-routing`, `num_retries: 2`.
+CAP_FLEET=(--fleet "small=llama3.2:1b" --fleet "medium=llama3.1:8b" --fleet "large=mistral:7b")
+CAP_DEPLOYMENTS=("local-small llama3.2:1b 2048 2" "local-medium llama3.1:8b 8192 2" "local-large mistral:7b 32768 1")
+
+cap_switchyard_config() { # $1 = sim url, $2 = output file, $3 = ordered | never | spill
+    local d group model ctx slots
+    {
+        echo "# capacity scenario of bench/run.sh: $3"
+        echo "model_list:"
+        for d in "${CAP_DEPLOYMENTS[@]}"; do
+            read -r group model ctx slots <<<"$d"
+            echo "  - model_name: $group"
+            if [[ $3 == ordered ]]; then
+                echo "    litellm_params: {model: \"ollama/$model\", api_base: \"$1\", max_tokens: $ctx}"
+            else
+                echo "    litellm_params: {model: \"ollama/$model\", api_base: \"$1\", max_tokens: $ctx, max_parallel_requests: $slots}"
+            fi
+        done
+        echo "router_settings:"
+        echo "  num_retries: 2"
+        echo "  fallbacks: [local-small, local-medium, local-large]"
+        if [[ $3 == spill ]]; then
+            echo "groups:"
+            for d in "${CAP_DEPLOYMENTS[@]}"; do
+                read -r group model ctx slots <<<"$d"
+                echo "  $group: {spill_after: $CAP_SPILL_AFTER}"
+            done
+        fi
+    } >"$2"
+}
+
+cap_litellm_config() { # $1 = sim url, $2 = output file, $3 = routing strategy
+    local d group model ctx slots
+    {
+        echo "# capacity scenario of bench/run.sh: LiteLLM $3 over one group of the three models"
+        echo "model_list:"
+        for d in "${CAP_DEPLOYMENTS[@]}"; do
+            read -r group model ctx slots <<<"$d"
+            echo "  - model_name: local"
+            echo "    litellm_params: {model: \"ollama_chat/$model\", api_base: \"$1\", num_ctx: $ctx}"
+            echo "    model_info: {max_input_tokens: $ctx}"
+        done
+        echo "router_settings:"
+        echo "  routing_strategy: $3"
+        echo "  num_retries: 2"
+        echo "  enable_pre_call_checks: true"
+        echo "litellm_settings:"
+        echo "  telemetry: false"
+    } >"$2"
+}
+
+run_capacity() {
+    local sys sim_pid url model what strategy
+    for sys in $CAP_SYSTEMS; do
+        log "capacity scenario: $sys"
+        start_bg "sim-$sys" "$BIN/switchyard-sim" --config "$ROOT/bench/sim-capacity.yaml" --listen 127.0.0.1:0
+        sim_pid=$LAST_PID; SIM_PID=$sim_pid
+        wait_listening "sim-$sys" "$sim_pid" || continue
+        SIM_URL="http://$ADDR"
+        case $sys in
+            switchyard-ordered|switchyard-capacity|switchyard-capacity-spill)
+                case $sys in
+                    switchyard-ordered) mode=ordered; what="\`switchyard serve\`, seed chain, \`ordered\`, no capacity keys" ;;
+                    switchyard-capacity) mode=never; what="\`switchyard serve\`, seed chain, \`max_parallel_requests\` = the slots, \`spill_after: never\`" ;;
+                    *) mode=spill; what="\`switchyard serve\`, seed chain, \`max_parallel_requests\` = the slots, \`spill_after: $CAP_SPILL_AFTER\`" ;;
+                esac
+                cap_switchyard_config "$SIM_URL" "$WORK/$sys.yaml" "$mode"
+                start_bg "$sys" "$BIN/switchyard" serve --config "$WORK/$sys.yaml" --listen 127.0.0.1:0
+                TARGET_PIDS=("$LAST_PID")
+                if ! wait_listening "$sys" "$LAST_PID"; then stop_pid "$LAST_PID"; stop_pid "$sim_pid"; continue; fi
+                url="http://$ADDR/v1/chat/completions"; model=local-small
+                ;;
+            litellm-least-busy|litellm-usage-based)
+                strategy=least-busy; [[ $sys == litellm-usage-based ]] && strategy=usage-based-routing
+                if ! ensure_litellm; then log "$sys not measured: $LITELLM_STATUS"; stop_pid "$sim_pid"; continue; fi
+                cap_litellm_config "$SIM_URL" "$WORK/$sys.yaml" "$strategy"
+                if ! start_litellm "$WORK/$sys.yaml"; then
+                    log "$sys not measured: $LITELLM_STATUS"; stop_group "${TARGET_PIDS[0]:-0}"; stop_pid "$sim_pid"; continue
+                fi
+                version=$("$VENV/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p')
+                what="LiteLLM proxy ${version:-?}, one group of the three models, \`$strategy\`, pre-call checks with \`max_input_tokens\`, \`num_retries: 2\`"
+                url="$GW_URL/v1/chat/completions"; model=local
+                ;;
+            *) log "unknown capacity system $sys (skipped)"; stop_pid "$sim_pid"; continue ;;
+        esac
+        # One request first (LiteLLM imports lazily on its first call); the stats are read as a
+        # difference, so it does not count.
+        "$LOADGEN" body --model "$model" --prompt-tokens 10 --out "$WORK/cap-warm-$model.json"
+        "$LOADGEN" probe --url "$url" --body-file "$WORK/cap-warm-$model.json" --sim "$SIM_URL" \
+            --out "$WORK/cap-warm-$sys-backend.json" >/dev/null 2>&1 || log "$sys: warm-up request failed"
+        "$LOADGEN" --threads 2 capacity --url "$url" --sim "$SIM_URL" --system "$sys" --description "$what" \
+            --model "$model" --duration "$CAP_DURATION" "${CAP_FLEET[@]}" \
+            --out "$RESULTS/capacity-$sys.json" || log "capacity run $sys failed (continuing)"
+        for p in "${TARGET_PIDS[@]}"; do
+            if [[ " ${GROUPS_[*]} " == *" $p "* ]]; then stop_group "$p"; else stop_pid "$p"; fi
+        done
+        stop_pid "$sim_pid"
     done
-done
-# The other endpoints: their bodies, and what Switchyard sends the backend for each. An endpoint
-# whose probe fails is left out of the run (and said so).
-eps=""
-for ep in $EP_LIST; do
-    ok=1
-    for s in $(ep_streams "$ep"); do
-        flag=(); [[ $s == 1 ]] && flag=(--stream)
-        "$LOADGEN" body --endpoint "$ep" --model "$(ep_model "$ep")" --prompt-tokens 10 "${flag[@]}" \
-            --out "$WORK/ep-$ep-s$s.json"
-        "$LOADGEN" probe --url "$GW_URL$(ep_gw_path "$ep")" --body-file "$WORK/ep-$ep-s$s.json" --sim "$SIM_URL" \
-            --backend-path "$(ep_backend_path "$ep")" --out "$WORK/direct-ep-$ep-s$s.json" || ok=0
+}
+
+# Only the capacity scenario: no probes, no tokenizer scenarios, only its section of the report.
+ONLY_CAP=0
+[[ $(echo $TARGETS) == capacity ]] && { ONLY_CAP=1; TOK_SIZES=""; }
+if [[ $ONLY_CAP == 0 ]]; then
+    # Probe: what does Switchyard send the backend for each prompt? The direct baseline sends exactly that.
+    log "probing the backend requests Switchyard sends"
+    start_sim probe
+    start_serve probe-serve
+    # Streamed and unstreamed requests differ at the backend too (Ollama is asked for one JSON answer
+    # when the caller does not stream), so each gets its own probe.
+    for prompt in small 2k; do
+        for s in 0 1; do
+            "$LOADGEN" probe --url "$GW_URL/v1/chat/completions" --body-file "$WORK/openai-$prompt-s$s.json" \
+                --sim "$SIM_URL" --out "$WORK/direct-$prompt-s$s.json"
+        done
     done
-    if [[ $ok == 1 ]]; then eps="$eps $ep"; else log "endpoint $ep left out: its probe failed"; fi
-done
-EP_LIST=${eps# }
-stop_pid "${TARGET_PIDS[0]}"; stop_pid "$SIM_PID"
+    # The other endpoints: their bodies, and what Switchyard sends the backend for each. An endpoint
+    # whose probe fails is left out of the run (and said so).
+    eps=""
+    for ep in $EP_LIST; do
+        ok=1
+        for s in $(ep_streams "$ep"); do
+            flag=(); [[ $s == 1 ]] && flag=(--stream)
+            "$LOADGEN" body --endpoint "$ep" --model "$(ep_model "$ep")" --prompt-tokens 10 "${flag[@]}" \
+                --out "$WORK/ep-$ep-s$s.json"
+            "$LOADGEN" probe --url "$GW_URL$(ep_gw_path "$ep")" --body-file "$WORK/ep-$ep-s$s.json" --sim "$SIM_URL" \
+                --backend-path "$(ep_backend_path "$ep")" --out "$WORK/direct-ep-$ep-s$s.json" || ok=0
+        done
+        if [[ $ok == 1 ]]; then eps="$eps $ep"; else log "endpoint $ep left out: its probe failed"; fi
+    done
+    EP_LIST=${eps# }
+    stop_pid "${TARGET_PIDS[0]}"; stop_pid "$SIM_PID"
+fi
 
 for target in $TARGETS; do
     log "target $target"
@@ -521,6 +661,7 @@ for target in $TARGETS; do
             "$LOADGEN" target-info --target litellm --status "$LITELLM_STATUS" \
                 --description "LiteLLM proxy" --out "$RESULTS/target-litellm.json"
             ;;
+        capacity) run_capacity ;;
         *) log "unknown target $target (skipped)" ;;
     esac
 done
@@ -638,9 +779,16 @@ run_tokenizers() {
 [[ -n $TOK_SIZES ]] && run_tokenizers
 
 if [[ $REPORT == 1 ]]; then
-    appendix=()
-    for f in bench/methodology.md bench/notes.md; do [[ -f $f ]] && appendix+=(--appendix "$f"); done
-    "$LOADGEN" report --results "$RESULTS" "${appendix[@]}" --out BENCHMARKS.md
-    log "wrote BENCHMARKS.md"
+    if [[ $ONLY_CAP == 0 ]]; then
+        appendix=()
+        for f in bench/methodology.md bench/notes.md; do [[ -f $f ]] && appendix+=(--appendix "$f"); done
+        "$LOADGEN" report --results "$RESULTS" "${appendix[@]}" --out BENCHMARKS.md
+        log "wrote BENCHMARKS.md"
+    fi
+    if compgen -G "$RESULTS/capacity-*.json" >/dev/null; then
+        "$LOADGEN" capacity-report --results "$RESULTS" --out BENCHMARKS.md \
+            --header "Run of $(date -u '+%Y-%m-%d %H:%M UTC') (\`bench/run.sh $ARGS\`), $(nproc) cores shared with the other work on the machine (load average at the start of each system below). The fleet is one simulator (\`bench/sim-capacity.yaml\`); see \"The capacity scenario\" in bench/methodology.md."
+        log "wrote the capacity section of BENCHMARKS.md"
+    fi
 fi
 log "results in $RESULTS ($(( $(date +%s) - STARTED )) s)"

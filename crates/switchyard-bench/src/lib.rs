@@ -6,6 +6,7 @@
 //! first content for streams, throughput and errors, and beside them the CPU time and memory of
 //! the server processes under test, read from `/proc`.
 
+pub mod capacity;
 pub mod conversation;
 pub mod load;
 pub mod passthrough;

@@ -92,6 +92,53 @@ struct RunArgs {
     out: Option<PathBuf>,
 }
 
+#[derive(clap::Args)]
+struct CapacityArgs {
+    /// Chat completions URL of the system (loopback only).
+    #[arg(long)]
+    url: String,
+    /// The simulator's base URL (its `/_sim/stats` is read after the run).
+    #[arg(long)]
+    sim: String,
+    /// Label of the system, e.g. switchyard-ordered.
+    #[arg(long)]
+    system: String,
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Seconds of arrivals.
+    #[arg(long, default_value_t = 90.0)]
+    duration: f64,
+    /// Requests per second the small model sustains.
+    #[arg(long, default_value_t = 2.0)]
+    small_capacity: f64,
+    /// Burst arrival rate, times the small model's capacity.
+    #[arg(long, default_value_t = 3.0)]
+    burst_factor: f64,
+    /// Quiet arrival rate, times the small model's capacity.
+    #[arg(long, default_value_t = 0.5)]
+    quiet_factor: f64,
+    #[arg(long, default_value_t = 10.0)]
+    burst_s: f64,
+    #[arg(long, default_value_t = 20.0)]
+    quiet_s: f64,
+    /// Share of prompts too large for the small model.
+    #[arg(long, default_value_t = 0.2)]
+    large_share: f64,
+    /// The model (group) every request names.
+    #[arg(long, default_value = "local-small")]
+    model: String,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 180.0)]
+    timeout: f64,
+    /// The fleet, smallest first, as LABEL=BACKEND_MODEL (repeatable).
+    #[arg(long = "fleet")]
+    fleet: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Put load on one target and write the result as JSON.
@@ -200,6 +247,20 @@ enum Command {
         /// Loopback base URL, e.g. http://127.0.0.1:11434.
         #[arg(long)]
         upstream: String,
+    },
+    /// The capacity scenario: send the bursty mixed workload through one system (open loop) and
+    /// record its errors, completion times and the simulator's per-model stats.
+    Capacity(CapacityArgs),
+    /// Write the capacity scenario's section (every `capacity-*.json` of `--results`) into a
+    /// Markdown file, replacing the previous one.
+    CapacityReport {
+        #[arg(long)]
+        results: PathBuf,
+        /// Text under the section's title (the run, the machine's load).
+        #[arg(long, default_value = "")]
+        header: String,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Write BENCHMARKS.md from a results directory.
     Report {
@@ -592,10 +653,96 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             appendix,
             out,
         } => report(&results, &appendix, &out),
+        Command::Capacity(args) => capacity(args).await,
+        Command::CapacityReport {
+            results,
+            header,
+            out,
+        } => capacity_report(&results, &header, &out),
         Command::Passthrough { listen, upstream } => {
             switchyard_bench::passthrough::run(listen, &upstream).await
         }
     }
+}
+
+async fn capacity(a: CapacityArgs) -> anyhow::Result<()> {
+    use switchyard_bench::capacity::{self as cap, Workload};
+    let w = Workload {
+        duration_s: a.duration,
+        small_capacity_rps: a.small_capacity,
+        burst_factor: a.burst_factor,
+        quiet_factor: a.quiet_factor,
+        burst_s: a.burst_s,
+        quiet_s: a.quiet_s,
+        large_share: a.large_share,
+        small_prompt: [200, 1200],
+        large_prompt: [3000, 5000],
+        output: [24, 72],
+        model: a.model,
+        seed: a.seed,
+    };
+    let fleet = a
+        .fleet
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(l, m)| (l.to_string(), m.to_string()))
+                .with_context(|| format!("--fleet {f}: expected LABEL=MODEL"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    let mut r = cap::run(
+        &w,
+        &a.url,
+        &a.sim,
+        secs(a.timeout)?,
+        &a.system,
+        &a.description,
+    )
+    .await?;
+    r.fleet = fleet;
+    r.loadavg_at_start = loadavg;
+    let shares: Vec<String> = r
+        .fleet
+        .iter()
+        .map(|(l, m)| format!("{l} {}", r.served(m)))
+        .collect();
+    eprintln!(
+        "{:26} sent {:4}  errors {:4}  backend 503s {:4}  p50 {:>7.0}ms  p95 {:>7.0}ms  served: {}",
+        r.system,
+        r.sent,
+        r.errors(),
+        r.backend_busy(),
+        r.times.p50_ms,
+        r.times.p95_ms,
+        shares.join(", ")
+    );
+    write_json(Some(&a.out), &r)
+}
+
+fn capacity_report(results: &Path, header: &str, out: &Path) -> anyhow::Result<()> {
+    use switchyard_bench::capacity::{self as cap, CapacityResult};
+    let mut found: Vec<CapacityResult> = Vec::new();
+    for e in std::fs::read_dir(results)? {
+        let p = e?.path();
+        let is_capacity = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("capacity-") && n.ends_with(".json"));
+        if is_capacity {
+            let text = std::fs::read_to_string(&p)?;
+            found.push(serde_json::from_str(&text).with_context(|| format!("{}", p.display()))?);
+        }
+    }
+    if found.is_empty() {
+        bail!("no capacity-*.json in {}", results.display());
+    }
+    found.sort_by_key(|r| cap::system_rank(&r.system));
+    let doc = std::fs::read_to_string(out).unwrap_or_default();
+    std::fs::write(out, cap::splice(&doc, &cap::render(&found, header)))
+        .with_context(|| format!("cannot write {}", out.display()))
 }
 
 fn main() -> anyhow::Result<()> {
