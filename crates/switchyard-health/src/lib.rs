@@ -24,7 +24,9 @@ mod redis_conn;
 mod store;
 mod view;
 
-pub use counters::{Admission, InflightCounter, KeyLimiter, KeyLimits, LimitDenied, UsageWindow};
+pub use counters::{
+    Admission, InflightCounter, KeyLimiter, KeyLimits, LimitDenied, SlotTry, UsageWindow,
+};
 pub use error::HealthError;
 pub use model::{
     DeploymentHealth, HealthChange, HealthEvent, HealthSnapshot, Source, Status, now_ms,

@@ -40,6 +40,9 @@ pub struct DeploymentHealth {
     pub loaded_context: Option<u32>,
     /// The model's trained context (`/api/show` `<arch>.context_length`, llama.cpp `n_ctx_train`).
     pub trained_context: Option<u32>,
+    /// Requests the server runs at once, where it says (llama.cpp `/props` `total_slots`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
     /// Failed probes or reported failures in a row; 0 after a success.
     pub consecutive_failures: u32,
     /// When `status` last changed (Unix milliseconds).
@@ -63,6 +66,7 @@ impl DeploymentHealth {
             loaded: None,
             loaded_context: None,
             trained_context: None,
+            slots: None,
             consecutive_failures: 0,
             last_change_ms: 0,
             latency_ms: None,
@@ -90,6 +94,7 @@ impl DeploymentHealth {
             && self.loaded == other.loaded
             && self.loaded_context == other.loaded_context
             && self.trained_context == other.trained_context
+            && self.slots == other.slots
             && self.consecutive_failures == other.consecutive_failures
             && self.source == other.source
             && self.detail == other.detail

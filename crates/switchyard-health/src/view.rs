@@ -64,6 +64,11 @@ impl HealthView {
         self.with_live(deployment, |h| h.and_then(|h| h.loaded_context))
     }
 
+    /// How many requests the server says it runs at once (llama.cpp `total_slots`), when known.
+    pub fn slots(&self, deployment: &str) -> Option<u32> {
+        self.with_live(deployment, |h| h.and_then(|h| h.slots))
+    }
+
     /// The last probe latency, when known.
     pub fn latency_ms(&self, deployment: &str) -> Option<u32> {
         self.with_live(deployment, |h| h.and_then(|h| h.latency_ms))

@@ -154,6 +154,7 @@ impl<'a> Builder<'a> {
             fallbacks: Vec::new(),
             context_fallbacks: Vec::new(),
             mode,
+            spill_after: None,
         });
         self.group_ix.insert(name.to_string(), g);
         Ok(g)
@@ -313,13 +314,15 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
-        for (name, v) in [("rpm", p.rpm), ("tpm", p.tpm), ("weight", p.weight)] {
-            if v.is_some() {
-                self.warnings.push(format!(
-                    "{key}.litellm_params.{name}: accepted, not used (no routing strategy reads per-deployment limits or weights)"
-                ));
-            }
-        }
+        let capacity = super::capacity::capacity(
+            &format!("{key}.litellm_params"),
+            &label,
+            p.max_parallel_requests,
+            p.rpm,
+            p.tpm,
+            p.weight,
+            &mut self.notes,
+        )?;
         let api_key = p.api_key;
         header_safe_key(&format!("{key}.litellm_params.api_key"), api_key.as_deref())?;
         let order = match p.order {
@@ -367,6 +370,7 @@ impl<'a> Builder<'a> {
             order,
             timeouts,
             mode,
+            capacity,
         });
         Ok(())
     }
@@ -451,6 +455,15 @@ impl<'a> Builder<'a> {
                 "{label}: an embedding model (mode: embedding): served on /v1/embeddings, routed by its longest input; chat requests to it get 400"
             ));
         }
+        let capacity = super::capacity::capacity(
+            &key,
+            &label,
+            d.max_parallel_requests,
+            d.rpm,
+            d.tpm,
+            d.weight,
+            &mut self.notes,
+        )?;
         let group = self.group(&d.group, mode, &key)?;
         let ix = self.deployments.len();
         self.groups[group].deployments.push(ix);
@@ -475,6 +488,7 @@ impl<'a> Builder<'a> {
             order,
             timeouts: defaults.clone(),
             mode,
+            capacity,
         });
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! resolves `os.environ/VAR` references; [`validate`] applies defaults and LiteLLM's meanings and
 //! records a note for each interpretation, which `switchyard check` prints.
 
+mod capacity;
 mod deployments;
 mod error;
 mod lenient;
@@ -13,6 +14,7 @@ mod model;
 mod raw;
 mod validate;
 
+pub use capacity::{Capacity, QueueSettings, SpillAfter};
 pub use error::{ConfigError, EnvSource, ProcessEnv};
 pub use lenient::parse_duration;
 pub use load::{ENV_PREFIX, Format};

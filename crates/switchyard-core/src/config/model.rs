@@ -67,6 +67,14 @@ impl Config {
         self.group_by_name.get(name).copied()
     }
 
+    /// How long a request waits for group `g` before it may spill to the next group.
+    pub fn spill_after(&self, g: GroupIx) -> super::SpillAfter {
+        self.groups
+            .get(g)
+            .and_then(|g| g.spill_after)
+            .unwrap_or(self.routing.queue.spill_after)
+    }
+
     /// The largest known context window in a group.
     pub fn group_window(&self, g: GroupIx) -> Option<u32> {
         self.groups
@@ -215,6 +223,8 @@ pub struct RoutingSettings {
     /// take to count a prompt whose estimate straddles a window boundary; zero never asks.
     pub backend_tokenize_timeout: Duration,
     pub timeouts: Timeouts,
+    /// The capacity queue and the default spill policy.
+    pub queue: super::QueueSettings,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,6 +284,8 @@ pub struct Deployment {
     pub timeouts: Timeouts,
     /// Chat or embeddings (LiteLLM `model_info.mode`, native `mode`).
     pub mode: Mode,
+    /// Slots, requests and tokens per minute, and shuffle weight.
+    pub capacity: super::Capacity,
 }
 
 /// What a deployment (and so its group) serves.
@@ -338,4 +350,6 @@ pub struct Group {
     pub context_fallbacks: Vec<GroupIx>,
     /// What every deployment of the group serves.
     pub mode: Mode,
+    /// `groups.<name>.spill_after`; `None`: `routing.spill_after`.
+    pub spill_after: Option<super::SpillAfter>,
 }

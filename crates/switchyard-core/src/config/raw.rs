@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub state: Option<RawState>,
     pub ledger: Option<RawLedger>,
     pub prober: Option<RawProber>,
+    /// Per-group settings (`spill_after`), by group name.
+    pub groups: Option<BTreeMap<String, super::capacity::RawGroupSettings>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +82,7 @@ pub struct RawLiteLlmParams {
     pub tpm: Option<Number>,
     pub order: Option<Number>,
     pub weight: Option<Number>,
+    pub max_parallel_requests: Option<Number>,
     /// Every other key: LiteLLM forwards them into Ollama's `options`.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -165,6 +168,10 @@ pub struct RawDeployment {
     pub order: Option<Number>,
     /// `chat` (default) or `embedding`.
     pub mode: Option<String>,
+    pub max_parallel_requests: Option<Number>,
+    pub rpm: Option<Number>,
+    pub tpm: Option<Number>,
+    pub weight: Option<Number>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +191,10 @@ pub struct RawRouting {
     pub first_byte_timeout: Option<Seconds>,
     pub idle_timeout: Option<Seconds>,
     pub total_timeout: Option<Seconds>,
+    pub queue_timeout: Option<Seconds>,
+    pub max_queue_depth: Option<Number>,
+    pub spill_after: Option<super::SpillAfter>,
+    pub queue_recheck: Option<Seconds>,
 }
 
 #[derive(Debug, Default, Deserialize)]

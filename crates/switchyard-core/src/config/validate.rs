@@ -155,6 +155,13 @@ pub fn validate(
             Duration::from_millis(250),
         ),
         timeouts: timeouts.clone(),
+        queue: super::capacity::queue_settings(
+            routing_raw.queue_timeout,
+            routing_raw.max_queue_depth,
+            routing_raw.spill_after,
+            routing_raw.queue_recheck,
+            &mut b.notes,
+        )?,
     };
     b.notes.push(format!(
         "retries: {num_retries} extra passes over the candidates after all failed (router_settings.num_retries or routing.num_retries), backoff {:?}",
@@ -231,6 +238,7 @@ pub fn validate(
         }
     }
     b.drop_cross_mode_fallbacks();
+    super::capacity::apply_group_settings(&mut b.groups, raw.groups, &mut b.notes)?;
     for g in &b.groups {
         let chain: Vec<&str> = g
             .fallbacks

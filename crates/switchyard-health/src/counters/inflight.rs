@@ -1,4 +1,6 @@
-//! Requests in flight per deployment, for least-busy routing.
+//! Requests in flight per deployment: least-busy routing reads them, and capacity routing takes
+//! a slot with [`InflightCounter::try_acquire`] (check and count in one step, so two router
+//! replicas cannot both take a deployment's last slot).
 //!
 //! **Redis layout and leak handling.** `{prefix}:inflight:{deployment}` is a hash with one field
 //! per router replica (its count, always ≥ 1: a field that would reach 0 or below is deleted in
@@ -54,6 +56,40 @@ end
 return out
 ";
 
+/// KEYS[1] hash, KEYS[2] own heartbeat; ARGV: replica, capacity, key ttl, heartbeat ttl,
+/// heartbeat key prefix. Counts the live replicas' fields (dropping dead ones, as `SUM_SCRIPT`)
+/// and adds one to this replica's only when the sum is below the capacity. Returns
+/// `{taken (0/1), sum before}`.
+const ACQUIRE_SCRIPT: &str = r"
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
+local fields = redis.call('HGETALL', KEYS[1])
+local sum = 0
+for j = 1, #fields, 2 do
+  local replica = fields[j]
+  if replica == ARGV[1] or redis.call('EXISTS', ARGV[5] .. replica) == 1 then
+    local n = tonumber(fields[j + 1])
+    if n > 0 then sum = sum + n end
+  else
+    redis.call('HDEL', KEYS[1], replica)
+  end
+end
+if sum >= tonumber(ARGV[2]) then
+  return {0, sum}
+end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, sum}
+";
+
+/// What [`InflightCounter::try_acquire`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotTry {
+    /// A slot was taken (and must be released).
+    pub taken: bool,
+    /// Requests in flight on the deployment across replicas, this one's included if taken.
+    pub in_use: i64,
+}
+
 /// In-flight requests per deployment.
 #[derive(Clone, Debug)]
 pub enum InflightCounter {
@@ -102,6 +138,28 @@ impl InflightCounter {
     /// One more request in flight; returns this replica's count for it.
     pub async fn incr(&self, deployment: &str) -> Result<i64, HealthError> {
         self.add(deployment, 1).await
+    }
+
+    /// Takes one of `deployment`'s `capacity` slots if one is free across every live replica:
+    /// `taken` counts the request in flight (release it with [`InflightCounter::decr`]);
+    /// otherwise nothing changes. `in_use` is the count across replicas after the call.
+    pub async fn try_acquire(
+        &self,
+        deployment: &str,
+        capacity: u32,
+    ) -> Result<SlotTry, HealthError> {
+        match self {
+            InflightCounter::Memory(m) => {
+                let mut map = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let v = map.entry(deployment.to_owned()).or_insert(0);
+                let taken = *v < i64::from(capacity);
+                if taken {
+                    *v += 1;
+                }
+                Ok(SlotTry { taken, in_use: *v })
+            }
+            InflightCounter::Redis(r) => r.try_acquire(deployment, capacity).await,
+        }
     }
 
     /// One request fewer; never goes below zero. Returns this replica's count for it.
@@ -164,6 +222,25 @@ impl RedisInflight {
             .arg(px(self.heartbeat_ttl));
         let mut c = self.conn.conn();
         self.conn.run("inflight", inv.invoke_async(&mut c)).await
+    }
+
+    async fn try_acquire(&self, deployment: &str, capacity: u32) -> Result<SlotTry, HealthError> {
+        let script = redis::Script::new(ACQUIRE_SCRIPT);
+        let mut inv = script.prepare_invoke();
+        inv.key(self.hash_key(deployment))
+            .key(format!("{}{}", self.heartbeat_prefix(), self.replica))
+            .arg(&self.replica)
+            .arg(capacity)
+            .arg(px(KEY_TTL))
+            .arg(px(self.heartbeat_ttl))
+            .arg(self.heartbeat_prefix());
+        let mut c = self.conn.conn();
+        let (taken, before): (i64, i64) =
+            self.conn.run("inflight", inv.invoke_async(&mut c)).await?;
+        Ok(SlotTry {
+            taken: taken == 1,
+            in_use: before + taken,
+        })
     }
 
     async fn get_many(&self, deployments: &[&str]) -> Result<Vec<i64>, HealthError> {

@@ -9,6 +9,6 @@ mod inflight;
 mod limits;
 mod usage;
 
-pub use self::inflight::InflightCounter;
+pub use self::inflight::{InflightCounter, SlotTry};
 pub use self::limits::{Admission, KeyLimiter, KeyLimits, LimitDenied};
 pub use self::usage::UsageWindow;

@@ -41,6 +41,8 @@ pub(crate) fn next_state(
         trained_context: f
             .trained_context
             .or_else(|| prev.and_then(|p| p.trained_context)),
+        // Like the trained context, the slot count is the server's setting: kept while away.
+        slots: f.slots.or_else(|| prev.and_then(|p| p.slots)),
         consecutive_failures: failures,
         last_change_ms: if status == prev_status {
             prev.map_or(now_ms, |p| p.last_change_ms)

@@ -21,6 +21,9 @@ use super::target::TargetDeployment;
 struct Props {
     #[serde(default)]
     default_generation_settings: Option<GenerationSettings>,
+    /// How many requests the server runs at once (`--parallel`).
+    #[serde(default)]
+    total_slots: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +91,7 @@ pub(crate) async fn probe(http: &Http<'_>, deployments: &[TargetDeployment]) -> 
                     loaded: None,
                     loaded_context: None,
                     trained_context: None,
+                    slots: None,
                 })
                 .collect();
         }
@@ -108,14 +112,17 @@ pub(crate) async fn probe(http: &Http<'_>, deployments: &[TargetDeployment]) -> 
                 .collect();
         }
     };
-    let slot_ctx = match http.get("/props").await {
-        Ok(r) => json_of::<Props>("/props", r)
-            .await
-            .ok()
-            .and_then(|p| p.default_generation_settings)
-            .and_then(|g| g.n_ctx),
+    let props = match http.get("/props").await {
+        Ok(r) => json_of::<Props>("/props", r).await.ok(),
         Err(_) => None,
     };
+    let total_slots = props
+        .as_ref()
+        .and_then(|p| p.total_slots)
+        .filter(|&n| n > 0);
+    let slot_ctx = props
+        .and_then(|p| p.default_generation_settings)
+        .and_then(|g| g.n_ctx);
     let models: Option<Models> = http.get_json("/v1/models").await.ok();
     deployments
         .iter()
@@ -142,6 +149,7 @@ pub(crate) async fn probe(http: &Http<'_>, deployments: &[TargetDeployment]) -> 
                 loaded: Some(up),
                 loaded_context: slot_ctx.or_else(|| meta.and_then(|m| m.n_ctx)),
                 trained_context: meta.and_then(|m| m.n_ctx_train),
+                slots: total_slots,
             }
         })
         .collect()

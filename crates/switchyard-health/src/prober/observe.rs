@@ -16,6 +16,8 @@ pub(crate) struct Finding {
     pub loaded: Option<bool>,
     pub loaded_context: Option<u32>,
     pub trained_context: Option<u32>,
+    /// llama.cpp `/props` `total_slots`.
+    pub slots: Option<u32>,
 }
 
 impl Finding {

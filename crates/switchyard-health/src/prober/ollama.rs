@@ -109,6 +109,7 @@ pub(crate) async fn probe(
                 .and_then(|r| r.context_length)
                 .filter(|&c| c > 0),
             trained_context: trained_context(http, &d.model, &entry.digest, trained).await,
+            slots: None,
         });
     }
     out

@@ -52,6 +52,57 @@ async fn redis_inflight_shared_never_negative_and_leaks_expire() {
 }
 
 #[tokio::test]
+async fn memory_slots_are_taken_up_to_capacity() {
+    let c = InflightCounter::memory();
+    assert!(c.try_acquire("a", 2).await.unwrap().taken);
+    assert!(c.try_acquire("a", 2).await.unwrap().taken);
+    assert!(
+        !c.try_acquire("a", 2).await.unwrap().taken,
+        "both slots are taken"
+    );
+    c.decr("a").await.unwrap();
+    assert!(
+        c.try_acquire("a", 2).await.unwrap().taken,
+        "a released slot is free again"
+    );
+}
+
+#[tokio::test]
+async fn redis_slots_are_shared_by_replicas_and_a_dead_replica_frees_its_own() {
+    if !redis_up().await {
+        return;
+    }
+    let prefix = unique_prefix("slots");
+    let r1 = InflightCounter::redis(RedisConn::new(REDIS_URL, &prefix).unwrap(), "r1");
+    let r2 = InflightCounter::redis_with_heartbeat(
+        RedisConn::new(REDIS_URL, &prefix).unwrap(),
+        "r2",
+        Duration::from_millis(1000),
+    );
+    // Two slots in all: one replica each, then neither gets a third.
+    assert!(r1.try_acquire("a", 2).await.unwrap().taken);
+    assert!(r2.try_acquire("a", 2).await.unwrap().taken);
+    assert!(!r1.try_acquire("a", 2).await.unwrap().taken);
+    assert!(!r2.try_acquire("a", 2).await.unwrap().taken);
+    assert_eq!(r1.get_many(&["a"]).await.unwrap(), [2]);
+    // Least-busy's plain counting and slots are one count.
+    r1.decr("a").await.unwrap();
+    assert!(r2.try_acquire("a", 2).await.unwrap().taken);
+    assert!(!r1.try_acquire("a", 2).await.unwrap().taken);
+    // r2 dies holding both slots: its lease (heartbeat) expires and they are free again.
+    drop(r2);
+    eventually(
+        Duration::from_secs(3),
+        "a dead replica's slots free up",
+        || async { r1.try_acquire("a", 2).await.unwrap().taken },
+    )
+    .await;
+    assert!(r1.try_acquire("a", 2).await.unwrap().taken);
+    assert!(!r1.try_acquire("a", 2).await.unwrap().taken);
+    cleanup(&prefix).await;
+}
+
+#[tokio::test]
 async fn redis_usage_window_counts_across_instances() {
     if !redis_up().await {
         return;
