@@ -104,7 +104,16 @@ async fn identify(state: &AppState, master: &MasterKey, key: &str) -> Result<Cal
 /// Establishes the [`Caller`] of every request: without a master key the API is open; with one,
 /// every API route needs the master key or a live virtual key, and key management and usage
 /// reports need the master key.
-pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    // The capacity queue's priority header, checked once here for every route.
+    let priority = match crate::priority::from_headers(req.headers()) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    crate::priority::scope(priority, identify_caller(state, req, next)).await
+}
+
+async fn identify_caller(state: AppState, mut req: Request, next: Next) -> Response {
     let Some(master) = &state.options.master_key else {
         req.extensions_mut().insert(Caller::Open);
         return next.run(req).await;

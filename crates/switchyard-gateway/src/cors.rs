@@ -6,7 +6,7 @@ use axum::http::{HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 /// Response headers a page's script may read: where the request went.
-const EXPOSED: [&str; 8] = [
+const EXPOSED: [&str; 10] = [
     "x-switchyard-group",
     "x-switchyard-requested-group",
     "x-switchyard-deployment",
@@ -14,6 +14,8 @@ const EXPOSED: [&str; 8] = [
     "x-switchyard-attempts",
     "x-switchyard-prompt-tokens",
     "x-switchyard-output-limit",
+    "x-switchyard-queued-ms",
+    "x-switchyard-spilled",
     "x-request-id",
 ];
 

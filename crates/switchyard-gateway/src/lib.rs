@@ -17,6 +17,7 @@ pub mod keys;
 mod metrics;
 mod ollama;
 pub mod openai;
+mod priority;
 mod router_handle;
 pub mod router_replicas;
 mod routes;

@@ -89,6 +89,10 @@ pub(crate) struct AttemptCtx<'a> {
     pub remote_count: Option<crate::backend_count::RemoteCount>,
     /// W3C `traceparent` for the backend call (this attempt's span, or the caller's trace).
     pub traceparent: Option<&'a str>,
+    /// Time the request waited in the capacity queue.
+    pub queued_ms: u32,
+    /// Why a later group serves, when the preferred one was full.
+    pub spilled: Option<&'a str>,
 }
 
 impl AttemptCtx<'_> {
@@ -113,6 +117,8 @@ impl AttemptCtx<'_> {
             failed_attempts: self.failed.to_vec(),
             served_group,
             output_limit: self.max_tokens.filter(|_| self.output_limited),
+            queued_ms: self.queued_ms,
+            spilled: self.spilled.map(str::to_owned),
         }))
     }
 

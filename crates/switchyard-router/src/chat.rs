@@ -240,6 +240,27 @@ async fn drive(
             num_retries = 0;
         }
     }
+    // A slot for the first attempt: at once, after a wait in the capacity queue, or on a later
+    // group of the chain (`spill`).
+    let admitted = match crate::spill::admit(state, req, &plan.candidates, tx).await {
+        Ok(a) => a,
+        Err(crate::spill::Refused::ClientGone) => return Ok(Ended::ClientGone(None)),
+        Err(crate::spill::Refused::Rejected(e)) => return Err(e),
+    };
+    let crate::spill::Admitted {
+        slot: mut first_slot,
+        queued,
+        spilled,
+        share: _share,
+    } = admitted;
+    if let Some((d, _)) = &first_slot
+        && let Some(i) = plan.candidates.iter().position(|c| c.deployment == *d)
+    {
+        let c = plan.candidates.remove(i);
+        plan.candidates.insert(0, c);
+    }
+    let queue_note = crate::spill::record_note(queued, spilled.as_ref());
+    let queued_ms = u32::try_from(queued.as_millis()).unwrap_or(u32::MAX);
 
     let response_id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let created = SystemTime::now()
@@ -325,13 +346,17 @@ async fn drive(
                 inputs,
                 remote_count: estimator.remote_count(candidate.deployment),
                 traceparent: attempt_traceparent.as_deref().or(traceparent),
+                queued_ms,
+                spilled: spilled.as_ref().map(|s| s.detail.as_str()),
             };
             let d = candidate.deployment;
             let id: &str = cfg.deployments.get(d).map_or("", |x| x.id.as_str());
             let strategy = cfg.routing.strategy;
-            if strategy == Strategy::LeastBusy {
-                let _ = state.shared.inflight.incr(id).await;
-            }
+            // The first attempt's slot came from admission; later ones go without waiting.
+            let slot = match first_slot.take_if(|(fd, _)| *fd == d) {
+                Some((_, s)) => s,
+                None => crate::capacity::force_take(state, d).await,
+            };
             state.metrics.inflight(id, 1);
             state.backend_counting.busy(d, 1);
             let attempt_started = Instant::now();
@@ -339,9 +364,7 @@ async fn drive(
             timing.add_backend(attempt_started.elapsed());
             state.backend_counting.busy(d, -1);
             state.metrics.inflight(id, -1);
-            if strategy == Strategy::LeastBusy {
-                let _ = state.shared.inflight.decr(id).await;
-            }
+            slot.release().await;
             match outcome {
                 Outcome::Served { usage, truncated } => {
                     if truncated.is_some() {
@@ -353,7 +376,7 @@ async fn drive(
                         .metrics
                         .tokens(id, usage.prompt_tokens, usage.completion_tokens);
                     state.shared.report_success(id).await;
-                    if strategy == Strategy::UsageBased {
+                    if strategy == Strategy::UsageBased || crate::capacity::counts_usage(state, d) {
                         let tokens =
                             u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
                         let _ = state.shared.usage.add(id, tokens).await;
@@ -366,6 +389,11 @@ async fn drive(
                             cfg.routing.reserve_output_tokens
                         ),
                         (None, None) => String::new(),
+                    };
+                    let note = match (&queue_note, note.is_empty()) {
+                        (None, _) => note,
+                        (Some(q), true) => q.clone(),
+                        (Some(q), false) => format!("{note}; {q}"),
                     };
                     attempts.push(AttemptUsage {
                         deployment: deployment_id(state, d),

@@ -152,6 +152,10 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
                 } else {
                     reason
                 };
+                let reason = match crate::capacity::describe(state, c.deployment) {
+                    Some(cap) => format!("{reason}; {cap}"),
+                    None => reason,
+                };
                 out.verdicts
                     .push(verdict(c.deployment, "candidate", reason, i as u32 + 1));
             }

@@ -13,17 +13,21 @@ mod attempt;
 mod auth;
 mod backend_count;
 mod boundary;
+mod capacity;
 mod chat;
 mod driven;
 mod embed;
 mod explain;
 mod failures;
 mod metrics;
+mod metrics_capacity;
+mod queue;
 mod route_error;
 #[cfg(test)]
 mod routing_cost;
 mod seam;
 mod shared;
+mod spill;
 mod state;
 mod strategy;
 mod tokenizers;
@@ -42,6 +46,8 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 pub use auth::{KeyResolver, ResolvedKey, RouterAuth};
+pub use capacity::Slots;
+pub use queue::Queues;
 pub use shared::Shared;
 pub use state::{RouterState, StateError};
 pub use usage::{AttemptUsage, RequestRecord, SinkStats, UsageSink};
@@ -122,6 +128,12 @@ impl RouterService {
                 switchyard_health::Status::Unknown => -1,
             };
             self.state.metrics.set_health(&d.id, v, h.loaded);
+        }
+        for (ix, d) in self.state.config.deployments.iter().enumerate() {
+            if let Some(l) = capacity::limit(&self.state, ix) {
+                let in_use = self.state.capacity.seen(&d.id);
+                self.state.metrics.capacity.slots(&d.id, l.slots, in_use);
+            }
         }
         let redis_errors = self.state.shared.redis.as_ref().map(|r| r.error_count());
         let sink = self.state.usage_sink.as_ref().and_then(|s| s.stats());

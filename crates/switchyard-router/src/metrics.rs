@@ -114,6 +114,8 @@ pub struct RouterMetrics {
     ledger_delivery_failures: Counter,
     ledger_pending: Gauge,
     ledger_spool: Gauge,
+    /// Queue, spills and slots (`metrics_capacity`).
+    pub(crate) capacity: crate::metrics_capacity::CapacityMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -158,6 +160,7 @@ impl RouterMetrics {
                 },
             );
         }
+        m.capacity.prepare(config);
         for g in &config.groups {
             let labels = GroupLabels {
                 group: g.name.clone(),
@@ -292,7 +295,9 @@ impl Default for RouterMetrics {
             "Usage records in the on-disk spool, waiting for the ledger",
             ledger_spool.clone(),
         );
+        let capacity = crate::metrics_capacity::CapacityMetrics::register(&mut registry);
         RouterMetrics {
+            capacity,
             registry,
             deployments: HashMap::new(),
             groups: HashMap::new(),

@@ -104,6 +104,7 @@ pub fn exhausted(last: &BackendError, failed: Vec<pb::AttemptRecord>) -> pb::Rou
         param: (last.class == FailureClass::Overflow).then(|| "messages".to_string()),
         attempts,
         failed_attempts: failed,
+        retry_after_ms: None,
     }
 }
 
@@ -121,6 +122,7 @@ pub fn nothing_healthy(group: &str, down: usize) -> pb::RouteError {
         param: None,
         attempts: 0,
         failed_attempts: Vec::new(),
+        retry_after_ms: None,
     }
 }
 
@@ -181,5 +183,6 @@ pub fn mid_stream(e: &BackendError, failed: Vec<pb::AttemptRecord>) -> pb::Route
         param: None,
         attempts: failed.len() as u32,
         failed_attempts: failed,
+        retry_after_ms: None,
     }
 }

@@ -33,6 +33,10 @@ pub struct RouterState {
     pub metrics: RouterMetrics,
     /// Backends' own tokenizers, asked near a window boundary.
     pub backend_counting: BackendCounting,
+    /// Slots taken per deployment id (`capacity`); carried over a reload by id.
+    pub capacity: Arc<crate::capacity::Slots>,
+    /// The capacity queue per group name (`queue`); carried over a reload by name.
+    pub queues: Arc<crate::queue::Queues>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +60,10 @@ impl RouterState {
             .collect();
         let metrics = RouterMetrics::for_config(&config);
         let backend_counting = BackendCounting::new(&config, backends.clone());
+        let capacity = Arc::new(crate::capacity::Slots::new(shared.inflight.clone()));
         Ok(RouterState {
+            capacity,
+            queues: Arc::default(),
             config,
             backends,
             cooldowns,

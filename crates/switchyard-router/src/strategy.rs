@@ -37,7 +37,8 @@ pub(crate) async fn order(state: &RouterState, candidates: &mut [Candidate]) {
         Strategy::UsageBased => match state.shared.usage.current(&ids).await {
             Ok(usage) => usage
                 .into_iter()
-                .map(|(rpm, tpm)| tpm as f64 + rpm as f64 * 1e-6)
+                .zip(candidates.iter())
+                .map(|((requests, tokens), c)| usage_key(state, c, requests, tokens))
                 .collect(),
             Err(_) => return,
         },
@@ -56,8 +57,16 @@ pub(crate) async fn order(state: &RouterState, candidates: &mut [Candidate]) {
             })
             .collect(),
         Strategy::SimpleShuffle => {
+            // Weighted: each deployment goes first with probability weight / sum of weights
+            // (an exponential race: the smallest -ln(u) / weight wins).
             let mut rng = rand::rng();
-            ids.iter().map(|_| rng.random::<f64>()).collect()
+            candidates
+                .iter()
+                .map(|c| {
+                    let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+                    -u.ln() / shuffle_weight(state, c)
+                })
+                .collect()
         }
     };
     // Stable sort within each run of candidates from the same group.
@@ -86,4 +95,44 @@ pub(crate) async fn order(state: &RouterState, candidates: &mut [Candidate]) {
         }
         start = end;
     }
+}
+
+/// LiteLLM's simple-shuffle weight: `weight`, else `rpm`, else `tpm`, else 1.
+fn shuffle_weight(state: &RouterState, c: &Candidate) -> f64 {
+    let Some(cap) = state
+        .config
+        .deployments
+        .get(c.deployment)
+        .map(|d| &d.capacity)
+    else {
+        return 1.0;
+    };
+    cap.weight
+        .map(f64::from)
+        .or(cap.rpm.map(f64::from))
+        .or(cap.tpm.map(|t| t as f64))
+        .filter(|w| *w > 0.0)
+        .unwrap_or(1.0)
+}
+
+/// Usage-based order: the share of its per-minute limits a deployment has used (tokens, then
+/// requests, when no limit is set), and a deployment at a limit goes after every other.
+fn usage_key(state: &RouterState, c: &Candidate, requests: u64, tokens: u64) -> f64 {
+    let Some(cap) = state
+        .config
+        .deployments
+        .get(c.deployment)
+        .map(|d| &d.capacity)
+    else {
+        return tokens as f64;
+    };
+    let over =
+        cap.rpm.is_some_and(|r| requests >= u64::from(r)) || cap.tpm.is_some_and(|t| tokens >= t);
+    let share = match (cap.tpm, cap.rpm) {
+        (Some(t), _) => tokens as f64 / t as f64,
+        (None, Some(r)) => requests as f64 / f64::from(r),
+        // No limits: raw tokens (then requests), as before, scaled below any limited share.
+        (None, None) => (tokens as f64 + requests as f64 * 1e-6) * 1e-12,
+    };
+    if over { 1e6 + share } else { share }
 }

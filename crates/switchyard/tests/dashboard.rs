@@ -78,6 +78,8 @@ async fn every_dashboard_query_names_an_exported_metric() {
     ])
     .await;
     let mut config = common::config_from(&common::seed_config_text(&sim.base_url()));
+    // A slot limit, so the slot series are on the page too.
+    config.deployments[0].capacity.max_parallel = Some(4);
     config.ledger.address = Some(format!("http://{}", ledger.addr));
     let gw = common::serve_with(
         config,

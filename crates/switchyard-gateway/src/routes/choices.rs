@@ -66,6 +66,7 @@ pub(crate) async fn handle(
         Err(refused) => return Ok(refused),
     };
     let (api_key_id, allowed) = (first.api_key_id.clone(), first.allowed_groups.clone());
+    let priority = first.priority;
     let stream = first.stream;
     let include_usage = first.include_usage;
     let model = first.model.clone();
@@ -73,6 +74,7 @@ pub(crate) async fn handle(
     for mut one in requests {
         one.api_key_id.clone_from(&api_key_id);
         one.allowed_groups.clone_from(&allowed);
+        one.priority = priority;
         match call_router(&state, one, traceparent.as_deref()).await {
             Ok(events) => all.push(events),
             Err(resp) => return Ok(resp),

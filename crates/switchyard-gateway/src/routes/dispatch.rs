@@ -28,6 +28,8 @@ static MODEL: HeaderName = HeaderName::from_static("x-switchyard-model");
 static ATTEMPTS: HeaderName = HeaderName::from_static("x-switchyard-attempts");
 static PROMPT_TOKENS: HeaderName = HeaderName::from_static("x-switchyard-prompt-tokens");
 static OUTPUT_LIMIT: HeaderName = HeaderName::from_static("x-switchyard-output-limit");
+static QUEUED_MS: HeaderName = HeaderName::from_static("x-switchyard-queued-ms");
+static SPILLED: HeaderName = HeaderName::from_static("x-switchyard-spilled");
 pub(crate) static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The `x-switchyard-*` headers that say where a request went.
@@ -42,6 +44,12 @@ pub(crate) fn route_headers(h: &mut HeaderMap, r: &pb::RouteInfo, request_id: &s
     h.insert(REQUEST_ID.clone(), header_value(request_id));
     if let Some(n) = r.output_limit {
         h.insert(OUTPUT_LIMIT.clone(), HeaderValue::from(n));
+    }
+    if r.queued_ms > 0 {
+        h.insert(QUEUED_MS.clone(), HeaderValue::from(r.queued_ms));
+    }
+    if let Some(s) = &r.spilled {
+        h.insert(SPILLED.clone(), header_value(s));
     }
 }
 
@@ -145,6 +153,7 @@ pub(crate) async fn admit_caller(
 ) -> Result<Option<KeyPermit>, Response> {
     req.api_key_id = caller.api_key_id().to_owned();
     req.allowed_groups = caller.allowed_groups().to_vec();
+    req.priority = crate::priority::of(caller);
     admit(state, caller, req).await
 }
 
@@ -195,6 +204,11 @@ pub(crate) async fn first_event(
             let mut resp = error_response(&e, request_id);
             if e.code == NO_HEALTHY_DEPLOYMENT {
                 let secs = state.options.unavailable_retry_after.as_secs().max(1);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            } else if let Some(ms) = e.retry_after_ms {
+                // The capacity queue was full or the wait too long.
+                let secs = u64::from(ms).div_ceil(1000).max(1);
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(secs));
             }

@@ -1,0 +1,401 @@
+//! Capacity-aware routing end to end: slots from the config and from llama.cpp's `/props`, the
+//! router's queue (order, priority, depth and timeout limits, a caller leaving while it waits),
+//! the spill policy, and slots shared by two router replicas through Redis.
+//!
+//! A slot is held by a streamed request whose backend stalls after its first token (a simulator
+//! fault); dropping that response is a client disconnect, which frees the slot. Waits are
+//! conditions polled on `/metrics` (queue depth) or on the simulator, never fixed sleeps.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard_sim::{Fault, FaultRule, SimConfig, SimHandle, SimModel};
+
+const SMALL: &str = "llama3.2:1b";
+const MEDIUM: &str = "llama3.1:8b";
+
+/// `small` (1 slot) falls back to `medium` (no limit) on one simulated Ollama; `extra` is more
+/// top-level YAML (a `routing:` or `groups:` block, `state:` …).
+fn config(sim: &SimHandle, extra: &str) -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: small
+    litellm_params: {{model: "ollama/{SMALL}", api_base: "{b}", max_tokens: 2048, max_parallel_requests: 1}}
+  - model_name: medium
+    litellm_params: {{model: "ollama/{MEDIUM}", api_base: "{b}", max_tokens: 8192}}
+router_settings: {{fallbacks: [small, medium], num_retries: 0, allowed_fails: 100}}
+{extra}
+"#,
+        b = sim.base_url()
+    )
+}
+
+fn body(text: &str, stream: bool) -> Value {
+    json!({
+        "model": "small",
+        "messages": [{"role": "user", "content": text}],
+        "stream": stream,
+    })
+}
+
+/// A streamed request that has its slot and keeps it (its backend stalls after the first token)
+/// until dropped.
+struct Held {
+    _stream: reqwest::Response,
+}
+
+async fn hold(gw: &common::Serve, sim: &SimHandle) -> Held {
+    sim.add_fault(FaultRule::for_model(
+        SMALL,
+        Fault::StallAfter {
+            chunks: 1,
+            stall: Duration::from_secs(120),
+        },
+        Some(1),
+    ));
+    let mut resp = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body("hold the slot", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.chunk().await.unwrap().is_some(),
+        "the held stream began"
+    );
+    Held { _stream: resp }
+}
+
+/// One metric's value from the gateway's `/metrics` (0 when absent).
+async fn metric(gw: &common::Serve, series: &str) -> f64 {
+    let text = common::client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn wait_depth(gw: &common::Serve, group: &str, depth: f64) {
+    let series = format!("switchyard_queue_depth{{group=\"{group}\"}}");
+    common::eventually(20, &format!("{series} = {depth}"), || async {
+        metric(gw, &series).await == depth
+    })
+    .await;
+}
+
+/// Sends a request in a task of its own; its answer: status, headers and JSON body.
+fn send(
+    gw: &common::Serve,
+    body: Value,
+    headers: &[(&'static str, &'static str)],
+) -> tokio::task::JoinHandle<(u16, reqwest::header::HeaderMap, Value)> {
+    let mut req = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    tokio::spawn(async move {
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let json = resp.json().await.unwrap_or(Value::Null);
+        (status, headers, json)
+    })
+}
+
+fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn a_full_deployment_queues_the_next_request_and_it_never_spills_by_default() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&config(&sim, ""))).await;
+    let held = hold(&gw, &sim).await;
+    let waiting = send(&gw, body("wait for the small model", false), &[]);
+    wait_depth(&gw, "small", 1.0).await;
+    assert_eq!(
+        sim.request_count(SMALL),
+        1,
+        "the waiting request is not sent"
+    );
+    drop(held);
+    let (status, h, json) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(header(&h, "x-switchyard-group"), Some("small"));
+    let queued: u64 = header(&h, "x-switchyard-queued-ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(queued > 0);
+    assert_eq!(header(&h, "x-switchyard-spilled"), None);
+    assert_eq!(
+        sim.request_count(MEDIUM),
+        0,
+        "spill_after defaults to never"
+    );
+    wait_depth(&gw, "small", 0.0).await;
+}
+
+#[tokio::test]
+async fn priority_goes_first_and_a_bad_priority_is_a_400() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&config(&sim, ""))).await;
+    let held = hold(&gw, &sim).await;
+    let low = send(&gw, body("low priority", false), &[]);
+    wait_depth(&gw, "small", 1.0).await;
+    let high = send(
+        &gw,
+        body("high priority", false),
+        &[("x-switchyard-priority", "5")],
+    );
+    wait_depth(&gw, "small", 2.0).await;
+    drop(held);
+    assert_eq!(high.await.unwrap().0, 200);
+    assert_eq!(low.await.unwrap().0, 200);
+    let order: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| r.body.to_string())
+        .filter(|b| b.contains("priority"))
+        .collect();
+    assert_eq!(order.len(), 2);
+    assert!(
+        order[0].contains("high priority"),
+        "the higher priority was served first: {order:?}"
+    );
+
+    let (status, _, json) = send(&gw, body("x", false), &[("x-switchyard-priority", "soon")])
+        .await
+        .unwrap();
+    assert_eq!(status, 400);
+    assert_eq!(json["error"]["param"], "x-switchyard-priority");
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_with_retry_after() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&config(
+        &sim,
+        "routing: {max_queue_depth: 1}",
+    )))
+    .await;
+    let held = hold(&gw, &sim).await;
+    let waiting = send(&gw, body("first in the queue", false), &[]);
+    wait_depth(&gw, "small", 1.0).await;
+    let (status, h, json) = send(&gw, body("one too many", false), &[]).await.unwrap();
+    assert_eq!(status, 429, "{json}");
+    assert!(header(&h, "retry-after").is_some());
+    assert_eq!(json["error"]["code"], "queue_full");
+    assert_eq!(json["error"]["type"], "rate_limit_error");
+    drop(held);
+    assert_eq!(waiting.await.unwrap().0, 200);
+    assert_eq!(
+        metric(
+            &gw,
+            "switchyard_queue_rejections_total{group=\"small\",reason=\"queue_full\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_wait_past_queue_timeout_answers_429_with_retry_after() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&config(
+        &sim,
+        "routing: {queue_timeout: 300ms}",
+    )))
+    .await;
+    let _held = hold(&gw, &sim).await;
+    let (status, h, json) = send(&gw, body("too long a wait", false), &[])
+        .await
+        .unwrap();
+    assert_eq!(status, 429, "{json}");
+    assert!(header(&h, "retry-after").is_some());
+    assert_eq!(json["error"]["code"], "queue_timeout");
+    assert_eq!(sim.request_count(SMALL), 1);
+    assert_eq!(sim.request_count(MEDIUM), 0);
+}
+
+#[tokio::test]
+async fn a_caller_that_leaves_while_queued_leaves_the_queue_at_once() {
+    let sim = common::reference_ollama().await;
+    // Keep-alive comments every 100 ms: the queued stream opens and shows it is waiting.
+    let gw = common::serve(common::config_from(&config(
+        &sim,
+        "gateway: {sse_keepalive: 100ms}",
+    )))
+    .await;
+    let _held = hold(&gw, &sim).await;
+    let mut queued = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body("I will not wait", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 200);
+    let first = queued.chunk().await.unwrap().unwrap();
+    assert!(
+        String::from_utf8_lossy(&first).starts_with(':'),
+        "a keep-alive comment while queued"
+    );
+    wait_depth(&gw, "small", 1.0).await;
+    drop(queued);
+    // The slot is still held, so only leaving empties the queue.
+    wait_depth(&gw, "small", 0.0).await;
+    assert_eq!(sim.request_count(SMALL), 1);
+}
+
+#[tokio::test]
+async fn spill_after_sends_a_request_that_waited_that_long_to_the_next_group() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&config(
+        &sim,
+        "groups: {small: {spill_after: 400ms}}",
+    )))
+    .await;
+    let _held = hold(&gw, &sim).await;
+    let (status, h, json) = send(&gw, body("spill me", false), &[]).await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(header(&h, "x-switchyard-group"), Some("medium"));
+    assert_eq!(header(&h, "x-switchyard-requested-group"), Some("small"));
+    let queued: u64 = header(&h, "x-switchyard-queued-ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        queued >= 400,
+        "spilled after {queued} ms, before spill_after"
+    );
+    let why = header(&h, "x-switchyard-spilled").unwrap();
+    assert!(
+        why.contains("spill_after") && why.contains("small"),
+        "{why}"
+    );
+    assert_eq!(
+        metric(
+            &gw,
+            "switchyard_spills_total{group=\"small\",reason=\"waited\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn spill_after_zero_spills_at_once_to_a_group_with_a_free_slot() {
+    let sim = common::reference_ollama().await;
+    let gw = common::serve(common::config_from(&config(
+        &sim,
+        "routing: {spill_after: 0}",
+    )))
+    .await;
+    let _held = hold(&gw, &sim).await;
+    let (status, h, json) = send(&gw, body("anyone free", false), &[]).await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(header(&h, "x-switchyard-group"), Some("medium"));
+    assert_eq!(header(&h, "x-switchyard-queued-ms"), None, "no wait");
+    assert!(header(&h, "x-switchyard-spilled").is_some());
+}
+
+#[tokio::test]
+async fn slots_come_from_llamacpp_props_total_slots() {
+    let sim = SimHandle::start(SimConfig::llamacpp(SimModel::new("qwen", 8192)))
+        .await
+        .unwrap();
+    let text = format!(
+        r#"
+model_list:
+  - model_name: small
+    litellm_params: {{model: "openai/qwen", api_base: "{b}"}}
+    model_info: {{max_input_tokens: 8192}}
+prober: {{interval: 100ms}}
+"#,
+        b = sim.base_url()
+    );
+    let gw = common::serve_with(
+        common::config_from(&text),
+        switchyard::ServeOptions {
+            embedded_prober: Some(true),
+            ..Default::default()
+        },
+    )
+    .await;
+    // The prober reads total_slots; /v1/explain then shows the deployment's slots.
+    common::eventually(20, "explain shows the slots from /props", || async {
+        let e: Value = common::client()
+            .post(gw.url("/v1/explain"))
+            .json(&body("hi", false))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        e.to_string().contains("slots in use (total_slots)")
+    })
+    .await;
+    sim.add_fault(FaultRule::for_model(
+        "qwen",
+        Fault::StallAfter {
+            chunks: 1,
+            stall: Duration::from_secs(120),
+        },
+        Some(1),
+    ));
+    let mut held = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&body("hold the slot", true))
+        .send()
+        .await
+        .unwrap();
+    assert!(held.chunk().await.unwrap().is_some());
+    let waiting = send(&gw, body("wait for the one slot", false), &[]);
+    wait_depth(&gw, "small", 1.0).await;
+    drop(held);
+    let (status, h, json) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert!(header(&h, "x-switchyard-queued-ms").is_some());
+}
+
+#[tokio::test]
+async fn two_router_replicas_share_the_slots_through_redis() {
+    if !common::redis_available().await {
+        eprintln!("skipped: no Redis on 127.0.0.1:6379");
+        return;
+    }
+    let sim = common::reference_ollama().await;
+    let text = config(
+        &sim,
+        &format!(
+            "state: {{redis_url: \"redis://127.0.0.1:6379\", key_prefix: \"{}\"}}",
+            common::unique_prefix()
+        ),
+    );
+    let one = common::serve(common::config_from(&text)).await;
+    let two = common::serve(common::config_from(&text)).await;
+    let held = hold(&one, &sim).await;
+    // Replica two has nothing in flight itself, yet the one slot is taken.
+    let waiting = send(&two, body("through the other replica", false), &[]);
+    wait_depth(&two, "small", 1.0).await;
+    assert_eq!(sim.request_count(SMALL), 1);
+    drop(held);
+    let (status, h, json) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(header(&h, "x-switchyard-group"), Some("small"));
+    assert!(header(&h, "x-switchyard-queued-ms").is_some());
+}
