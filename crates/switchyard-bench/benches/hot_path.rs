@@ -106,6 +106,8 @@ fn sse(c: &mut Criterion) {
         failed_attempts: Vec::new(),
         served_group: "local-small".into(),
         output_limit: None,
+        queued_ms: 0,
+        spilled: None,
     };
     let writer = ChunkWriter::new(&route, "local-small");
     let delta = pb::Delta {

@@ -108,7 +108,7 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
     // The capacity queue's priority header, checked once here for every route.
     let priority = match crate::priority::from_headers(req.headers()) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     crate::priority::scope(priority, identify_caller(state, req, next)).await
 }

@@ -18,7 +18,7 @@ tokio::task_local! {
 }
 
 /// The header's value; a value that is not an integer is a 400 naming the header.
-pub(crate) fn from_headers(h: &HeaderMap) -> Result<Option<i32>, Response> {
+pub(crate) fn from_headers(h: &HeaderMap) -> Result<Option<i32>, Box<Response>> {
     let Some(v) = h.get(HEADER) else {
         return Ok(None);
     };
@@ -32,6 +32,7 @@ pub(crate) fn from_headers(h: &HeaderMap) -> Result<Option<i32>, Response> {
                 Some(HEADER),
             )
             .into_response()
+            .into()
         })
 }
 

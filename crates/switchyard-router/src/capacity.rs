@@ -279,10 +279,7 @@ pub(crate) async fn force_take(state: &RouterState, d: DeploymentIx) -> SlotGuar
     if !counts {
         return uncounted(slots, &dep.id);
     }
-    let shared = match slots.inflight.incr(&dep.id).await {
-        Ok(_) => true,
-        Err(_) => false,
-    };
+    let shared = slots.inflight.incr(&dep.id).await.is_ok();
     slots.with_count(&dep.id, |c| {
         c.local += 1;
         c.seen += 1;
