@@ -277,7 +277,7 @@ pub(crate) async fn force_take(state: &RouterState, d: DeploymentIx) -> SlotGuar
     };
     let counts = limit(state, d).is_some() || state.config.routing.strategy == Strategy::LeastBusy;
     if !counts {
-        return uncounted(slots, &dep.id);
+        return uncounted(slots, "");
     }
     let shared = slots.inflight.incr(&dep.id).await.is_ok();
     slots.with_count(&dep.id, |c| {

@@ -349,10 +349,11 @@ prober: {{interval: 100ms}}
         e.to_string().contains("slots in use (total_slots)")
     })
     .await;
+    // llama.cpp's first SSE chunk is the role alone: stall after the first token.
     sim.add_fault(FaultRule::for_model(
         "qwen",
         Fault::StallAfter {
-            chunks: 1,
+            chunks: 2,
             stall: Duration::from_secs(120),
         },
         Some(1),
