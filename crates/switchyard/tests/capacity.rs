@@ -16,6 +16,8 @@ use switchyard_sim::{Fault, FaultRule, SimConfig, SimHandle, SimModel};
 
 const SMALL: &str = "llama3.2:1b";
 const MEDIUM: &str = "llama3.1:8b";
+/// The master key of the test with virtual keys (sent everywhere; ignored when none is set).
+const MASTER: &str = "sk-capacity-master-key-1";
 
 /// `small` (1 slot) falls back to `medium` (no limit) on one simulated Ollama; `extra` is more
 /// top-level YAML (a `routing:` or `groups:` block, `state:` …).
@@ -60,6 +62,7 @@ async fn hold(gw: &common::Serve, sim: &SimHandle) -> Held {
     let mut resp = common::client()
         .post(gw.url("/v1/chat/completions"))
         .json(&body("hold the slot", true))
+        .bearer_auth(MASTER)
         .send()
         .await
         .unwrap();
@@ -75,6 +78,7 @@ async fn hold(gw: &common::Serve, sim: &SimHandle) -> Held {
 async fn metric(gw: &common::Serve, series: &str) -> f64 {
     let text = common::client()
         .get(gw.url("/metrics"))
+        .bearer_auth(MASTER)
         .send()
         .await
         .unwrap()
@@ -182,6 +186,61 @@ async fn priority_goes_first_and_a_bad_priority_is_a_400() {
         .unwrap();
     assert_eq!(status, 400);
     assert_eq!(json["error"]["param"], "x-switchyard-priority");
+}
+
+/// A request with `key` as its bearer, in a task of its own; its status.
+fn send_as(gw: &common::Serve, key: &str, text: &str) -> tokio::task::JoinHandle<u16> {
+    let req = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&body(text, false));
+    tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+}
+
+#[tokio::test]
+async fn a_virtual_keys_metadata_priority_goes_first() {
+    let sim = common::reference_ollama().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&sim, &format!("general_settings: {{master_key: {MASTER}}}"));
+    let gw = common::serve_with(
+        common::config_from(&text),
+        switchyard::ServeOptions {
+            data_dir: Some(dir.path().to_path_buf()),
+            embedded_prober: Some(false),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut keys = Vec::new();
+    for metadata in [json!({}), json!({"priority": 3})] {
+        let k: Value = common::client()
+            .post(gw.url("/key/generate"))
+            .bearer_auth(MASTER)
+            .json(&json!({"metadata": metadata}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        keys.push(k["key"].as_str().unwrap().to_owned());
+    }
+    let held = hold(&gw, &sim).await;
+    let plain = send_as(&gw, &keys[0], "plain key priority");
+    wait_depth(&gw, "small", 1.0).await;
+    let vip = send_as(&gw, &keys[1], "vip key priority");
+    wait_depth(&gw, "small", 2.0).await;
+    drop(held);
+    assert_eq!(vip.await.unwrap(), 200);
+    assert_eq!(plain.await.unwrap(), 200);
+    let order: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| r.body.to_string())
+        .filter(|b| b.contains("key priority"))
+        .collect();
+    assert_eq!(order.len(), 2);
+    assert!(order[0].contains("vip"), "{order:?}");
 }
 
 #[tokio::test]
