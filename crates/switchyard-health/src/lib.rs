@@ -16,6 +16,7 @@
 //! callers log the error and route on what they last knew.
 
 mod counters;
+pub mod discovery;
 mod error;
 mod model;
 pub mod passive;
@@ -33,5 +34,7 @@ pub use model::{
 };
 pub use prober::{ProbeTarget, Prober, ProberSettings, TargetDeployment};
 pub use redis_conn::{RedisConn, RedisOptions};
-pub use store::{DEFAULT_STATE_TTL, HealthStore, HealthSubscription, MemoryStore, RedisStore};
+pub use store::{
+    CatalogWatch, DEFAULT_STATE_TTL, HealthStore, HealthSubscription, MemoryStore, RedisStore,
+};
 pub use view::HealthView;

@@ -51,9 +51,16 @@ pub(crate) fn list_models(state: &RouterState) -> pb::ListModelsResponse {
                     backend_model: d.model.clone(),
                     mode: d.mode.as_str().to_string(),
                     template: template_name(d.template).to_string(),
+                    discovered_from: d.discovered.as_ref().map(|x| x.from.clone()),
+                    family: d.discovered.as_ref().and_then(|x| x.family.clone()),
+                    capabilities: d
+                        .discovered
+                        .as_ref()
+                        .map(|x| x.capabilities.clone())
+                        .unwrap_or_default(),
                     context_window: d.context_window.unwrap_or(0),
                     window_source: match &d.window_source {
-                        WindowSource::Config(k) => k.clone(),
+                        WindowSource::Config(k) | WindowSource::Discovered(k) => k.clone(),
                         WindowSource::Unknown => "unknown".into(),
                     },
                 })
@@ -106,6 +113,14 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
     );
     let verdict = |d: usize, verdict: &str, reason: String, rank: u32| {
         let dep = cfg.deployments.get(d);
+        // A discovered deployment says where it came from and how its window was read.
+        let reason = match dep.map(|x| (x.discovered.as_ref(), &x.window_source)) {
+            Some((Some(disc), WindowSource::Discovered(w))) => {
+                format!("{reason}; discovered by {}, window from {w}", disc.from)
+            }
+            Some((Some(disc), _)) => format!("{reason}; discovered by {}", disc.from),
+            _ => reason,
+        };
         pb::CandidateVerdict {
             deployment: dep.map(|x| x.id.clone()).unwrap_or_default(),
             group: dep

@@ -51,6 +51,10 @@ pub struct SimModel {
     /// Default: the simulator's `chunk_delay`.
     #[serde(default)]
     pub tokens_per_s: Option<f64>,
+    /// What `/api/show` says the model can do; default `completion` and `tools`
+    /// (`["embedding"]` for an embedding model).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
 }
 
 fn default_architecture() -> String {
@@ -74,6 +78,7 @@ impl SimModel {
             max_queue: None,
             prompt_tokens_per_s: None,
             tokens_per_s: None,
+            capabilities: None,
         }
     }
 
@@ -91,6 +96,13 @@ impl SimModel {
         self.prompt_tokens_per_s = Some(prompt_tokens_per_s);
         self.tokens_per_s = Some(tokens_per_s);
         self
+    }
+
+    /// Ollama's `capabilities` for this model.
+    pub fn capabilities(&self) -> Vec<String> {
+        self.capabilities
+            .clone()
+            .unwrap_or_else(|| vec!["completion".to_owned(), "tools".to_owned()])
     }
 
     /// llama.cpp per-slot context: `n_ctx` or the trained context.

@@ -11,9 +11,10 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::{Map, Value, json};
 
+use crate::config::SimModel;
 use crate::fault::FaultRule;
 use crate::state::{RecordedRequest, SimState};
 
@@ -26,6 +27,23 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/_sim/stats", get(stats))
         .route("/_sim/models/{name}/stop", post(stop_model))
         .route("/_sim/models/{name}/start", post(start_model))
+        .route("/_sim/models", post(pull_model))
+        .route("/_sim/models/{name}", delete(remove_model))
+}
+
+/// `POST /_sim/models {name, context_length, architecture?, capabilities?}`: `ollama pull`.
+async fn pull_model(State(sim): Sim, Json(model): Json<SimModel>) -> StatusCode {
+    sim.pull(model);
+    StatusCode::NO_CONTENT
+}
+
+/// `DELETE /_sim/models/{name}`: `ollama rm` (404 when no such model is served).
+async fn remove_model(State(sim): Sim, Path(name): Path<String>) -> StatusCode {
+    if sim.remove(&name) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 async fn stop_model(State(sim): Sim, Path(name): Path<String>) -> StatusCode {

@@ -60,7 +60,7 @@ pub(crate) async fn ollama_embed(State(sim): State<Arc<SimState>>, req: Request)
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
-    let model = sim.find_model(&name).cloned();
+    let model = sim.find_model(&name);
     let sent_ctx = v
         .pointer("/options/num_ctx")
         .and_then(Value::as_u64)

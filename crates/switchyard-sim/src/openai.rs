@@ -136,8 +136,7 @@ async fn ollama_generation(sim: Arc<SimState>, req: Request, chat: bool) -> Resp
 async fn ollama_models(State(sim): Sim) -> Json<Value> {
     let created = util::unix_secs(std::time::SystemTime::now());
     let data: Vec<Value> = sim
-        .config
-        .models
+        .served_models()
         .iter()
         .map(|m| json!({"id": normalize(&m.name), "object": "model", "created": created, "owned_by": "library"}))
         .collect();

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::capacity::SlotStats;
-use crate::config::SimConfig;
+use crate::config::{SimConfig, SimModel};
 use crate::fault::FaultRule;
 use crate::state::{RecordedRequest, SimState};
 
@@ -90,6 +90,17 @@ impl SimHandle {
     /// Serves a stopped model again.
     pub fn start_model(&self, model: &str) {
         self.state.set_stopped(model, false);
+    }
+
+    /// Adds a model at runtime, like `ollama pull` (also `POST /_sim/models`).
+    pub fn pull_model(&self, model: SimModel) {
+        self.state.pull(model);
+    }
+
+    /// Removes a model, like `ollama rm` (also `DELETE /_sim/models/{name}`); false when no
+    /// such model was served.
+    pub fn remove_model(&self, model: &str) -> bool {
+        self.state.remove(model)
     }
 
     /// Generation requests (chat / generate / completions) and Ollama `/api/embed` requests, in

@@ -99,6 +99,8 @@ struct Inner {
     reloads: HashMap<String, u32>,
     /// Models taken away (`ollama rm` / a model that stopped being served).
     stopped: Vec<String>,
+    /// Models added at runtime (`ollama pull`), served before configured ones of the same name.
+    pulled: Vec<SimModel>,
 }
 
 /// State shared by all connections of one simulator.
@@ -176,28 +178,49 @@ impl SimState {
         self.ids.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Ollama: the configured model a request names (none once it was stopped).
-    pub(crate) fn find_model(&self, name: &str) -> Option<&SimModel> {
-        if self.is_stopped(name) {
+    /// Ollama: the pulled or configured model a request names (none once it was stopped).
+    pub(crate) fn find_model(&self, name: &str) -> Option<SimModel> {
+        let inner = self.lock();
+        if inner.stopped.iter().any(|s| same_model(s, name)) {
             return None;
         }
-        self.config
-            .models
+        inner
+            .pulled
             .iter()
+            .chain(&self.config.models)
             .find(|m| same_model(&m.name, name))
+            .cloned()
     }
 
-    /// The configured models that are still served.
-    pub(crate) fn served_models(&self) -> Vec<&SimModel> {
-        self.config
-            .models
-            .iter()
-            .filter(|m| !self.is_stopped(&m.name))
-            .collect()
+    /// The pulled and configured models that are still served, each name once.
+    pub(crate) fn served_models(&self) -> Vec<SimModel> {
+        let inner = self.lock();
+        let mut out: Vec<SimModel> = Vec::new();
+        for m in inner.pulled.iter().chain(&self.config.models) {
+            let stopped = inner.stopped.iter().any(|s| same_model(s, &m.name));
+            if !stopped && !out.iter().any(|o| same_model(&o.name, &m.name)) {
+                out.push(m.clone());
+            }
+        }
+        out
     }
 
-    pub(crate) fn is_stopped(&self, name: &str) -> bool {
-        self.lock().stopped.iter().any(|s| same_model(s, name))
+    /// Adds (or replaces) a model at runtime, like `ollama pull`: it appears in `/api/tags`
+    /// and `/api/show` describes it.
+    pub(crate) fn pull(&self, model: SimModel) {
+        let mut inner = self.lock();
+        inner.stopped.retain(|s| !same_model(s, &model.name));
+        inner.pulled.retain(|m| !same_model(&m.name, &model.name));
+        inner.pulled.push(model);
+    }
+
+    /// Removes a model, like `ollama rm`: it leaves `/api/tags` and requests for it get 404.
+    /// Returns whether it was served.
+    pub(crate) fn remove(&self, name: &str) -> bool {
+        let served = self.find_model(name).is_some();
+        self.lock().pulled.retain(|m| !same_model(&m.name, name));
+        self.set_stopped(name, true);
+        served
     }
 
     /// Stops serving `name` (it leaves `/api/tags`; requests get 404), or serves it again.

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use switchyard_core::config::{Config, GatewaySettings, ProcessEnv};
 use switchyard_gateway::{AppState, GatewayOptions, UsageQuerier, app, remote_router};
-use switchyard_health::{HealthStore, ProbeTarget, Prober, ProberSettings, RedisConn, RedisStore};
+use switchyard_health::{HealthStore, Prober, ProberSettings, RedisConn, RedisStore};
 use switchyard_router::{RouterService, UsageSink};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
+pub mod discovery;
 mod grpc_keys;
 mod grpc_router;
 mod metrics_page;
@@ -116,6 +117,21 @@ struct RouterParts {
     service: RouterService,
     recorder: Option<switchyard_ledger::Recorder>,
     querier: Option<QuerierRef>,
+    /// The file's configuration and the discovery catalog it is expanded with.
+    discovery: Arc<discovery::Discovery>,
+}
+
+/// The shared store as a process sees it before its router exists: Redis when configured (for
+/// a catalog other processes already discovered), else nothing yet.
+fn redis_store(config: &Config) -> Option<HealthStore> {
+    let url = config.state.redis_url.as_ref()?;
+    match RedisStore::new(url, &config.state.key_prefix) {
+        Ok(s) => Some(s.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "discovery: cannot use Redis for the catalog");
+            None
+        }
+    }
 }
 
 async fn router_parts(
@@ -137,28 +153,55 @@ async fn router_parts(
         };
     let embedded_prober = opts.embedded_prober.unwrap_or(config.prober.enabled);
     let tokenizer_cache = opts.data_dir.as_ref().map(|d| d.join("tokenizers"));
-    let targets = ProbeTarget::from_config(&config);
     let prober_settings = ProberSettings {
         interval: config.prober.interval,
         timeout: config.prober.timeout,
         ..ProberSettings::default()
     };
+    let interval = config.prober.interval;
+    let catalog =
+        discovery::initial_catalog(&config, redis_store(&config).as_ref(), config.prober.timeout)
+            .await;
+    let disc = discovery::Discovery::new(config, catalog.clone());
+    let config = disc.expanded();
     let service =
         RouterService::build(config, sink, tokenizer_cache).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if embedded_prober {
-        let prober = Prober::new(
-            targets,
-            service.state().shared.store.clone(),
-            prober_settings,
-        )
-        .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?;
-        let stop = stop.clone();
-        tokio::spawn(async move { prober.run(stopped(stop)).await });
+    let store = service.state().shared.store.clone();
+    if let (Some(c), HealthStore::Memory(_)) = (&catalog, &store) {
+        // In process the store starts empty: the start-up catalog goes in for the prober.
+        let _ = store.put_catalog(c).await;
     }
+    let prober = if embedded_prober {
+        let prober = Arc::new(
+            Prober::for_config(&service.state().config, store.clone(), prober_settings)
+                .map_err(|e| anyhow::anyhow!("cannot start the prober: {e}"))?,
+        );
+        let (p, stop) = (prober.clone(), stop.clone());
+        tokio::spawn(async move { p.run(stopped(stop)).await });
+        Some(prober)
+    } else {
+        None
+    };
+    discovery::follow(
+        disc.clone(),
+        &store,
+        interval,
+        move |config| {
+            tracing::info!(
+                groups = config.groups.len(),
+                "discovery: the catalog changed; applying the expanded configuration"
+            );
+            if let Some(p) = &prober {
+                p.reconfigure(&config);
+            }
+        },
+        stop.clone(),
+    );
     Ok(RouterParts {
         service,
         recorder,
         querier,
+        discovery: disc,
     })
 }
 
@@ -348,11 +391,27 @@ pub async fn prober(
         timeout: config.prober.timeout,
         ..ProberSettings::default()
     };
+    let catalog = match store.catalog().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "discovery: cannot read the stored catalog");
+            None
+        }
+    };
+    let disc = discovery::Discovery::new(config.clone(), catalog);
     let prober = Arc::new(
-        Prober::new(ProbeTarget::from_config(config), store, settings)
+        Prober::for_config(&disc.expanded(), store.clone(), settings)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let stop = shutdown_fanout(shutdown);
+    let p = prober.clone();
+    discovery::follow(
+        disc,
+        &store,
+        config.prober.interval,
+        move |c| p.reconfigure(&c),
+        stop.clone(),
+    );
     if let Some(maddr) = config.prober.metrics_listen {
         let page = metrics_page::prober_page(prober.clone(), conn_for_metrics, config);
         metrics_page::spawn("prober", maddr, page, stopped(stop.clone())).await?;
@@ -408,6 +467,22 @@ pub fn explain(
         ));
     }
     Ok(out)
+}
+
+/// A configuration as a process would run it now: its wildcard entries' hosts listed once
+/// (each bounded by `prober.timeout`) and expanded; a host that does not answer becomes a
+/// warning. For `check` and `explain`, which start nothing.
+pub async fn discovered_now(config: Config) -> Config {
+    if config.discovery.is_empty() {
+        return config;
+    }
+    let (catalog, errors) = discovery::discover_now(&config, config.prober.timeout).await;
+    let mut out = switchyard_core::config::expand(&config, &catalog);
+    for (host, e) in errors {
+        out.warnings
+            .push(format!("discovery: {host} did not answer ({e}); its models are not listed"));
+    }
+    out
 }
 
 /// What `switchyard check` prints: every interpretation, then every warning.

@@ -363,7 +363,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             (None, None) => anyhow::bail!("give --tcp ADDR or --http URL"),
         },
         Command::Check { file } => {
-            let cfg = switchyard::load_config(&file)?;
+            let cfg = switchyard::discovered_now(switchyard::load_config(&file)?).await;
             print!("{}", switchyard::describe(&cfg));
         }
         Command::Explain {
@@ -373,7 +373,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             prompt_file,
             max_tokens,
         } => {
-            let cfg = switchyard::load_config(&config.config)?;
+            let cfg = switchyard::discovered_now(switchyard::load_config(&config.config)?).await;
             let text = match (prompt, prompt_file) {
                 (Some(p), _) => p,
                 (None, Some(f)) => std::fs::read_to_string(&f)

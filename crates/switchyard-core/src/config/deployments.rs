@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
+use super::discovery::is_wildcard;
 use super::error::{ConfigError, EnvSource};
 use super::lenient::{Number, Seconds};
 use super::model::*;
@@ -20,6 +21,8 @@ pub(super) struct Builder<'a> {
     pub(super) groups: Vec<Group>,
     pub(super) group_ix: HashMap<String, GroupIx>,
     pub(super) deployments: Vec<Deployment>,
+    /// Wildcard entries, expanded once the hosts' models are known.
+    pub(super) discovery: Vec<super::DiscoverySpec>,
 }
 
 pub(super) fn to_u32(n: Number, key: &str) -> Result<u32, ConfigError> {
@@ -335,26 +338,31 @@ impl<'a> Builder<'a> {
             &model,
             &format!("{key}.model_info.template"),
         )?;
+        let wildcard = is_wildcard(&model);
         let id = info
             .as_ref()
             .and_then(|i| i.id.clone())
             .unwrap_or_else(|| format!("{}/{}", m.model_name, model));
-        let id = self.unique_id(id);
+        let id = if wildcard { id } else { self.unique_id(id) };
         let mode = parse_mode(
             info.as_ref().and_then(|i| i.mode.as_deref()),
             &format!("{key}.model_info.mode"),
         )?;
-        if mode == Mode::Embedding {
+        if mode == Mode::Embedding && !wildcard {
             self.notes.push(format!(
                 "{label}: an embedding model (model_info.mode: embedding): served on /v1/embeddings, routed by its longest input; chat requests to it get 400"
             ));
         }
-        let group = self.group(&m.model_name, mode, &key)?;
-        let ix = self.deployments.len();
-        self.groups[group].deployments.push(ix);
-        self.deployments.push(Deployment {
+        let (discovery, configured_template) = match info {
+            Some(i) => {
+                let t = i.template.as_deref().and_then(TemplateFamily::parse);
+                (i.discovery, t)
+            }
+            None => (None, None),
+        };
+        let deployment = Deployment {
             id,
-            group,
+            group: 0,
             provider,
             model,
             api_base,
@@ -371,7 +379,34 @@ impl<'a> Builder<'a> {
             timeouts,
             mode,
             capacity,
-        });
+            discovered: None,
+        };
+        if wildcard {
+            return self.wildcard(
+                &key,
+                &m.model_name,
+                &format!("{key}.model_name"),
+                deployment,
+                discovery,
+                configured_template,
+            );
+        }
+        self.discovery_on_plain_entry(&format!("{key}.model_info"), &discovery);
+        self.push_deployment(deployment, &m.model_name, &key)
+    }
+
+    /// Adds a (non-wildcard) deployment to its group, creating the group if new.
+    fn push_deployment(
+        &mut self,
+        mut deployment: Deployment,
+        group: &str,
+        key: &str,
+    ) -> Result<(), ConfigError> {
+        let g = self.group(group, deployment.mode, key)?;
+        deployment.group = g;
+        let ix = self.deployments.len();
+        self.groups[g].deployments.push(ix);
+        self.deployments.push(deployment);
         Ok(())
     }
 
@@ -447,10 +482,13 @@ impl<'a> Builder<'a> {
             })?,
         };
         let template = parse_template(d.template.as_deref(), &d.model, &format!("{key}.template"))?;
+        let configured_template = d.template.as_deref().and_then(TemplateFamily::parse);
         header_safe_key(&format!("{key}.api_key"), d.api_key.as_deref())?;
-        let id = self.unique_id(d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model)));
+        let wildcard = is_wildcard(&d.model);
+        let id = d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model));
+        let id = if wildcard { id } else { self.unique_id(id) };
         let mode = parse_mode(d.mode.as_deref(), &format!("{key}.mode"))?;
-        if mode == Mode::Embedding {
+        if mode == Mode::Embedding && !wildcard {
             self.notes.push(format!(
                 "{label}: an embedding model (mode: embedding): served on /v1/embeddings, routed by its longest input; chat requests to it get 400"
             ));
@@ -464,12 +502,9 @@ impl<'a> Builder<'a> {
             d.weight,
             &mut self.notes,
         )?;
-        let group = self.group(&d.group, mode, &key)?;
-        let ix = self.deployments.len();
-        self.groups[group].deployments.push(ix);
-        self.deployments.push(Deployment {
+        let deployment = Deployment {
             id,
-            group,
+            group: 0,
             provider,
             model: d.model,
             api_base,
@@ -489,8 +524,20 @@ impl<'a> Builder<'a> {
             timeouts: defaults.clone(),
             mode,
             capacity,
-        });
-        Ok(())
+            discovered: None,
+        };
+        if wildcard {
+            return self.wildcard(
+                &key,
+                &d.group,
+                &format!("{key}.group"),
+                deployment,
+                d.discovery,
+                configured_template,
+            );
+        }
+        self.discovery_on_plain_entry(&key, &d.discovery);
+        self.push_deployment(deployment, &d.group, &key)
     }
 
     pub(super) fn resolve_group(&self, name: &str, key: &str) -> Result<GroupIx, ConfigError> {

@@ -6,8 +6,11 @@
 //! records a note for each interpretation, which `switchyard check` prints.
 
 mod capacity;
+mod catalog;
 mod deployments;
+mod discovery;
 mod error;
+mod expand;
 mod lenient;
 mod load;
 mod model;
@@ -15,7 +18,10 @@ mod raw;
 mod validate;
 
 pub use capacity::{Capacity, QueueSettings, SpillAfter};
+pub use catalog::{Catalog, DiscoveredModel, HostModels};
+pub use discovery::{AutoFallbacks, DiscoverySpec, glob_match};
 pub use error::{ConfigError, EnvSource, ProcessEnv};
+pub use expand::expand;
 pub use lenient::parse_duration;
 pub use load::{ENV_PREFIX, Format};
 pub use model::*;

@@ -27,6 +27,9 @@ pub struct Config {
     pub notes: Vec<String>,
     /// Keys that were present but not acted on.
     pub warnings: Vec<String>,
+    /// Wildcard deployments (`model: ollama/*`): expanded into groups by
+    /// [`expand`](super::expand) from what the hosts list.
+    pub discovery: Vec<super::DiscoverySpec>,
 }
 
 impl Config {
@@ -59,7 +62,18 @@ impl Config {
             group_by_name,
             notes,
             warnings,
+            discovery: Vec::new(),
         }
+    }
+
+    /// Rebuilds the name index after groups were added (discovery expansion).
+    pub(crate) fn reindex(&mut self) {
+        self.group_by_name = self
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.clone(), i))
+            .collect();
     }
 
     /// Looks a group up by its public name.
@@ -249,6 +263,8 @@ impl Provider {
 pub enum WindowSource {
     /// Written in the config under this key.
     Config(String),
+    /// Read from the backend by model discovery (what was read, and any cap applied).
+    Discovered(String),
     /// Not configured: will be read from the backend.
     Unknown,
 }
@@ -286,6 +302,19 @@ pub struct Deployment {
     pub mode: Mode,
     /// Slots, requests and tokens per minute, and shuffle weight.
     pub capacity: super::Capacity,
+    /// Set when model discovery created this deployment (`model: ollama/*`).
+    pub discovered: Option<Discovered>,
+}
+
+/// Where a discovered deployment came from, and what its server said about the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovered {
+    /// The wildcard entry and host: `ollama/* at http://gpu:11434 (model_list[3])`.
+    pub from: String,
+    /// The model family the server reports (`llama`, `gemma3`, …).
+    pub family: Option<String>,
+    /// What the server says the model can do (`completion`, `embedding`, `vision`, `tools`, …).
+    pub capabilities: Vec<String>,
 }
 
 /// What a deployment (and so its group) serves.

@@ -102,6 +102,22 @@ pub struct RawModelInfo {
     pub tokenizer: Option<String>,
     /// Switchyard: the chat-template family (llama3, mistral, chatml) when the name does not say.
     pub template: Option<String>,
+    /// Switchyard: how a wildcard entry (`ollama/*`) names, filters and chains what it discovers.
+    pub discovery: Option<RawDiscovery>,
+}
+
+/// Options of a wildcard deployment (`model: ollama/*`), the same in both dialects.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDiscovery {
+    /// Globs on the backend's model name; only matching models are taken (default: all).
+    pub include: Option<Vec<String>>,
+    /// Globs on the backend's model name; matching models are left out.
+    pub exclude: Option<Vec<String>>,
+    /// Upper bound on a discovered model's window (its trained context is often far larger
+    /// than what fits in memory).
+    pub max_context: Option<Number>,
+    /// `by_context`: the discovered chat groups fall back from the smallest window to the largest.
+    pub auto_fallbacks: Option<String>,
 }
 
 /// `fallbacks` in either form: a plain ordered chain, or LiteLLM's list of one-key maps.
@@ -172,6 +188,8 @@ pub struct RawDeployment {
     pub rpm: Option<Number>,
     pub tpm: Option<Number>,
     pub weight: Option<Number>,
+    /// With `model: "*"`: how the discovered models are named, filtered and chained.
+    pub discovery: Option<RawDiscovery>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -32,6 +32,7 @@ pub fn validate(
         groups: Vec::new(),
         group_ix: HashMap::new(),
         deployments: Vec::new(),
+        discovery: Vec::new(),
     };
     let rs = raw.router_settings.unwrap_or_default();
     let routing_raw = raw.routing.unwrap_or_default();
@@ -450,7 +451,8 @@ pub fn validate(
         cors_allow_origins: cors_origins(gw.cors_allow_origins)?,
     };
 
-    Ok(Config::new(
+    let discovery = std::mem::take(&mut b.discovery);
+    let mut config = Config::new(
         gateway,
         RouterServiceSettings {
             listen: router_listen,
@@ -462,7 +464,9 @@ pub fn validate(
         b.deployments,
         b.notes,
         b.warnings,
-    ))
+    );
+    config.discovery = discovery;
+    Ok(config)
 }
 
 /// What a routing strategy does, as `check` explains it.

@@ -133,7 +133,10 @@ fn quantization(backend_model: &str) -> String {
 fn details(g: &pb::ModelGroup) -> Value {
     let first = g.deployments.first();
     let model = first.map_or("", |d| d.backend_model.as_str());
-    let family = architecture(model);
+    // A discovered model's family is what its server reported.
+    let family = first
+        .and_then(|d| d.family.as_deref())
+        .unwrap_or_else(|| architecture(model));
     json!({
         "parent_model": "",
         "format": "gguf",
@@ -151,7 +154,7 @@ fn is_embedding(g: &pb::ModelGroup) -> bool {
 /// A group as an entry of `/api/tags`.
 fn tag_json(g: &pb::ModelGroup) -> Value {
     let name = listed_name(&g.name);
-    json!({
+    let mut v = json!({
         "name": name,
         "model": name,
         "modified_at": modified_at(),
@@ -159,7 +162,11 @@ fn tag_json(g: &pb::ModelGroup) -> Value {
         "digest": digest(g),
         "details": details(g),
         "context_length": g.context_window,
-    })
+    });
+    if let Some(from) = g.deployments.iter().find_map(|d| d.discovered_from.as_ref()) {
+        v["discovered_from"] = json!(from);
+    }
+    v
 }
 
 fn caller_of(caller: Option<Extension<Caller>>) -> Caller {
@@ -225,10 +232,11 @@ pub(crate) async fn show(
     info.insert("general.architecture".into(), arch.into());
     info.insert("general.basename".into(), g.name.clone().into());
     info.insert(format!("{arch}.context_length"), g.context_window.into());
-    let capabilities = if is_embedding(g) {
-        json!(["embedding"])
-    } else {
-        json!(["completion", "tools"])
+    let capabilities = match first.filter(|d| !d.capabilities.is_empty()) {
+        // Discovered: what the model's own server says (vision, thinking, …).
+        Some(d) => json!(d.capabilities),
+        None if is_embedding(g) => json!(["embedding"]),
+        None => json!(["completion", "tools"]),
     };
     let family = first.map_or("chatml", |d| d.template.as_str());
     let deployments: Vec<String> = g

@@ -14,24 +14,39 @@ use crate::extract::ApiPath;
 use crate::keys::Caller;
 
 fn model_json(g: &pb::ModelGroup) -> Value {
-    json!({
+    let mut v = json!({
         "id": g.name,
         "object": "model",
         "created": 0,
         "owned_by": "switchyard",
         "context_window": g.context_window,
         "fallbacks": g.fallbacks,
-        "deployments": g.deployments.iter().map(|d| json!({
-            "id": d.id,
-            "provider": d.provider,
-            "model": d.backend_model,
-            "context_window": d.context_window,
-            "context_window_source": d.window_source,
-            "health": d.health,
-            "loaded": d.loaded,
-            "reported_context": d.reported_context,
-        })).collect::<Vec<_>>(),
-    })
+        "deployments": g.deployments.iter().map(deployment_json).collect::<Vec<_>>(),
+    });
+    // A discovered group says where it came from (its first discovered deployment's entry).
+    if let Some(from) = g.deployments.iter().find_map(|d| d.discovered_from.as_ref()) {
+        v["discovered_from"] = json!(from);
+    }
+    v
+}
+
+fn deployment_json(d: &pb::DeploymentInfo) -> Value {
+    let mut v = json!({
+        "id": d.id,
+        "provider": d.provider,
+        "model": d.backend_model,
+        "context_window": d.context_window,
+        "context_window_source": d.window_source,
+        "health": d.health,
+        "loaded": d.loaded,
+        "reported_context": d.reported_context,
+    });
+    if let Some(from) = &d.discovered_from {
+        v["discovered_from"] = json!(from);
+        v["family"] = json!(d.family);
+        v["capabilities"] = json!(d.capabilities);
+    }
+    v
 }
 
 /// What a virtual key is shown of a group: OpenAI's model object.

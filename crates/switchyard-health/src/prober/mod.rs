@@ -6,22 +6,23 @@
 
 mod assess;
 mod llamacpp;
-mod observe;
+pub(crate) mod observe;
 mod ollama;
 mod target;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
-use switchyard_core::config::Provider;
+use switchyard_core::config::{Catalog, Config, Provider};
 
 use self::assess::Write;
 use self::observe::{Finding, Http};
 pub use self::target::{ProbeTarget, TargetDeployment};
+use crate::discovery::{Discoverer, DiscoveryHost, catalog_diff};
 use crate::error::HealthError;
 use crate::model::{HealthSnapshot, now_ms};
 use crate::store::HealthStore;
@@ -81,8 +82,11 @@ impl TrainedCache {
 /// Polls backends and writes their health to a [`HealthStore`].
 #[derive(Debug)]
 pub struct Prober {
-    targets: Vec<ProbeTarget>,
+    targets: RwLock<Arc<Vec<ProbeTarget>>>,
     store: HealthStore,
+    discovery: Discoverer,
+    /// The catalog this prober last wrote or read (`None`: not yet known).
+    catalog: Mutex<Option<Catalog>>,
     settings: ProberSettings,
     client: reqwest::Client,
     trained: TrainedCache,
@@ -103,15 +107,85 @@ impl Prober {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| HealthError::Http(e.to_string()))?;
+        let discovery = Discoverer::new(Vec::new(), settings.timeout)?;
         Ok(Prober {
-            targets,
+            targets: RwLock::new(Arc::new(targets)),
             store: store.into(),
+            discovery,
+            catalog: Mutex::new(None),
             settings,
             client,
             trained: TrainedCache::default(),
             rounds: AtomicU64::new(0),
             leader: AtomicBool::new(false),
         })
+    }
+
+    /// A prober for a configuration: its deployments probed, its wildcard entries' hosts
+    /// discovered.
+    pub fn for_config(
+        config: &Config,
+        store: impl Into<HealthStore>,
+        settings: ProberSettings,
+    ) -> Result<Self, HealthError> {
+        let p = Self::new(ProbeTarget::from_config(config), store, settings)?;
+        p.discovery.set_hosts(DiscoveryHost::from_config(config));
+        Ok(p)
+    }
+
+    /// Follows a new (expanded) configuration: probes its deployments and discovers on its
+    /// wildcard entries' hosts from the next round on.
+    pub fn reconfigure(&self, config: &Config) {
+        let targets = ProbeTarget::from_config(config);
+        *self
+            .targets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(targets);
+        self.discovery.set_hosts(DiscoveryHost::from_config(config));
+    }
+
+    fn targets(&self) -> Arc<Vec<ProbeTarget>> {
+        self.targets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Lists the wildcard entries' hosts once and writes the catalog to the store when it
+    /// changed; returns the catalog now in force (`None`: nothing to discover). A host that
+    /// does not answer keeps what it listed last. Ignores the lease.
+    pub async fn discover_once(&self) -> Option<Catalog> {
+        if self.discovery.is_empty() {
+            return None;
+        }
+        let known = self
+            .catalog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let known = match known {
+            Some(c) => Some(c),
+            None => self.store.catalog().await.ok().flatten(),
+        };
+        let previous = known.clone().unwrap_or_default();
+        let (next, errors) = self.discovery.discover(&previous).await;
+        for (host, e) in &errors {
+            tracing::warn!(host = %host, error = %e, "discovery: host did not answer; keeping what it listed last");
+        }
+        let mut remembered = Some(next.clone());
+        if known.as_ref() != Some(&next) {
+            let (added, removed) = catalog_diff(&previous, &next);
+            tracing::info!(?added, ?removed, "discovery: models changed");
+            if let Err(e) = self.store.put_catalog(&next).await {
+                tracing::warn!(error = %e, "discovery: cannot write the catalog; retrying next round");
+                remembered = known;
+            }
+        }
+        *self
+            .catalog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = remembered;
+        Some(next)
     }
 
     pub fn store(&self) -> &HealthStore {
@@ -144,12 +218,13 @@ impl Prober {
                 HealthSnapshot::new()
             }
         };
+        let targets = self.targets();
         let findings =
-            futures::future::join_all(self.targets.iter().map(|t| self.probe_target(t))).await;
+            futures::future::join_all(targets.iter().map(|t| self.probe_target(t))).await;
         let now = now_ms();
         let ttl = self.store.state_ttl();
         let mut out = HealthSnapshot::new();
-        for (target, findings) in self.targets.iter().zip(findings) {
+        for (target, findings) in targets.iter().zip(findings) {
             for (d, f) in target.deployments.iter().zip(findings) {
                 let prev = stored.get(&d.id);
                 let next = assess::next_state(prev, &f, now);
@@ -201,7 +276,10 @@ impl Prober {
             }
             if leader {
                 tokio::select! {
-                    _ = self.probe_once() => {}
+                    _ = async {
+                        self.discover_once().await;
+                        self.probe_once().await
+                    } => {}
                     () = &mut shutdown => break,
                 }
             }

@@ -11,6 +11,7 @@ use switchyard_core::FailureClass;
 use tokio::sync::broadcast;
 
 use super::DEFAULT_STATE_TTL;
+use super::catalog::CatalogCell;
 use super::subscription::HealthSubscription;
 use crate::model::{DeploymentHealth, HealthChange, HealthSnapshot, now_ms};
 use crate::passive;
@@ -29,6 +30,7 @@ struct Inner {
     states: Mutex<HashMap<String, (DeploymentHealth, Instant)>>,
     lease: Mutex<Option<(String, Instant)>>,
     events: broadcast::Sender<HealthChange>,
+    catalog: CatalogCell,
 }
 
 impl Default for MemoryStore {
@@ -51,6 +53,7 @@ impl MemoryStore {
                 states: Mutex::new(HashMap::new()),
                 lease: Mutex::new(None),
                 events,
+                catalog: CatalogCell::default(),
             }),
         }
     }
@@ -168,5 +171,9 @@ impl MemoryStore {
 
     pub fn state_ttl(&self) -> Duration {
         self.inner.ttl
+    }
+
+    pub(crate) fn catalog_cell(&self) -> &CatalogCell {
+        &self.inner.catalog
     }
 }

@@ -11,6 +11,7 @@
 //! - writes are whole records and idempotent; a change is published to subscribers;
 //! - one prober lease (`try_lease` / `release_lease`) so replicas of the prober do not fight.
 
+mod catalog;
 mod memory;
 mod redis;
 mod subscription;
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use switchyard_core::FailureClass;
 
+pub use self::catalog::CatalogWatch;
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
 pub use self::subscription::HealthSubscription;
