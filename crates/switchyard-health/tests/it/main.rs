@@ -11,6 +11,7 @@
 mod common;
 mod counters;
 mod degraded;
+mod discovery;
 mod lease;
 mod prober;
 mod store;
