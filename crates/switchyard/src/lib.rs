@@ -159,9 +159,12 @@ async fn router_parts(
         ..ProberSettings::default()
     };
     let interval = config.prober.interval;
-    let catalog =
-        discovery::initial_catalog(&config, redis_store(&config).as_ref(), config.prober.timeout)
-            .await;
+    let catalog = discovery::initial_catalog(
+        &config,
+        redis_store(&config).as_ref(),
+        config.prober.timeout,
+    )
+    .await;
     let disc = discovery::Discovery::new(config, catalog.clone());
     let config = disc.expanded();
     let service =
@@ -479,8 +482,9 @@ pub async fn discovered_now(config: Config) -> Config {
     let (catalog, errors) = discovery::discover_now(&config, config.prober.timeout).await;
     let mut out = switchyard_core::config::expand(&config, &catalog);
     for (host, e) in errors {
-        out.warnings
-            .push(format!("discovery: {host} did not answer ({e}); its models are not listed"));
+        out.warnings.push(format!(
+            "discovery: {host} did not answer ({e}); its models are not listed"
+        ));
     }
     out
 }

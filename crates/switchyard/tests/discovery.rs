@@ -14,11 +14,7 @@ async fn five_models() -> SimHandle {
     embed.capabilities = Some(vec!["embedding".into()]);
     let mut vision = SimModel::new("gemma3:4b", 131072);
     vision.architecture = "gemma3".into();
-    vision.capabilities = Some(vec![
-        "completion".into(),
-        "vision".into(),
-        "tools".into(),
-    ]);
+    vision.capabilities = Some(vec!["completion".into(), "vision".into(), "tools".into()]);
     SimHandle::start(SimConfig::ollama(vec![
         SimModel::new("llama3.2:1b", 4096),
         SimModel::new("qwen3:8b", 40960),
@@ -106,7 +102,10 @@ fn assert_five(m: &[Value]) {
             .starts_with("ollama/* at http://127.0.0.1:"),
         "{gemma:#}"
     );
-    assert_eq!(d["capabilities"], serde_json::json!(["completion", "vision", "tools"]));
+    assert_eq!(
+        d["capabilities"],
+        serde_json::json!(["completion", "vision", "tools"])
+    );
     assert_eq!(d["family"], "gemma3");
     assert!(
         d["context_window_source"]
@@ -124,7 +123,10 @@ fn assert_five(m: &[Value]) {
         find(m, "ollama/gemma3:4b")["fallbacks"],
         serde_json::json!(["ollama/qwen3:8b"])
     );
-    assert_eq!(find(m, "ollama/nomic-embed-text")["fallbacks"], serde_json::json!([]));
+    assert_eq!(
+        find(m, "ollama/nomic-embed-text")["fallbacks"],
+        serde_json::json!([])
+    );
 }
 
 #[tokio::test]
@@ -165,7 +167,10 @@ async fn a_five_model_host_yields_five_groups_from_the_first_request() {
         .json()
         .await
         .unwrap();
-    assert_eq!(show["capabilities"], serde_json::json!(["completion", "vision", "tools"]));
+    assert_eq!(
+        show["capabilities"],
+        serde_json::json!(["completion", "vision", "tools"])
+    );
     // Explain says where the deployment came from.
     let ex: Value = common::client()
         .post(gw.url("/v1/explain"))
@@ -245,7 +250,8 @@ async fn split_mode_routers_follow_the_catalog_the_prober_publishes() {
     let prefix = common::unique_prefix();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("switchyard.yaml");
-    let extra = format!("state: {{redis_url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\n");
+    let extra =
+        format!("state: {{redis_url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\n");
     std::fs::write(&path, wildcard_config(&sim.base_url(), &extra)).unwrap();
     let config = path.to_str().unwrap();
     let _prober = common::spawn_switchyard(&["prober", "--config", config]).await;

@@ -98,7 +98,9 @@ impl DiscoverySpec {
     pub fn window(&self, reported: Option<u32>, source: &str) -> (Option<u32>, String) {
         let caps = [
             self.max_context.map(|c| (c, "max_context")),
-            self.prototype.context_window.map(|c| (c, "the configured window")),
+            self.prototype
+                .context_window
+                .map(|c| (c, "the configured window")),
         ];
         let cap = caps.into_iter().flatten().min_by_key(|(c, _)| *c);
         match (reported, cap) {

@@ -171,10 +171,7 @@ fn chain_by_context(out: &mut Config, mut chain: Vec<(u32, String, GroupIx)>) {
             out.groups[g].fallbacks = order[i + 1..].to_vec();
         }
     }
-    let names: Vec<String> = chain
-        .iter()
-        .map(|(w, n, _)| format!("{n} ({w})"))
-        .collect();
+    let names: Vec<String> = chain.iter().map(|(w, n, _)| format!("{n} ({w})")).collect();
     out.notes.push(format!(
         "auto_fallbacks: by_context: {}",
         names.join(" -> ")

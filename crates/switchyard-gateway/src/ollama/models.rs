@@ -163,7 +163,11 @@ fn tag_json(g: &pb::ModelGroup) -> Value {
         "details": details(g),
         "context_length": g.context_window,
     });
-    if let Some(from) = g.deployments.iter().find_map(|d| d.discovered_from.as_ref()) {
+    if let Some(from) = g
+        .deployments
+        .iter()
+        .find_map(|d| d.discovered_from.as_ref())
+    {
         v["discovered_from"] = json!(from);
     }
     v

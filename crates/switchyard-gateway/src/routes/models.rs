@@ -24,7 +24,11 @@ fn model_json(g: &pb::ModelGroup) -> Value {
         "deployments": g.deployments.iter().map(deployment_json).collect::<Vec<_>>(),
     });
     // A discovered group says where it came from (its first discovered deployment's entry).
-    if let Some(from) = g.deployments.iter().find_map(|d| d.discovered_from.as_ref()) {
+    if let Some(from) = g
+        .deployments
+        .iter()
+        .find_map(|d| d.discovered_from.as_ref())
+    {
         v["discovered_from"] = json!(from);
     }
     v

@@ -46,7 +46,10 @@ struct Show {
 
 /// The host's models, each with what `/api/show` says (a model whose `/api/show` fails is listed
 /// without a window, and asked again next round).
-pub(super) async fn list(http: &Http<'_>, shows: &ShowCache) -> Result<Vec<DiscoveredModel>, String> {
+pub(super) async fn list(
+    http: &Http<'_>,
+    shows: &ShowCache,
+) -> Result<Vec<DiscoveredModel>, String> {
     let tags: Tags = http.get_json("/api/tags").await?;
     let found = futures::future::join_all(
         tags.models

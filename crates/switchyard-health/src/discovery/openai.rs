@@ -78,9 +78,13 @@ pub(super) async fn list(
             let (context_length, source) = match (slot, meta) {
                 (Some(n), _) => (Some(n), "/props n_ctx"),
                 (None, Some(Meta { n_ctx: Some(n), .. })) => (Some(*n), "/v1/models meta.n_ctx"),
-                (None, Some(Meta { n_ctx_train: Some(n), .. })) => {
-                    (Some(*n), "/v1/models meta.n_ctx_train")
-                }
+                (
+                    None,
+                    Some(Meta {
+                        n_ctx_train: Some(n),
+                        ..
+                    }),
+                ) => (Some(*n), "/v1/models meta.n_ctx_train"),
                 _ => (None, ""),
             };
             DiscoveredModel {

@@ -55,8 +55,12 @@ fn names(c: &Catalog) -> Vec<String> {
 async fn ollama_models_windows_and_capabilities() {
     let sim = ollama_sim().await;
     let store = MemoryStore::new();
-    let prober = Prober::for_config(&config(&sim.base_url(), "ollama"), store.clone(), settings())
-        .unwrap();
+    let prober = Prober::for_config(
+        &config(&sim.base_url(), "ollama"),
+        store.clone(),
+        settings(),
+    )
+    .unwrap();
     let c = prober.discover_once().await.unwrap();
     let host = c.host(Provider::Ollama, &sim.base_url()).unwrap();
     assert_eq!(host.models.len(), 2);
@@ -82,8 +86,12 @@ async fn ollama_models_windows_and_capabilities() {
 async fn pulls_and_removals_reach_a_memory_watcher_and_a_dead_host_keeps_its_models() {
     let sim = ollama_sim().await;
     let store: HealthStore = MemoryStore::new().into();
-    let prober =
-        Prober::for_config(&config(&sim.base_url(), "ollama"), store.clone(), settings()).unwrap();
+    let prober = Prober::for_config(
+        &config(&sim.base_url(), "ollama"),
+        store.clone(),
+        settings(),
+    )
+    .unwrap();
     let mut watch = store.watch_catalog(Duration::from_millis(20));
     prober.discover_once().await.unwrap();
     assert_eq!(names(&watch.next().await.unwrap()).len(), 2);
@@ -123,7 +131,10 @@ async fn llamacpp_window_comes_from_props() {
     let host = c.host(Provider::OpenAi, &sim.base_url()).unwrap();
     assert_eq!(host.models.len(), 1);
     assert_eq!(host.models[0].context_length, Some(4096));
-    assert_eq!(host.models[0].context_source.as_deref(), Some("/props n_ctx"));
+    assert_eq!(
+        host.models[0].context_source.as_deref(),
+        Some("/props n_ctx")
+    );
 }
 
 #[tokio::test]
@@ -134,8 +145,12 @@ async fn a_redis_watcher_sees_the_catalog_once_per_change() {
     let prefix = common::unique_prefix("discovery");
     let sim = ollama_sim().await;
     let store: HealthStore = RedisStore::new(common::REDIS_URL, &prefix).unwrap().into();
-    let prober =
-        Prober::for_config(&config(&sim.base_url(), "ollama"), store.clone(), settings()).unwrap();
+    let prober = Prober::for_config(
+        &config(&sim.base_url(), "ollama"),
+        store.clone(),
+        settings(),
+    )
+    .unwrap();
     let reader: HealthStore = RedisStore::new(common::REDIS_URL, &prefix).unwrap().into();
     assert!(reader.catalog().await.unwrap().is_none());
     let mut watch = reader.watch_catalog(Duration::from_millis(20));

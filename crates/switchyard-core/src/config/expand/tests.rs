@@ -39,7 +39,11 @@ fn five() -> Vec<DiscoveredModel> {
         model("gemma3:4b", Some(131072), &["completion", "vision"]),
         model("llama3.2:1b", Some(2048), &["completion", "tools"]),
         model("nomic-embed-text:latest", Some(2048), &["embedding"]),
-        model("qwen3:latest", Some(40960), &["completion", "tools", "thinking"]),
+        model(
+            "qwen3:latest",
+            Some(40960),
+            &["completion", "tools", "thinking"],
+        ),
         model("smollm2:135m", Some(8192), &["completion"]),
     ]
 }
@@ -61,7 +65,9 @@ fn a_wildcard_entry_is_a_spec_not_a_group() {
     assert_eq!(s.api_base(), "http://gpu:11434");
     assert_eq!(s.label(), "ollama/* at http://gpu:11434 (model_list[0])");
     assert!(
-        c.notes.iter().any(|n| n.contains("discovery: one group per model")),
+        c.notes
+            .iter()
+            .any(|n| n.contains("discovery: one group per model")),
         "{:#?}",
         c.notes
     );
@@ -85,7 +91,13 @@ fn five_models_make_five_groups_with_their_windows() {
     let windows: Vec<_> = c.deployments.iter().map(|d| d.context_window).collect();
     assert_eq!(
         windows,
-        [Some(131072), Some(2048), Some(2048), Some(40960), Some(8192)]
+        [
+            Some(131072),
+            Some(2048),
+            Some(2048),
+            Some(40960),
+            Some(8192)
+        ]
     );
     let g = c.group("ollama/nomic-embed-text").unwrap();
     assert_eq!(c.groups[g].mode, Mode::Embedding);
@@ -180,8 +192,15 @@ model_list:
     let c = expand(&base, &catalog(&[("http://gpu:11434", five())]));
     let g = c.group("llama3.2:1b").unwrap();
     assert_eq!(c.groups[g].deployments.len(), 1);
-    assert_eq!(c.deployments[c.groups[g].deployments[0]].context_window, Some(1024));
-    assert!(c.notes.iter().any(|n| n.contains("the configured one is kept")));
+    assert_eq!(
+        c.deployments[c.groups[g].deployments[0]].context_window,
+        Some(1024)
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("the configured one is kept"))
+    );
     assert_eq!(c.groups.len(), 5);
 }
 
@@ -249,21 +268,17 @@ fn wildcard_mistakes_are_errors_naming_the_key() {
             .unwrap_err()
             .to_string()
     };
-    let e = bad(
-        r#"
+    let e = bad(r#"
 model_list:
   - model_name: "everything"
     litellm_params: {model: "ollama/*"}
-"#,
-    );
+"#);
     assert!(e.contains("model_list[0].model_name"), "{e}");
-    let e = bad(
-        r#"
+    let e = bad(r#"
 model_list:
   - model_name: "*"
     litellm_params: {model: "ollama/*"}
     model_info: {discovery: {auto_fallbacks: by_size}}
-"#,
-    );
+"#);
     assert!(e.contains("model_list[0].discovery.auto_fallbacks"), "{e}");
 }
