@@ -291,3 +291,55 @@ async fn split_mode_routers_follow_the_catalog_the_prober_publishes() {
     let r = chat(&gateway.url("/v1/chat/completions"), "ollama/qwen3:8b").await;
     assert_eq!(r.status(), 404);
 }
+
+/// `switchyard check FILE` (the binary).
+async fn check(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.yaml");
+    std::fs::write(&path, text).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn check_lists_what_was_discovered_and_a_silent_host() {
+    let sim = five_models().await;
+    let out = check(&wildcard_config(&sim.base_url(), "")).await;
+    assert!(
+        out.contains("discovery: one group per model the host lists"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "ollama/qwen3:8b (qwen3:8b via ollama at {}): discovered by ollama/* at {} (model_list[0]); chat model (completion, tools), window 32768 from /api/show llama.context_length 40960, capped at 32768 by max_context",
+            sim.base_url(),
+            sim.base_url()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("5 of the host's 5 model(s) taken"), "{out}");
+    assert!(
+        out.contains("auto_fallbacks: by_context: ollama/llama3.2:1b (4096) -> ollama/smollm2:135m (8192)"),
+        "{out}"
+    );
+    // A host that does not answer (a loopback port nobody listens on) is a warning.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = check(&wildcard_config(&format!("http://{closed}"), "")).await;
+    assert!(out.contains("Warnings:"), "{out}");
+    assert!(
+        out.contains(&format!("discovery: ollama http://{closed} did not answer")),
+        "{out}"
+    );
+}
