@@ -117,8 +117,6 @@ struct RouterParts {
     service: RouterService,
     recorder: Option<switchyard_ledger::Recorder>,
     querier: Option<QuerierRef>,
-    /// The file's configuration and the discovery catalog it is expanded with.
-    discovery: Arc<discovery::Discovery>,
 }
 
 /// The shared store as a process sees it before its router exists: Redis when configured (for
@@ -159,11 +157,12 @@ async fn router_parts(
         ..ProberSettings::default()
     };
     let interval = config.prober.interval;
-    let catalog = discovery::initial_catalog(
+    // Boxed: the listing's future is large, and every starter awaits this one.
+    let catalog = Box::pin(discovery::initial_catalog(
         &config,
         redis_store(&config).as_ref(),
         config.prober.timeout,
-    )
+    ))
     .await;
     let disc = discovery::Discovery::new(config, catalog.clone());
     let config = disc.expanded();
@@ -186,7 +185,7 @@ async fn router_parts(
         None
     };
     discovery::follow(
-        disc.clone(),
+        disc,
         &store,
         interval,
         move |config| {
@@ -204,7 +203,6 @@ async fn router_parts(
         service,
         recorder,
         querier,
-        discovery: disc,
     })
 }
 
@@ -220,7 +218,7 @@ pub async fn serve(
     let options = gateway_options(&config);
     let config_for_keys = config.clone();
     let limits = server_limits(&config.gateway);
-    let parts = router_parts(config, opts, &stop).await?;
+    let parts = Box::pin(router_parts(config, opts, &stop)).await?;
     let metrics_source = parts.service.clone();
     let router: switchyard_gateway::InProcessRouter = Arc::new(parts.service.clone());
     let redis = parts.service.state().shared.redis.clone();
@@ -301,7 +299,7 @@ pub async fn router(
     let metrics_listen = config.router.metrics_listen;
     let auth = grpc_auth(&config);
     let master_key = config.gateway.master_key.clone();
-    let mut parts = router_parts(config, opts, &stop).await?;
+    let mut parts = Box::pin(router_parts(config, opts, &stop)).await?;
     // Direct gRPC clients present virtual keys, looked up in the ledger like the gateway does.
     let keys = match (&parts.querier, &master_key) {
         (Some(q), Some(m)) => Some(Arc::new(grpc_keys::LedgerKeys::new(q.clone(), m))
