@@ -92,6 +92,7 @@ fn add_model(
                 fallbacks: Vec::new(),
                 context_fallbacks: Vec::new(),
                 mode,
+                spill_after: None,
             });
             out.groups.len() - 1
         }
