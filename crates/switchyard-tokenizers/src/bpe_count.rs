@@ -4,8 +4,9 @@
 //! `Encoding` (a `String` and offsets per token, normalised-string alignments per pre-token), and a
 //! profile of a 27k-token prompt spent more time in `malloc`, `free` and `memcpy` than in the
 //! regex and merges themselves. This counter runs the same three steps with no per-token
-//! allocation: the pre-tokenizer regexes (the same `fancy-regex` patterns, applied in sequence,
-//! each match and each gap kept as a piece, as `Split` with `Isolated` does), then per piece its
+//! allocation: the pre-tokenizer regexes (applied in sequence, each match and each gap kept as a
+//! piece, as `Split` with `Isolated` does; the common patterns by the hand-written scanners of
+//! `scan`, the others by the same `fancy-regex` patterns), then per piece its
 //! bytes' byte-level tokens, then the merges by rank (lowest rank first, leftmost on ties, as the
 //! `tokenizers` BPE model applies them). With `ignore_merges`, a piece that is a whole vocabulary
 //! entry is one token. Pieces already seen are remembered (bounded), so common words cost one
@@ -24,6 +25,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use crate::bpe::{byte_to_char, split_merge};
 use crate::error::TokenizerError;
 use crate::pretok::PreTokenizer;
+use crate::scan::Scanner;
 use crate::vocab::Vocab;
 
 /// Pieces remembered with their counts (each a few dozen bytes at most: ~1.5 MiB in all).
@@ -31,9 +33,15 @@ const WORD_CACHE_ENTRIES: usize = 32_768;
 /// Longer pieces are merged every time (they are rare, and would crowd the cache).
 const MAX_CACHED_PIECE: usize = 48;
 
+/// One pre-tokenizer step: a hand-written scanner where there is one, else the regex.
+enum Splitter {
+    Scan(Scanner),
+    Regex(Box<Regex>),
+}
+
 /// Counts byte-level BPE tokens of text without special tokens.
 pub(crate) struct BpeCounter {
-    regexes: Vec<Regex>,
+    regexes: Vec<Splitter>,
     ignore_merges: bool,
     /// Raw byte → its byte-level token.
     byte_ids: [Option<u32>; 256],
@@ -58,7 +66,11 @@ impl BpeCounter {
             .regexes
             .iter()
             .map(|re| {
+                if let Some(scanner) = Scanner::for_pattern(re)? {
+                    return Ok(Splitter::Scan(scanner));
+                }
                 Regex::new(re)
+                    .map(|r| Splitter::Regex(Box::new(r)))
                     .map_err(|e| TokenizerError::Hf(format!("pre-tokenizer regex {re:?}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -126,11 +138,18 @@ impl BpeCounter {
 
     /// Calls `f` with every piece of `text` after regexes `level..`.
     fn pieces(&self, text: &str, level: usize, f: &mut dyn FnMut(&str), ok: &mut bool) {
-        let Some(re) = self.regexes.get(level) else {
-            if !text.is_empty() {
-                f(text);
+        let re = match self.regexes.get(level) {
+            None => {
+                if !text.is_empty() {
+                    f(text);
+                }
+                return;
             }
-            return;
+            Some(Splitter::Scan(scanner)) => {
+                scanner.pieces(text, &mut |piece| self.pieces(piece, level + 1, f, ok));
+                return;
+            }
+            Some(Splitter::Regex(re)) => re,
         };
         let mut last = 0;
         for m in re.find_iter(text) {

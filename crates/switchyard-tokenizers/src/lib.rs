@@ -19,6 +19,7 @@ mod count_cache;
 mod error;
 mod gguf;
 mod pretok;
+mod scan;
 mod show;
 mod special;
 mod spm;
