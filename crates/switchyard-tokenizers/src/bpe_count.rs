@@ -20,7 +20,7 @@ use std::collections::BinaryHeap;
 
 use fancy_regex::Regex;
 use quick_cache::sync::Cache;
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::bpe::{byte_to_char, split_merge};
 use crate::error::TokenizerError;
@@ -28,7 +28,8 @@ use crate::pretok::PreTokenizer;
 use crate::scan::Scanner;
 use crate::vocab::Vocab;
 
-/// Pieces remembered with their counts (each a few dozen bytes at most: ~1.5 MiB in all).
+/// Pieces remembered with their counts, per cache (short and long pieces; each a few dozen bytes
+/// at most: ~1.5 MiB each).
 const WORD_CACHE_ENTRIES: usize = 32_768;
 /// Longer pieces are merged every time (they are rare, and would crowd the cache).
 const MAX_CACHED_PIECE: usize = 48;
@@ -47,9 +48,38 @@ pub(crate) struct BpeCounter {
     byte_ids: [Option<u32>; 256],
     /// (left, right) → (rank, merged token).
     merges: FxHashMap<(u32, u32), (u32, u32)>,
-    /// Raw bytes of each vocabulary entry (for `ignore_merges`).
-    whole: FxHashMap<Box<[u8]>, u32>,
-    words: Cache<Box<[u8]>, u32, quick_cache::UnitWeighter, FxBuildHasher>,
+    /// Raw bytes of each vocabulary entry (for `ignore_merges`): up to 15 bytes packed
+    /// ([`short_key`]), longer ones as they are.
+    whole_short: FxHashSet<u128>,
+    whole_long: FxHashSet<Box<[u8]>>,
+    /// Counts of pieces seen, the same two ways.
+    words_short: Cache<u128, u32, quick_cache::UnitWeighter, FxBuildHasher>,
+    words_long: Cache<Box<[u8]>, u32, quick_cache::UnitWeighter, FxBuildHasher>,
+}
+
+/// A piece of at most 15 bytes as one integer (its bytes, then its length in the top byte), so
+/// that hashing and comparing it takes a few instructions and no `memcmp`.
+#[inline]
+fn short_key(bytes: &[u8]) -> Option<u128> {
+    let len = bytes.len();
+    if len > 15 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..len].copy_from_slice(bytes);
+    buf[15] = len as u8;
+    Some(u128::from_le_bytes(buf))
+}
+
+fn word_cache<K: Eq + std::hash::Hash + Clone>()
+-> Cache<K, u32, quick_cache::UnitWeighter, FxBuildHasher> {
+    Cache::with(
+        WORD_CACHE_ENTRIES,
+        WORD_CACHE_ENTRIES as u64,
+        quick_cache::UnitWeighter,
+        FxBuildHasher,
+        quick_cache::sync::DefaultLifecycle::default(),
+    )
 }
 
 /// The raw bytes a byte-level token string stands for (`None` when a char is not byte-level).
@@ -98,26 +128,24 @@ impl BpeCounter {
                 rank += 1;
             }
         }
-        let whole = if pre.ignore_merges {
-            ids.iter()
-                .filter_map(|(t, &id)| Some((token_bytes(t, &char_to_byte)?, id)))
-                .collect()
-        } else {
-            FxHashMap::default()
-        };
+        let (mut whole_short, mut whole_long) = (FxHashSet::default(), FxHashSet::default());
+        if pre.ignore_merges {
+            for bytes in ids.keys().filter_map(|t| token_bytes(t, &char_to_byte)) {
+                match short_key(&bytes) {
+                    Some(k) => whole_short.insert(k),
+                    None => whole_long.insert(bytes),
+                };
+            }
+        }
         Ok(BpeCounter {
             regexes,
             ignore_merges: pre.ignore_merges,
             byte_ids,
             merges,
-            whole,
-            words: Cache::with(
-                WORD_CACHE_ENTRIES,
-                WORD_CACHE_ENTRIES as u64,
-                quick_cache::UnitWeighter,
-                FxBuildHasher,
-                quick_cache::sync::DefaultLifecycle::default(),
-            ),
+            whole_short,
+            whole_long,
+            words_short: word_cache(),
+            words_long: word_cache(),
         })
     }
 
@@ -176,16 +204,32 @@ impl BpeCounter {
             // A byte without a token (some vocabularies lack a few) gives none, as in `encode`.
             return usize::from(self.byte_ids[usize::from(*b)].is_some());
         }
-        if self.ignore_merges && self.whole.contains_key(bytes) {
-            return 1;
+        let short = short_key(bytes);
+        if self.ignore_merges {
+            let whole = match short {
+                Some(k) => self.whole_short.contains(&k),
+                None => self.whole_long.contains(bytes),
+            };
+            if whole {
+                return 1;
+            }
+        }
+        if let Some(k) = short {
+            if let Some(n) = self.words_short.get(&k) {
+                return n as usize;
+            }
+            let n = self.merge(bytes, symbols);
+            self.words_short
+                .insert(k, u32::try_from(n).unwrap_or(u32::MAX));
+            return n;
         }
         let cacheable = bytes.len() <= MAX_CACHED_PIECE;
-        if cacheable && let Some(n) = self.words.get(bytes) {
+        if cacheable && let Some(n) = self.words_long.get(bytes) {
             return n as usize;
         }
         let n = self.merge(bytes, symbols);
         if cacheable {
-            self.words
+            self.words_long
                 .insert(bytes.into(), u32::try_from(n).unwrap_or(u32::MAX));
         }
         n
