@@ -193,7 +193,10 @@ impl Scanner {
         if kind == Kind::Letter {
             return cl.run_end(s, i, Kind::Letter);
         }
-        if c != '\r' && c != '\n' && kind != Kind::Number && cl.kind_at(s, i + n) == Some(Kind::Letter)
+        if c != '\r'
+            && c != '\n'
+            && kind != Kind::Number
+            && cl.kind_at(s, i + n) == Some(Kind::Letter)
         {
             return cl.run_end(s, i + n, Kind::Letter);
         }
@@ -269,7 +272,11 @@ impl Scanner {
         if newlines && let Some(end) = after_break {
             return end;
         }
-        if j == s.len() || chars < 2 { j } else { j - last_len }
+        if j == s.len() || chars < 2 {
+            j
+        } else {
+            j - last_len
+        }
     }
 }
 
@@ -317,7 +324,10 @@ mod tests {
     /// Every string of up to `len` chars over `alphabet` gives the regex's pieces.
     fn exhaustive(alphabet: &[char], len: u32) {
         for pattern in PATTERNS {
-            let (sc, re) = (scanner(pattern), fancy_regex::Regex::new(pattern).expect("regex"));
+            let (sc, re) = (
+                scanner(pattern),
+                fancy_regex::Regex::new(pattern).expect("regex"),
+            );
             let mut text = String::new();
             for n in 1..=len {
                 for mut code in 0..alphabet.len().pow(n) {
@@ -326,7 +336,11 @@ mod tests {
                         text.push(alphabet[code % alphabet.len()]);
                         code /= alphabet.len();
                     }
-                    assert_eq!(split(&sc, &text), regex_split(&re, &text), "{pattern} on {text:?}");
+                    assert_eq!(
+                        split(&sc, &text),
+                        regex_split(&re, &text),
+                        "{pattern} on {text:?}"
+                    );
                 }
             }
         }
@@ -336,7 +350,10 @@ mod tests {
     fn llama3_pieces() {
         assert_eq!(
             split(&scanner(LLAMA3), "Hello world's 12345 (x)  \n\n  y!!\n"),
-            ["Hello", " world", "'s", " ", "123", "45", " (", "x", ")", "  \n\n", " ", " y", "!!\n"]
+            [
+                "Hello", " world", "'s", " ", "123", "45", " (", "x", ")", "  \n\n", " ", " y",
+                "!!\n"
+            ]
         );
     }
 
@@ -345,10 +362,15 @@ mod tests {
     #[test]
     fn same_pieces_as_the_regex_on_every_short_string() {
         exhaustive(
-            &[' ', '\t', '\n', '\r', 'a', 's', '\'', '1', '.', '\u{3000}', '\u{301}', 'É', '²'],
+            &[
+                ' ', '\t', '\n', '\r', 'a', 's', '\'', '1', '.', '\u{3000}', '\u{301}', 'É', '²',
+            ],
             4,
         );
-        exhaustive(&[' ', '\n', 'r', 'e', 'L', '\'', '7', '!', '\u{a0}', '中'], 5);
+        exhaustive(
+            &[' ', '\n', 'r', 'e', 'L', '\'', '7', '!', '\u{a0}', '中'],
+            5,
+        );
     }
 
     /// Longer random text over a wider alphabet (deterministic generator).
@@ -366,7 +388,10 @@ mod tests {
             seed
         };
         for pattern in PATTERNS {
-            let (sc, re) = (scanner(pattern), fancy_regex::Regex::new(pattern).expect("regex"));
+            let (sc, re) = (
+                scanner(pattern),
+                fancy_regex::Regex::new(pattern).expect("regex"),
+            );
             for _ in 0..3000 {
                 let len = (next() % 60) as usize;
                 // Runs of one char now and then (white space, digits, letters).
@@ -377,7 +402,11 @@ mod tests {
                         std::iter::repeat_n(c, times as usize)
                     })
                     .collect();
-                assert_eq!(split(&sc, &text), regex_split(&re, &text), "{pattern} on {text:?}");
+                assert_eq!(
+                    split(&sc, &text),
+                    regex_split(&re, &text),
+                    "{pattern} on {text:?}"
+                );
             }
         }
     }
