@@ -259,6 +259,9 @@ enum Command {
         /// Text under the section's title (the run, the machine's load).
         #[arg(long, default_value = "")]
         header: String,
+        /// A Markdown file appended to the section (observations).
+        #[arg(long)]
+        notes: Option<PathBuf>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -657,8 +660,9 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::CapacityReport {
             results,
             header,
+            notes,
             out,
-        } => capacity_report(&results, &header, &out),
+        } => capacity_report(&results, &header, notes.as_deref(), &out),
         Command::Passthrough { listen, upstream } => {
             switchyard_bench::passthrough::run(listen, &upstream).await
         }
@@ -722,7 +726,12 @@ async fn capacity(a: CapacityArgs) -> anyhow::Result<()> {
     write_json(Some(&a.out), &r)
 }
 
-fn capacity_report(results: &Path, header: &str, out: &Path) -> anyhow::Result<()> {
+fn capacity_report(
+    results: &Path,
+    header: &str,
+    notes: Option<&Path>,
+    out: &Path,
+) -> anyhow::Result<()> {
     use switchyard_bench::capacity::{self as cap, CapacityResult};
     let mut found: Vec<CapacityResult> = Vec::new();
     for e in std::fs::read_dir(results)? {
@@ -740,8 +749,16 @@ fn capacity_report(results: &Path, header: &str, out: &Path) -> anyhow::Result<(
         bail!("no capacity-*.json in {}", results.display());
     }
     found.sort_by_key(|r| cap::system_rank(&r.system));
+    let mut section = cap::render(&found, header);
+    if let Some(n) = notes {
+        let text =
+            std::fs::read_to_string(n).with_context(|| format!("cannot read {}", n.display()))?;
+        section.push('\n');
+        section.push_str(text.trim_end());
+        section.push('\n');
+    }
     let doc = std::fs::read_to_string(out).unwrap_or_default();
-    std::fs::write(out, cap::splice(&doc, &cap::render(&found, header)))
+    std::fs::write(out, cap::splice(&doc, &section))
         .with_context(|| format!("cannot write {}", out.display()))
 }
 
