@@ -788,7 +788,7 @@ if [[ $REPORT == 1 ]]; then
     if compgen -G "$RESULTS/capacity-*.json" >/dev/null; then
         cap_notes=(); [[ -f bench/capacity-notes.md ]] && cap_notes=(--notes bench/capacity-notes.md)
         "$LOADGEN" capacity-report --results "$RESULTS" --out BENCHMARKS.md "${cap_notes[@]}" \
-            --header "Run of $(date -u '+%Y-%m-%d %H:%M UTC') (\`bench/run.sh $ARGS\`), $(nproc) cores shared with the other work on the machine (load average at the start of each system below). The fleet is one simulator (\`bench/sim-capacity.yaml\`); see \"The capacity scenario\" in bench/methodology.md."
+            --header "Run of $(date -u -d "@$STARTED" '+%Y-%m-%d %H:%M UTC') (${BENCH_BIN_DIR:+\`BENCH_BIN_DIR=$BENCH_BIN_DIR\` }\`bench/run.sh $ARGS\`), $(nproc) cores shared with the other work on the machine (load average at the start of each system below). The fleet is one simulator (\`bench/sim-capacity.yaml\`); see \"The capacity scenario\" in bench/methodology.md."
         log "wrote the capacity section of BENCHMARKS.md"
     fi
 fi

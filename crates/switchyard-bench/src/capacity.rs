@@ -198,6 +198,10 @@ pub struct CapacityResult {
     /// The fleet, smallest first: `(label, backend model name)`.
     #[serde(default)]
     pub fleet: Vec<(String, String)>,
+    /// p95 completion time over *all* requests, a failed one counting as never completed
+    /// (`None` when more than 5 % failed: then there is no such p95).
+    #[serde(default)]
+    pub p95_all_ms: Option<f64>,
     /// `/proc/loadavg` (1, 5, 15 min) when this system's run started.
     #[serde(default)]
     pub loadavg_at_start: String,
@@ -378,9 +382,9 @@ pub fn render(results: &[CapacityResult], header: &str) -> String {
         );
     }
     let mut head =
-        "| system | requests | errors | backend 503s | silently truncated | p50 | p95 | p99 |"
+        "| system | requests | errors | backend 503s | silently truncated | p50 | p95 | p99 | p95, failures as never done |"
             .to_string();
-    let mut rule = "|---|---:|---:|---:|---:|---:|---:|---:|".to_string();
+    let mut rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|".to_string();
     for (label, model) in &fleet {
         let _ = write!(head, " {label} (`{model}`) |");
         rule.push_str("---:|");
@@ -389,7 +393,7 @@ pub fn render(results: &[CapacityResult], header: &str) -> String {
     for r in results {
         let total: u64 = fleet.iter().map(|(_, m)| r.served(m)).sum();
         let mut row = format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.system,
             r.sent,
             r.errors(),
@@ -398,6 +402,7 @@ pub fn render(results: &[CapacityResult], header: &str) -> String {
             secs(r.times.p50_ms),
             secs(r.times.p95_ms),
             secs(r.times.p99_ms),
+            r.p95_all(),
         );
         for (_, m) in &fleet {
             let n = r.served(m);
@@ -413,7 +418,9 @@ pub fn render(results: &[CapacityResult], header: &str) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "Errors are requests the client got no 2xx answer for; backend 503s are requests a \
+        "Errors are requests the client got no 2xx answer for; p50, p95 and p99 are over the \
+         successful requests, the next column counts a failed request as one that never \
+         completed (none when more than 5 % failed); backend 503s are requests a \
          simulated Ollama refused because its queue was full (`server busy, please try again.  \
          maximum pending requests exceeded`), whether or not the system retried them elsewhere; \
          silently truncated are prompts Ollama cut to its `num_ctx`. The shares are the \
@@ -483,6 +490,38 @@ pub fn counted_since(before: &Value, mut after: Value) -> Value {
     after
 }
 
+/// The p95 of all requests with failures as infinitely slow; `None` when over 5 % failed.
+fn p95_counting_failures(outcomes: &[Outcome]) -> Option<f64> {
+    let mut ms: Vec<f64> = outcomes
+        .iter()
+        .map(|o| {
+            if o.error.is_none() {
+                o.ms
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    let i = ((ms.len() as f64 * 0.95).ceil() as usize).clamp(1, ms.len().max(1)) - 1;
+    ms.get(i).copied().filter(|v| v.is_finite())
+}
+
+impl CapacityResult {
+    /// p95 with failures counted as never completed, for the table.
+    fn p95_all(&self) -> String {
+        match (self.errors(), self.p95_all_ms) {
+            (0, _) => secs(self.times.p95_ms),
+            (e, _) if e * 20 > self.sent => format!(
+                "none ({:.0} % failed)",
+                e as f64 * 100.0 / self.sent.max(1) as f64
+            ),
+            (_, Some(ms)) => secs(ms),
+            (_, None) => "n/a".to_string(),
+        }
+    }
+}
+
 /// Folds the outcomes into a result.
 pub fn summarize(
     system: &str,
@@ -515,6 +554,7 @@ pub fn summarize(
         backend,
         wall_s,
         fleet: Vec::new(),
+        p95_all_ms: p95_counting_failures(outcomes),
         loadavg_at_start: String::new(),
     }
 }
@@ -590,6 +630,12 @@ mod tests {
         assert_eq!(r.times.p50_ms, 300.0);
         assert_eq!(r.times.max_ms, 900.0);
         assert_eq!(r.times_large_prompts.count, 1);
+        assert_eq!(r.p95_all_ms, None);
+        let few: Vec<Outcome> = (0..40)
+            .map(|i| o(false, 200, f64::from(i), false))
+            .chain([o(false, 503, 1.0, true)])
+            .collect();
+        assert_eq!(p95_counting_failures(&few), Some(38.0));
         assert_eq!(
             (r.backend_busy(), r.backend_truncated(), r.served("a")),
             (4, 1, 3)
@@ -598,6 +644,10 @@ mod tests {
         r.fleet = vec![("small".into(), "a".into()), ("large".into(), "b".into())];
         let md = render(&[r], "");
         assert!(md.contains("| s | 5 | 2 | 4 | 1 | 0.3 s |"), "{md}");
+        assert!(md.contains("| none (40 % failed) |"), "{md}");
+        let cols = |l: &str| l.matches('|').count();
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert!(lines.iter().all(|l| cols(l) == cols(lines[0])), "{md}");
         assert!(md.contains("75 % (3) | 25 % (1) |"), "{md}");
     }
 
