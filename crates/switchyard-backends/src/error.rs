@@ -46,7 +46,14 @@ impl BackendError {
             // request never produced an answer, so another deployment may take it.
             FailureClass::Connect
         };
-        BackendError::new(class, with_causes(e))
+        let message = with_causes(e);
+        if crate::tls::is_tls_failure(e) {
+            return BackendError::new(
+                class,
+                format!("TLS handshake failed (is the server's certificate trusted? set ssl_verify to its CA file): {message}"),
+            );
+        }
+        BackendError::new(class, message)
     }
 
     /// Classifies an error reading a response body that had started.

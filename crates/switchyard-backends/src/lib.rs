@@ -19,6 +19,7 @@ mod pool;
 #[cfg(test)]
 mod request_tests;
 mod timeouts;
+pub mod tls;
 mod tokenize;
 
 use bytes::Bytes;

@@ -97,7 +97,7 @@ fn options(attempt: &Attempt<'_>) -> Value {
     if let Some(w) = d.context_window {
         o.insert("num_ctx".into(), w.into());
     }
-    if let Some(n) = attempt.max_tokens {
+    if let Some(n) = attempt.max_tokens.or(d.max_output_tokens) {
         o.insert("num_predict".into(), n.into());
     }
     if let Some(s) = s {

@@ -49,7 +49,8 @@ fn message_json(m: &pb::Message) -> Value {
 
 /// Sampling fields shared by chat and text completions.
 fn put_sampling(body: &mut Map<String, Value>, attempt: &Attempt<'_>) {
-    if let Some(n) = attempt.max_tokens {
+    // The request's limit, else the deployment's (LiteLLM's `litellm_params.max_tokens`).
+    if let Some(n) = attempt.max_tokens.or(attempt.deployment.max_output_tokens) {
         body.insert("max_tokens".into(), n.into());
     }
     if let Some(s) = &attempt.request.sampling {

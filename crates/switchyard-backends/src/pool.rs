@@ -14,10 +14,12 @@ use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use switchyard_core::FailureClass;
-use switchyard_core::config::{Config, Provider};
+use std::sync::Arc;
+use switchyard_core::config::{Config, Provider, TlsSettings};
 use tokio::time::Instant;
 
 use crate::lines::{LineBuffer, MAX_LINE};
@@ -31,7 +33,8 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// Plain http or https (rustls) per URL, one pool per backend host.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// What an attempt calls under a deployment's `api_base`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +90,11 @@ impl Backends {
     pub fn new(config: &Config) -> Result<Self, BackendError> {
         let mut hosts = HashMap::new();
         let mut auth = HashMap::new();
+        let mut tls_configs: HashMap<TlsSettings, Arc<rustls::ClientConfig>> = HashMap::new();
+        let plain = Arc::new(
+            crate::tls::plain_config()
+                .map_err(|e| BackendError::new(FailureClass::Protocol, e.to_string()))?,
+        );
         for d in &config.deployments {
             if let Some(key) = &d.api_key
                 && let Ok(mut value) = HeaderValue::try_from(format!("Bearer {key}"))
@@ -97,13 +105,19 @@ impl Backends {
             if hosts.contains_key(&d.api_base) {
                 continue;
             }
-            let mut connector = HttpConnector::new();
-            connector.set_connect_timeout(Some(d.timeouts.connect));
-            connector.set_nodelay(true);
-            let client = Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(POOL_IDLE)
-                .pool_timer(TokioTimer::new())
-                .build(connector);
+            let tls = match tls_configs.get(&d.tls) {
+                // Plain http: no roots to read.
+                _ if !d.api_base.starts_with("https://") => Arc::clone(&plain),
+                Some(c) => Arc::clone(c),
+                None => {
+                    let c = Arc::new(crate::tls::client_config(&d.tls).map_err(|e| {
+                        BackendError::new(FailureClass::Protocol, format!("{}: {e}", d.id))
+                    })?);
+                    tls_configs.insert(d.tls.clone(), Arc::clone(&c));
+                    c
+                }
+            };
+            let client = client(d.timeouts.connect, tls);
             let uris = Endpoint::ALL.map(|e| {
                 let url = format!("{}{}", d.api_base, e.path());
                 url.parse::<Uri>()
@@ -239,6 +253,24 @@ impl Backends {
         t.first_byte = first_byte;
         Ok(timeouts::with_deadlines(events, started, &t))
     }
+}
+
+/// A pooled client speaking plain http or, for `https://` URLs, TLS with `tls`.
+fn client(connect_timeout: Duration, tls: Arc<rustls::ClientConfig>) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    // The TLS layer takes https URLs; the TCP connector must let them through.
+    connector.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(Arc::unwrap_or_clone(tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 impl Backends {

@@ -163,7 +163,7 @@ async fn drive(
     let cfg = &state.config;
     let group = cfg
         .group(&req.model)
-        .ok_or_else(|| route_error::from_plan(&PlanError::UnknownGroup(req.model.clone())))?;
+        .ok_or_else(|| route_error::unknown_group(cfg, &req.model))?;
     if cfg.groups.get(group).map(|g| g.mode) == Some(switchyard_core::config::Mode::Embedding) {
         return Err(route_error::invalid_request(
             format!(

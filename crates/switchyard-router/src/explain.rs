@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use switchyard_core::config::WindowSource;
-use switchyard_core::plan::{PlanError, plan_for_window};
+use switchyard_core::plan::plan_for_window;
 use switchyard_health::Status;
 use switchyard_proto as pb;
 
@@ -85,9 +85,7 @@ pub(crate) fn explain(state: &RouterState, req: &pb::ChatRequest) -> pb::Explain
         ..Default::default()
     };
     let Some(group) = cfg.group(&req.model) else {
-        out.error = Some(route_error::from_plan(&PlanError::UnknownGroup(
-            req.model.clone(),
-        )));
+        out.error = Some(route_error::unknown_group(cfg, &req.model));
         return out;
     };
     if !allow::allows(&req.allowed_groups, &req.model) {

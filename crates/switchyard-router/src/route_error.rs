@@ -3,6 +3,7 @@
 
 use switchyard_backends::BackendError;
 use switchyard_core::FailureClass;
+use switchyard_core::config::Config;
 use switchyard_core::plan::PlanError;
 use switchyard_proto as pb;
 
@@ -14,6 +15,25 @@ pub fn invalid_request(message: impl Into<String>, param: Option<&str>) -> pb::R
         message: message.into(),
         param: param.map(str::to_string),
         ..Default::default()
+    }
+}
+
+/// A request for a name that is no group: 404 when the file never named it; 400 naming the
+/// reason when it did but none of its deployments can be served (a cloud provider that does not
+/// speak the OpenAI API, a hosted model without a key).
+pub fn unknown_group(config: &Config, name: &str) -> pb::RouteError {
+    match config.unservable_reason(name) {
+        Some(reason) => pb::RouteError {
+            http_status: 400,
+            r#type: "invalid_request_error".into(),
+            code: "model_not_servable".into(),
+            message: format!(
+                "The model `{name}` is in the configuration but Switchyard cannot serve it: {reason}. `switchyard check` lists such deployments."
+            ),
+            param: Some("model".into()),
+            ..Default::default()
+        },
+        None => from_plan(&PlanError::UnknownGroup(name.to_string())),
     }
 }
 

@@ -45,6 +45,7 @@ mod request;
 mod routes;
 mod server;
 mod state;
+mod tls;
 mod tokens;
 mod util;
 
@@ -53,6 +54,7 @@ pub use config::{ConfigError, Flavor, SimConfig, SimModel};
 pub use fault::{Fault, FaultRule};
 pub use server::SimHandle;
 pub use state::{RECORD_BYTES, RECORD_LIMIT, RecordedRequest};
+pub use tls::SimTls;
 
 /// Counts "sim tokens" of plain text the way the simulator does (before any `token_scale`).
 pub fn sim_token_count(text: &str) -> u32 {

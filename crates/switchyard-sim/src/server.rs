@@ -11,7 +11,8 @@ use axum::body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -20,6 +21,7 @@ use crate::capacity::SlotStats;
 use crate::config::{SimConfig, SimModel};
 use crate::fault::FaultRule;
 use crate::state::{RecordedRequest, SimState};
+use crate::tls::SimTls;
 
 /// Lets a handler drop the connection it is serving (inserted into each request's extensions).
 #[derive(Clone, Debug)]
@@ -37,6 +39,7 @@ pub struct SimHandle {
     state: Arc<SimState>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
+    https: bool,
 }
 
 impl SimHandle {
@@ -47,17 +50,33 @@ impl SimHandle {
 
     /// Starts a simulator on `addr`. Returns once the listener is bound.
     pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
+        Self::bind(config, addr, None).await
+    }
+
+    /// Starts a simulator serving HTTPS on `127.0.0.1:0` (see [`SimTls`]).
+    pub async fn start_tls(config: SimConfig, tls: &SimTls) -> std::io::Result<SimHandle> {
+        let acceptor = tls.acceptor()?;
+        Self::bind(config, SocketAddr::from(([127, 0, 0, 1], 0)), Some(acceptor)).await
+    }
+
+    async fn bind(
+        config: SimConfig,
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<SimHandle> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(SimState::new(config));
         let router = crate::routes::router(Arc::clone(&state));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(accept_loop(listener, router, stop.clone()));
+        let https = tls.is_some();
+        let task = tokio::spawn(accept_loop(listener, router, tls, stop.clone()));
         Ok(SimHandle {
             addr,
             state,
             stop,
             task: Some(task),
+            https,
         })
     }
 
@@ -66,9 +85,14 @@ impl SimHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://localhost:PORT` when started with TLS: the name the
+    /// test certificates are issued for).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.https {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 
     /// Arms a fault.
@@ -141,7 +165,12 @@ impl Drop for SimHandle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    stop: CancellationToken,
+) {
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -151,7 +180,21 @@ async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationTo
         };
         match accepted {
             Ok((stream, _)) => {
-                connections.spawn(serve_connection(stream, router.clone()));
+                let _ = stream.set_nodelay(true);
+                let router = router.clone();
+                match tls.clone() {
+                    None => {
+                        connections.spawn(serve_connection(stream, router));
+                    }
+                    Some(acceptor) => {
+                        connections.spawn(async move {
+                            // A failed handshake (an untrusted certificate) just ends the connection.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                serve_connection(stream, router).await;
+                            }
+                        });
+                    }
+                }
             }
             Err(_) => {
                 // Out of file descriptors and the like: back off briefly.
@@ -164,8 +207,10 @@ async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationTo
     connections.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, router: Router) {
-    let _ = stream.set_nodelay(true);
+async fn serve_connection<S>(stream: S, router: Router)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let kill = ConnKill(CancellationToken::new());
     let for_requests = kill.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {

@@ -505,6 +505,18 @@ pub fn describe(config: &Config) -> String {
         "  - timeouts: connect {:?}, first token {:?}, between tokens {:?}, whole attempt {:?}\n",
         t.connect, t.first_byte, t.idle, t.total
     ));
+    if !config.unservable.is_empty() {
+        out.push_str(&format!(
+            "\nNot served ({} of the file's deployments; the rest load, and a request for a group with none left gets 400 model_not_servable):\n",
+            config.unservable.len()
+        ));
+        for u in &config.unservable {
+            out.push_str(&format!(
+                "  - {}: {} ({}): {}\n",
+                u.key, u.group, u.model, u.reason
+            ));
+        }
+    }
     if !config.warnings.is_empty() {
         out.push_str("\nWarnings:\n");
         for w in &config.warnings {

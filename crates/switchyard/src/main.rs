@@ -271,6 +271,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             for w in &cfg.warnings {
                 tracing::warn!("config: {w}");
             }
+            for u in &cfg.unservable {
+                tracing::warn!(
+                    "config: {}: {} ({}) is not served: {}",
+                    u.key,
+                    u.group,
+                    u.model,
+                    u.reason
+                );
+            }
             let listen = listen.unwrap_or(cfg.gateway.listen);
             let opts = switchyard::ServeOptions {
                 data_dir: Some(data_dir.unwrap_or_else(|| beside(&config.config))),
@@ -307,6 +316,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             for w in &cfg.warnings {
                 tracing::warn!("config: {w}");
+            }
+            for u in &cfg.unservable {
+                tracing::warn!(
+                    "config: {}: {} ({}) is not served: {}",
+                    u.key,
+                    u.group,
+                    u.model,
+                    u.reason
+                );
             }
             let listen = listen.unwrap_or(cfg.router.listen);
             let opts = switchyard::ServeOptions {

@@ -9,10 +9,21 @@ use super::discovery::is_wildcard;
 use super::error::{ConfigError, EnvSource};
 use super::lenient::{Number, Seconds};
 use super::model::*;
+use super::providers::{self, Route};
 use super::raw::*;
+use super::tls;
 use crate::tokens::TemplateFamily;
 
 const DEFAULT_OLLAMA_BASE: &str = "http://localhost:11434";
+
+/// An Ollama `litellm_params.max_tokens` below this is an output limit (LiteLLM's meaning), not
+/// the context window the seed configuration uses it for: no chat model Ollama serves has a
+/// window this small, and Switchyard's default output reserve alone is 512 tokens.
+pub(super) const MIN_OLLAMA_WINDOW: u32 = 1024;
+
+/// The window of a hosted link (OpenAI, Groq, …) whose config gives none: every current chat
+/// model of those providers holds at least this; `check` says to set the real one.
+pub(super) const HOSTED_DEFAULT_WINDOW: u32 = 8192;
 
 pub(super) struct Builder<'a> {
     pub(super) env: &'a dyn EnvSource,
@@ -23,6 +34,7 @@ pub(super) struct Builder<'a> {
     pub(super) deployments: Vec<Deployment>,
     /// Wildcard entries, expanded once the hosts' models are known.
     pub(super) discovery: Vec<super::DiscoverySpec>,
+    pub(super) unservable: Vec<Unservable>,
 }
 
 pub(super) fn to_u32(n: Number, key: &str) -> Result<u32, ConfigError> {
@@ -36,38 +48,6 @@ pub(super) fn parse_addr(text: &str, key: &str) -> Result<SocketAddr, ConfigErro
             format!("\"{text}\" is not an address like 0.0.0.0:4000"),
         )
     })
-}
-
-/// Splits LiteLLM's `provider/model` into our provider and the backend's model name.
-fn split_model(model: &str, key: &str) -> Result<(Provider, String), ConfigError> {
-    let Some((prefix, name)) = model.split_once('/') else {
-        return Err(ConfigError::invalid(
-            key,
-            format!(
-                "\"{model}\" has no provider prefix; write e.g. ollama/{model} or openai/{model}"
-            ),
-        ));
-    };
-    if name.is_empty() {
-        return Err(ConfigError::invalid(
-            key,
-            "the model name after the provider prefix is empty",
-        ));
-    }
-    let provider = match prefix {
-        "ollama" | "ollama_chat" => Provider::Ollama,
-        "openai" | "hosted_vllm" | "llamacpp" | "llama_cpp" | "openai_compatible" | "vllm"
-        | "lm_studio" => Provider::OpenAi,
-        other => {
-            return Err(ConfigError::invalid(
-                key,
-                format!(
-                    "provider \"{other}\" is not supported; use ollama/, ollama_chat/ or openai/ (any OpenAI-compatible server)"
-                ),
-            ));
-        }
-    };
-    Ok((provider, name.to_string()))
 }
 
 fn parse_template(
@@ -105,20 +85,10 @@ fn normalise_base(
     notes: &mut Vec<String>,
 ) -> Result<String, ConfigError> {
     let trimmed = base.trim().trim_end_matches('/');
-    if trimmed.starts_with("https://") {
-        // The backend client is built without TLS: local model servers speak plain HTTP, and a
-        // TLS stack would double the gateway's dependencies for a case none of our users has.
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
         return Err(ConfigError::invalid(
             key,
-            format!(
-                "\"{base}\": https is not supported by this build; use the server's plain http:// address"
-            ),
-        ));
-    }
-    if !trimmed.starts_with("http://") {
-        return Err(ConfigError::invalid(
-            key,
-            format!("\"{base}\" is not an http:// URL"),
+            format!("\"{base}\" is not an http:// or https:// URL"),
         ));
     }
     if let Some(stripped) = trimmed.strip_suffix("/v1") {
@@ -198,6 +168,7 @@ impl<'a> Builder<'a> {
         i: usize,
         m: RawLiteLlmModel,
         defaults: &Timeouts,
+        tls_defaults: &tls::TlsDefaults,
     ) -> Result<(), ConfigError> {
         let key = format!("model_list[{i}]");
         if m.model_name.trim().is_empty() {
@@ -207,11 +178,52 @@ impl<'a> Builder<'a> {
             ));
         }
         let p = m.litellm_params;
-        let (provider, model) = split_model(&p.model, &format!("{key}.litellm_params.model"))?;
+        let model_key = format!("{key}.litellm_params.model");
+        let route =
+            providers::classify(&p.model).map_err(|r| ConfigError::invalid(&model_key, r))?;
+        let (provider, model, hosted) = match route {
+            Route::Ollama(n) => (Provider::Ollama, n, None),
+            Route::Local(n) => (Provider::OpenAi, n, None),
+            Route::Compatible { model, hosted } => {
+                if !p.model.contains('/') {
+                    self.notes.push(format!(
+                        "{model_key}: bare name \"{}\": LiteLLM sends it to OpenAI's API (openai/{})",
+                        p.model, p.model
+                    ));
+                }
+                (
+                    Provider::OpenAi,
+                    model,
+                    p.api_base.is_none().then_some(hosted),
+                )
+            }
+            Route::Hosted { model, hosted } => (Provider::OpenAi, model, Some(hosted)),
+            Route::Unservable(reason) => {
+                self.set_aside(&m.model_name, key, &p.model, reason);
+                return Ok(());
+            }
+        };
+        if hosted.is_some() && is_wildcard(&model) {
+            let reason = format!(
+                "\"{}\" is a wildcard route to OpenAI's hosted API; discovery lists servers of yours (give openai/* an api_base)",
+                p.model
+            );
+            self.set_aside(&m.model_name, key, &p.model, reason);
+            return Ok(());
+        }
+        let info = m.model_info;
+        let mode_key = format!("{key}.model_info.mode");
+        let mode = match parse_mode(info.as_ref().and_then(|i| i.mode.as_deref()), &mode_key) {
+            Ok(mode) => mode,
+            Err(e) => {
+                self.set_aside(&m.model_name, key, &p.model, e.to_string());
+                return Ok(());
+            }
+        };
         let base_key = format!("{key}.litellm_params.api_base");
-        let api_base = match (&p.api_base, provider) {
-            (Some(b), _) => normalise_base(b, provider, &base_key, &mut self.notes)?,
-            (None, Provider::Ollama) => {
+        let api_base = match (&p.api_base, provider, hosted) {
+            (Some(b), _, _) => normalise_base(b, provider, &base_key, &mut self.notes)?,
+            (None, Provider::Ollama, _) => {
                 let b = self
                     .env
                     .get("OLLAMA_API_BASE")
@@ -221,20 +233,53 @@ impl<'a> Builder<'a> {
                 ));
                 normalise_base(&b, provider, &base_key, &mut self.notes)?
             }
-            (None, Provider::OpenAi) => {
+            (None, Provider::OpenAi, Some(h)) => {
+                self.notes.push(format!(
+                    "{base_key}: not set; {}/ means {} (LiteLLM's default)",
+                    h.prefix, h.base
+                ));
+                normalise_base(h.base, provider, &base_key, &mut self.notes)?
+            }
+            (None, Provider::OpenAi, None) => {
                 return Err(ConfigError::invalid(
                     base_key,
                     "required for an OpenAI-compatible deployment",
                 ));
             }
         };
-        if p.model.starts_with("ollama/") {
-            self.notes.push(format!(
-                "{key}.litellm_params.model: {}: LiteLLM's ollama/ prefix means /api/generate with a prompt it renders itself; Switchyard sends /api/chat (the model's own template) for both ollama/ and ollama_chat/",
-                p.model
-            ));
+        let mut api_key = p.api_key.clone();
+        if let Some(h) = hosted
+            && api_key.is_none()
+        {
+            match h
+                .key_vars
+                .iter()
+                .find_map(|v| self.env.get(v).filter(|k| !k.is_empty()).map(|k| (v, k)))
+            {
+                Some((var, k)) => {
+                    self.notes.push(format!(
+                        "{key}.litellm_params.api_key: not set; using ${var} (LiteLLM reads it for {}/)",
+                        h.prefix
+                    ));
+                    api_key = Some(k);
+                }
+                None => {
+                    self.set_aside(
+                        &m.model_name,
+                        key,
+                        &p.model,
+                        format!(
+                            "a hosted {}/ model with no api_key, and {} is not set: LiteLLM would call {} without a key",
+                            h.prefix,
+                            h.key_vars.join(" / "),
+                            h.base
+                        ),
+                    );
+                    return Ok(());
+                }
+            }
         }
-        let info = m.model_info;
+        let tls = tls::litellm(&key, &p, tls_defaults, &api_base, &mut self.notes)?;
         let label = format!(
             "{} ({} via {} at {})",
             m.model_name,
@@ -254,18 +299,27 @@ impl<'a> Builder<'a> {
                 Some(to_u32(n, &k)?),
                 WindowSource::Config("litellm_params.num_ctx".into()),
             )
-        } else if let (Some(n), Provider::Ollama) = (p.max_tokens, provider) {
+        } else if let (Some(n), Provider::Ollama) = (p.max_tokens, provider)
+            && n.0 >= u64::from(MIN_OLLAMA_WINDOW)
+        {
             let k = format!("{key}.litellm_params.max_tokens");
             (
                 Some(to_u32(n, &k)?),
                 WindowSource::Config("litellm_params.max_tokens".into()),
+            )
+        } else if hosted.is_some() {
+            (
+                Some(HOSTED_DEFAULT_WINDOW),
+                WindowSource::Config(format!(
+                    "the default for hosted links ({HOSTED_DEFAULT_WINDOW}; set model_info.max_input_tokens to the model's real window)"
+                )),
             )
         } else {
             (None, WindowSource::Unknown)
         };
         match (&source, window) {
             (WindowSource::Config(src), Some(w)) if src == "litellm_params.max_tokens" => self.notes.push(format!(
-                "{label}: context window {w} from litellm_params.max_tokens (on an Ollama deployment this is read as the usable context the author verified, not an output limit; sent as options.num_ctx={w} on every request)"
+                "{label}: context window {w} from litellm_params.max_tokens (on an Ollama deployment a value of {MIN_OLLAMA_WINDOW} or more is read as the usable context the author verified, not an output limit; sent as options.num_ctx={w} on every request)"
             )),
             (WindowSource::Config(src), Some(w)) => {
                 let sent = if provider == Provider::Ollama {
@@ -279,14 +333,26 @@ impl<'a> Builder<'a> {
                 "{label}: context window not configured; read from the backend when it answers, until then requests are not filtered by fit for it"
             )),
         }
-        if provider == Provider::OpenAi
-            && p.max_tokens.is_some()
-            && !matches!(&source, WindowSource::Config(s) if s == "litellm_params.max_tokens")
-        {
-            self.warnings.push(format!(
-                "{key}.litellm_params.max_tokens: on an OpenAI-compatible deployment this is an output limit; not used as the context window (set model_info.max_input_tokens)"
-            ));
-        }
+        let max_output_tokens = match p.max_tokens {
+            Some(n) if !matches!(&source, WindowSource::Config(s) if s == "litellm_params.max_tokens") =>
+            {
+                let n = to_u32(n, &format!("{key}.litellm_params.max_tokens"))?;
+                let why = if provider == Provider::Ollama && n < MIN_OLLAMA_WINDOW {
+                    format!(
+                        "below {MIN_OLLAMA_WINDOW} tokens, too small to be a context window (no model Ollama serves has one that small, and the default output reserve alone is 512)"
+                    )
+                } else if provider == Provider::Ollama {
+                    "the context window is configured by a key that takes precedence, so this is LiteLLM's output limit".to_string()
+                } else {
+                    "on an OpenAI-compatible deployment it is LiteLLM's output limit, not the context window (that is model_info.max_input_tokens)".to_string()
+                };
+                self.notes.push(format!(
+                    "{label}: litellm_params.max_tokens {n} read as an output limit: {why}; sent as the output limit of requests that set none"
+                ));
+                Some(n)
+            }
+            _ => None,
+        };
         let mut timeouts = defaults.clone();
         if let Some(Seconds(t)) = p.timeout {
             timeouts.total = t;
@@ -326,7 +392,6 @@ impl<'a> Builder<'a> {
             p.weight,
             &mut self.notes,
         )?;
-        let api_key = p.api_key;
         header_safe_key(&format!("{key}.litellm_params.api_key"), api_key.as_deref())?;
         let order = match p.order {
             Some(n) => to_u32(n, &format!("{key}.litellm_params.order"))?,
@@ -344,10 +409,6 @@ impl<'a> Builder<'a> {
             .and_then(|i| i.id.clone())
             .unwrap_or_else(|| format!("{}/{}", m.model_name, model));
         let id = if wildcard { id } else { self.unique_id(id) };
-        let mode = parse_mode(
-            info.as_ref().and_then(|i| i.mode.as_deref()),
-            &format!("{key}.model_info.mode"),
-        )?;
         if mode == Mode::Embedding && !wildcard {
             self.notes.push(format!(
                 "{label}: an embedding model (model_info.mode: embedding): served on /v1/embeddings, routed by its longest input; chat requests to it get 400"
@@ -379,6 +440,9 @@ impl<'a> Builder<'a> {
             timeouts,
             mode,
             capacity,
+            tls,
+            hosted: hosted.is_some(),
+            max_output_tokens,
             discovered: None,
         };
         if wildcard {
@@ -408,6 +472,16 @@ impl<'a> Builder<'a> {
         self.groups[g].deployments.push(ix);
         self.deployments.push(deployment);
         Ok(())
+    }
+
+    /// Lists an entry that cannot be served; the rest of the file still loads.
+    fn set_aside(&mut self, group: &str, key: String, model: &str, reason: String) {
+        self.unservable.push(Unservable {
+            group: group.to_string(),
+            key,
+            model: model.to_string(),
+            reason,
+        });
     }
 
     pub(super) fn native_deployment(
@@ -483,6 +557,7 @@ impl<'a> Builder<'a> {
         };
         let template = parse_template(d.template.as_deref(), &d.model, &format!("{key}.template"))?;
         let configured_template = d.template.as_deref().and_then(TemplateFamily::parse);
+        let tls = tls::native(&key, d.tls.as_ref(), &api_base, &mut self.notes)?;
         header_safe_key(&format!("{key}.api_key"), d.api_key.as_deref())?;
         let wildcard = is_wildcard(&d.model);
         let id = d.id.unwrap_or_else(|| format!("{}/{}", d.group, d.model));
@@ -524,6 +599,9 @@ impl<'a> Builder<'a> {
             timeouts: defaults.clone(),
             mode,
             capacity,
+            tls,
+            hosted: false,
+            max_output_tokens: None,
             discovered: None,
         };
         if wildcard {
@@ -553,43 +631,85 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// Applies one `fallbacks`-style setting; returns `(group, chain)` pairs.
+    /// The note for a fallback link to a name that is no group because every deployment of it
+    /// was set aside as unservable; `None` when the name is unknown or a group.
+    fn unservable_link(&self, name: &str, key: &str) -> Option<String> {
+        if self.group_ix.contains_key(name) {
+            return None;
+        }
+        let u = self.unservable.iter().find(|u| u.group == name)?;
+        Some(format!(
+            "{key}: link \"{name}\" skipped: its deployments are not served ({}: {})",
+            u.model, u.reason
+        ))
+    }
+
+    /// Whether a fallback link names an unservable group (noted, then skipped).
+    pub(super) fn skips_link(&mut self, name: &str, key: &str) -> bool {
+        match self.unservable_link(name, key) {
+            Some(note) => {
+                self.notes.push(note);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies one `fallbacks`-style setting; returns `(group, chain)` pairs. Links to groups
+    /// whose deployments are all unservable are skipped with a note.
     pub(super) fn fallback_pairs(
-        &self,
+        &mut self,
         raw: RawFallbacks,
         key: &str,
     ) -> Result<Vec<(GroupIx, Vec<GroupIx>)>, ConfigError> {
         let mut pairs = Vec::new();
-        let mut add_map =
-            |map: BTreeMap<String, Vec<String>>, key: String| -> Result<(), ConfigError> {
-                for (from, to) in map {
-                    let g = self.resolve_group(&from, &key)?;
-                    let mut chain = Vec::new();
-                    for (j, t) in to.iter().enumerate() {
-                        let tk = format!("{key}.{from}[{j}]");
-                        let tg = self.resolve_group(t, &tk)?;
-                        if tg == g {
-                            return Err(ConfigError::invalid(
-                                tk,
-                                format!("\"{from}\" cannot fall back to itself"),
-                            ));
-                        }
-                        if !chain.contains(&tg) {
-                            chain.push(tg);
-                        }
-                    }
-                    pairs.push((g, chain));
+        let mut skipped = Vec::new();
+        let mut add_map = |this: &Self,
+                           map: BTreeMap<String, Vec<String>>,
+                           key: String,
+                           skipped: &mut Vec<String>|
+         -> Result<(), ConfigError> {
+            for (from, to) in map {
+                if let Some(note) = this.unservable_link(&from, &key) {
+                    skipped.push(note);
+                    continue;
                 }
-                Ok(())
-            };
+                let g = this.resolve_group(&from, &key)?;
+                let mut chain = Vec::new();
+                for (j, t) in to.iter().enumerate() {
+                    let tk = format!("{key}.{from}[{j}]");
+                    if let Some(note) = this.unservable_link(t, &tk) {
+                        skipped.push(note);
+                        continue;
+                    }
+                    let tg = this.resolve_group(t, &tk)?;
+                    if tg == g {
+                        return Err(ConfigError::invalid(
+                            tk,
+                            format!("\"{from}\" cannot fall back to itself"),
+                        ));
+                    }
+                    if !chain.contains(&tg) {
+                        chain.push(tg);
+                    }
+                }
+                pairs.push((g, chain));
+            }
+            Ok(())
+        };
         match raw {
             RawFallbacks::Chain(list) => {
                 let mut resolved = Vec::new();
                 for (i, name) in list.iter().enumerate() {
-                    let g = self.resolve_group(name, &format!("{key}[{i}]"))?;
+                    let k = format!("{key}[{i}]");
+                    if let Some(note) = self.unservable_link(name, &k) {
+                        skipped.push(note);
+                        continue;
+                    }
+                    let g = self.resolve_group(name, &k)?;
                     if resolved.contains(&g) {
                         return Err(ConfigError::invalid(
-                            format!("{key}[{i}]"),
+                            k,
                             format!("\"{name}\" appears twice in the chain"),
                         ));
                     }
@@ -601,12 +721,36 @@ impl<'a> Builder<'a> {
             }
             RawFallbacks::Maps(maps) => {
                 for (i, map) in maps.into_iter().enumerate() {
-                    add_map(map, format!("{key}[{i}]"))?;
+                    add_map(self, map, format!("{key}[{i}]"), &mut skipped)?;
                 }
             }
-            RawFallbacks::Map(map) => add_map(map, key.to_string())?,
+            RawFallbacks::Map(map) => add_map(self, map, key.to_string(), &mut skipped)?,
         }
+        self.notes.extend(skipped);
         Ok(pairs)
+    }
+
+    /// Deployments sharing an `api_base` share one connection pool, so they must agree on TLS.
+    pub(super) fn check_shared_hosts(&self) -> Result<(), ConfigError> {
+        let mut seen: HashMap<&str, (&TlsSettings, &str)> = HashMap::new();
+        for d in &self.deployments {
+            match seen.get(d.api_base.as_str()) {
+                Some((tls, other)) if *tls != &d.tls => {
+                    return Err(ConfigError::invalid(
+                        d.id.clone(),
+                        format!(
+                            "TLS settings differ from those of {other}, which shares api_base {}; one host takes one setting",
+                            d.api_base
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(&d.api_base, (&d.tls, &d.id));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -98,6 +98,22 @@ fn resolve_env_refs(
                 } else {
                     format!("{key}.{k}")
                 };
+                if path == "model_list"
+                    && let Value::Array(items) = v
+                {
+                    for (i, item) in items.iter_mut().enumerate() {
+                        // An entry that is set aside anyway (a cloud provider Switchyard does not
+                        // serve) must not fail the file for want of that provider's key.
+                        let model = item
+                            .pointer("/litellm_params/model")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        if !super::providers::surely_unservable(model) {
+                            resolve_env_refs(item, format!("{path}[{i}]"), env)?;
+                        }
+                    }
+                    continue;
+                }
                 resolve_env_refs(v, path, env)?;
             }
         }

@@ -14,7 +14,9 @@ mod expand;
 mod lenient;
 mod load;
 mod model;
+mod providers;
 mod raw;
+mod tls;
 mod validate;
 
 pub use capacity::{Capacity, QueueSettings, SpillAfter};

@@ -30,6 +30,8 @@ pub struct Config {
     /// Wildcard deployments (`model: ollama/*`): expanded into groups by
     /// [`expand`](super::expand) from what the hosts list.
     pub discovery: Vec<super::DiscoverySpec>,
+    /// Deployments of the file that cannot be served, and why (`check` lists them, start warns).
+    pub unservable: Vec<Unservable>,
 }
 
 impl Config {
@@ -63,6 +65,7 @@ impl Config {
             notes,
             warnings,
             discovery: Vec::new(),
+            unservable: Vec::new(),
         }
     }
 
@@ -74,6 +77,18 @@ impl Config {
             .enumerate()
             .map(|(i, g)| (g.name.clone(), i))
             .collect();
+    }
+
+    /// Why a name that is no group was written in the file but cannot be served: the reasons of
+    /// its deployments, or `None` when the file never named it.
+    pub fn unservable_reason(&self, name: &str) -> Option<String> {
+        let reasons: Vec<String> = self
+            .unservable
+            .iter()
+            .filter(|u| u.group == name)
+            .map(|u| format!("{} ({}): {}", u.model, u.key, u.reason))
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
     /// Looks a group up by its public name.
@@ -302,8 +317,42 @@ pub struct Deployment {
     pub mode: Mode,
     /// Slots, requests and tokens per minute, and shuffle weight.
     pub capacity: super::Capacity,
+    /// How an `https://` connection to the backend is checked (unused for `http://`).
+    pub tls: TlsSettings,
+    /// A hosted provider (OpenAI, Groq, …) rather than a server of the user's: not probed
+    /// actively (passive health only), its key is required.
+    pub hosted: bool,
+    /// Output limit sent when a request sets none (LiteLLM's `litellm_params.max_tokens` read
+    /// as an output limit).
+    pub max_output_tokens: Option<u32>,
     /// Set when model discovery created this deployment (`model: ollama/*`).
     pub discovered: Option<Discovered>,
+}
+
+/// TLS to one backend: system roots unless a CA file is given; hosts sharing an `api_base` share
+/// one setting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsSettings {
+    /// Accept any certificate (LiteLLM `ssl_verify: false`).
+    pub insecure: bool,
+    /// PEM file of the CA(s) to trust instead of the system roots (`ssl_verify: /path/ca.pem`).
+    pub ca_file: Option<String>,
+    /// PEM file of a client certificate chain to present (may also hold the key).
+    pub client_cert: Option<String>,
+    /// PEM file of the client certificate's private key (when not in `client_cert`).
+    pub client_key: Option<String>,
+}
+
+/// A deployment written in the file that Switchyard does not serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unservable {
+    /// The group (`model_name`) it would have served.
+    pub group: String,
+    /// Where it is in the file (`model_list[3]`).
+    pub key: String,
+    /// Its `litellm_params.model`.
+    pub model: String,
+    pub reason: String,
 }
 
 /// Where a discovered deployment came from, and what its server said about the model.

@@ -83,9 +83,32 @@ pub struct RawLiteLlmParams {
     pub order: Option<Number>,
     pub weight: Option<Number>,
     pub max_parallel_requests: Option<Number>,
+    /// LiteLLM: `false` accepts any certificate; a path is a CA file to trust.
+    pub ssl_verify: Option<RawSslVerify>,
+    /// A client certificate (PEM; LiteLLM's global key, here per deployment too).
+    pub ssl_certificate: Option<String>,
+    /// Switchyard: the client certificate's key, when not in the `ssl_certificate` file.
+    pub ssl_certificate_key: Option<String>,
     /// Every other key: LiteLLM forwards them into Ollama's `options`.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// `ssl_verify`: a boolean, or the path of a CA file (LiteLLM's two forms).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSslVerify {
+    Bool(bool),
+    Path(String),
+}
+
+/// Switchyard's native `tls:` block of a deployment.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RawTls {
+    pub verify: Option<bool>,
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +187,10 @@ pub struct RawLiteLlmSettings {
     pub callbacks: Option<serde_json::Value>,
     pub success_callback: Option<serde_json::Value>,
     pub failure_callback: Option<serde_json::Value>,
+    /// Default `ssl_verify` of every deployment.
+    pub ssl_verify: Option<RawSslVerify>,
+    /// Default client certificate of every deployment.
+    pub ssl_certificate: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +217,7 @@ pub struct RawDeployment {
     pub weight: Option<Number>,
     /// With `model: "*"`: how the discovered models are named, filtered and chained.
     pub discovery: Option<RawDiscovery>,
+    pub tls: Option<RawTls>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod mixed;
+
 use std::collections::HashMap;
 
 use super::*;
@@ -87,9 +89,26 @@ fn errors_name_the_key() {
         "{e}"
     );
 
+    // A provider Switchyard does not serve no longer fails the file: the entry is listed under
+    // its key, with the reason, and the chain's link to it is skipped with a note.
     let bad_provider = SEED.replace("ollama/mistral:7b", "bedrock/mistral:7b");
-    let e = load(&bad_provider).unwrap_err();
-    assert_eq!(e.key(), Some("model_list[2].litellm_params.model"), "{e}");
+    let c = load(&bad_provider).unwrap();
+    assert_eq!(c.unservable.len(), 1);
+    assert_eq!(c.unservable[0].key, "model_list[2]");
+    assert!(c.unservable[0].reason.contains("bedrock"), "{:?}", c.unservable);
+    assert!(c.group("local-large").is_none());
+    assert!(
+        c.unservable_reason("local-large")
+            .unwrap()
+            .contains("not the OpenAI API")
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("link \"local-large\" skipped")),
+        "{:#?}",
+        c.notes
+    );
 
     let bad_strategy = SEED.replace("usage-based-routing", "fastest");
     let e = load(&bad_strategy).unwrap_err();

@@ -9,6 +9,7 @@ use super::error::{ConfigError, EnvSource};
 use super::lenient::{Number, Seconds};
 use super::model::*;
 use super::raw::*;
+use super::tls::TlsDefaults;
 
 /// Default port of the OpenAI-compatible API (LiteLLM's, so clients need no change).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4000";
@@ -33,6 +34,7 @@ pub fn validate(
         group_ix: HashMap::new(),
         deployments: Vec::new(),
         discovery: Vec::new(),
+        unservable: Vec::new(),
     };
     let rs = raw.router_settings.unwrap_or_default();
     let routing_raw = raw.routing.unwrap_or_default();
@@ -185,12 +187,28 @@ pub fn validate(
             "no deployments: add model_list (LiteLLM) or deployments entries",
         ));
     }
+    let tls_defaults = TlsDefaults {
+        ssl_verify: ls.ssl_verify.clone(),
+        ssl_certificate: ls.ssl_certificate.clone(),
+    };
     for (i, m) in litellm.into_iter().enumerate() {
-        b.litellm_model(i, m, &timeouts)?;
+        b.litellm_model(i, m, &timeouts, &tls_defaults)?;
     }
     for (i, d) in native.into_iter().enumerate() {
         b.native_deployment(i, d, &timeouts)?;
     }
+    if b.deployments.is_empty() && b.discovery.is_empty() {
+        let listed: Vec<String> = b
+            .unservable
+            .iter()
+            .map(|u| format!("{} ({}): {}", u.key, u.model, u.reason))
+            .collect();
+        return Err(ConfigError::invalid(
+            "model_list",
+            format!("no deployment can be served: {}", listed.join("; ")),
+        ));
+    }
+    b.check_shared_hosts()?;
     for g in &mut b.groups {
         // Stable sort keeps file order among equal `order` values.
         let deps = &b.deployments;
@@ -219,8 +237,11 @@ pub fn validate(
     if let Some(defaults) = rs.default_fallbacks {
         let mut resolved = Vec::new();
         for (i, name) in defaults.iter().enumerate() {
-            resolved
-                .push(b.resolve_group(name, &format!("router_settings.default_fallbacks[{i}]"))?);
+            let key = format!("router_settings.default_fallbacks[{i}]");
+            if b.skips_link(name, &key) {
+                continue;
+            }
+            resolved.push(b.resolve_group(name, &key)?);
         }
         for (gi, g) in b.groups.iter_mut().enumerate() {
             if g.fallbacks.is_empty() {
@@ -466,6 +487,7 @@ pub fn validate(
         b.warnings,
     );
     config.discovery = discovery;
+    config.unservable = b.unservable;
     Ok(config)
 }
 

@@ -3,7 +3,7 @@
 //! Deployments that share an `api_base` (several models on one Ollama) are grouped so each host
 //! is asked once per round, whatever the number of its models.
 
-use switchyard_core::config::{Config, Provider};
+use switchyard_core::config::{Config, Provider, TlsSettings};
 
 /// One deployment served by a target host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,14 +22,18 @@ pub struct ProbeTarget {
     pub provider: Provider,
     /// Bearer token for servers started with an API key (llama.cpp `--api-key`).
     pub api_key: Option<String>,
+    /// How an `https://` host's certificate is checked.
+    pub tls: TlsSettings,
     pub deployments: Vec<TargetDeployment>,
 }
 
 impl ProbeTarget {
     /// Groups the configured deployments by `(api_base, provider)`, in configuration order.
+    /// Hosted providers (OpenAI, Groq, …) are left out: polling a paid API every few seconds
+    /// tells little (it has no `/health`), and passive health covers them.
     pub fn from_config(config: &Config) -> Vec<ProbeTarget> {
         let mut targets: Vec<ProbeTarget> = Vec::new();
-        for d in &config.deployments {
+        for d in config.deployments.iter().filter(|d| !d.hosted) {
             let base = d.api_base.trim_end_matches('/');
             let entry = TargetDeployment {
                 id: d.id.clone(),
@@ -48,6 +52,7 @@ impl ProbeTarget {
                     api_base: base.to_owned(),
                     provider: d.provider,
                     api_key: d.api_key.clone(),
+                    tls: d.tls.clone(),
                     deployments: vec![entry],
                 });
             }
@@ -61,6 +66,7 @@ impl ProbeTarget {
             api_base: api_base.trim_end_matches('/').to_owned(),
             provider,
             api_key: None,
+            tls: TlsSettings::default(),
             deployments: deployments
                 .iter()
                 .map(|(id, model)| TargetDeployment {
