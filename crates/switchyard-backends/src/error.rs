@@ -50,7 +50,9 @@ impl BackendError {
         if crate::tls::is_tls_failure(e) {
             return BackendError::new(
                 class,
-                format!("TLS handshake failed (is the server's certificate trusted? set ssl_verify to its CA file): {message}"),
+                format!(
+                    "TLS handshake failed (is the server's certificate trusted? set ssl_verify to its CA file): {message}"
+                ),
             );
         }
         BackendError::new(class, message)

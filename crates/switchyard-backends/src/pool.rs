@@ -13,12 +13,12 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use switchyard_core::FailureClass;
 use std::sync::Arc;
+use switchyard_core::FailureClass;
 use switchyard_core::config::{Config, Provider, TlsSettings};
 use tokio::time::Instant;
 

@@ -81,9 +81,7 @@ pub fn client_config(s: &TlsSettings) -> Result<ClientConfig, TlsError> {
     } else if let Some(ca) = &s.ca_file {
         let mut roots = RootCertStore::empty();
         for c in certs(ca)? {
-            roots
-                .add(c)
-                .map_err(|e| TlsError(format!("{ca}: {e}")))?;
+            roots.add(c).map_err(|e| TlsError(format!("{ca}: {e}")))?;
         }
         builder.with_root_certificates(roots)
     } else {

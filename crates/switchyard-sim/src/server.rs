@@ -12,8 +12,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -56,7 +56,12 @@ impl SimHandle {
     /// Starts a simulator serving HTTPS on `127.0.0.1:0` (see [`SimTls`]).
     pub async fn start_tls(config: SimConfig, tls: &SimTls) -> std::io::Result<SimHandle> {
         let acceptor = tls.acceptor()?;
-        Self::bind(config, SocketAddr::from(([127, 0, 0, 1], 0)), Some(acceptor)).await
+        Self::bind(
+            config,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(acceptor),
+        )
+        .await
     }
 
     async fn bind(

@@ -102,7 +102,10 @@ async fn the_ca_file_makes_the_backend_trusted() {
     let gw = common::serve(common::config_from(&remote_config(&sim.base_url(), &extra))).await;
     let (status, body) = ask(&gw, "remote").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["choices"][0]["message"]["content"].is_string(), "{body}");
+    assert!(
+        body["choices"][0]["message"]["content"].is_string(),
+        "{body}"
+    );
     assert_eq!(sim.requests().len(), 1);
 }
 
@@ -116,7 +119,10 @@ async fn without_the_ca_the_backend_is_refused_naming_the_certificate() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("TLS"), "{message}");
     assert!(message.contains("certificate"), "{message}");
-    assert!(sim.requests().is_empty(), "no request may pass an untrusted handshake");
+    assert!(
+        sim.requests().is_empty(),
+        "no request may pass an untrusted handshake"
+    );
 }
 
 #[tokio::test]
@@ -190,7 +196,10 @@ router_settings:
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let model = r.headers()["x-switchyard-model"].to_str().unwrap().to_string();
+    let model = r.headers()["x-switchyard-model"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(model, "smol", "the https link answered");
     let text = common::sse_text(&common::sse_payloads(&r.text().await.unwrap()));
     assert!(!text.is_empty());

@@ -95,7 +95,11 @@ fn errors_name_the_key() {
     let c = load(&bad_provider).unwrap();
     assert_eq!(c.unservable.len(), 1);
     assert_eq!(c.unservable[0].key, "model_list[2]");
-    assert!(c.unservable[0].reason.contains("bedrock"), "{:?}", c.unservable);
+    assert!(
+        c.unservable[0].reason.contains("bedrock"),
+        "{:?}",
+        c.unservable
+    );
     assert!(c.group("local-large").is_none());
     assert!(
         c.unservable_reason("local-large")

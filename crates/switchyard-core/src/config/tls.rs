@@ -19,7 +19,10 @@ fn file(key: &str, path: &str) -> Result<String, ConfigError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => Ok(path.to_string()),
         Ok(_) => Err(ConfigError::invalid(key, format!("{path} is not a file"))),
-        Err(e) => Err(ConfigError::invalid(key, format!("cannot read {path}: {e}"))),
+        Err(e) => Err(ConfigError::invalid(
+            key,
+            format!("cannot read {path}: {e}"),
+        )),
     }
 }
 
@@ -43,7 +46,9 @@ fn note(label: &str, tls: &TlsSettings, api_base: &str, notes: &mut Vec<String>)
     if tls.insecure {
         parts.push("certificate NOT verified (ssl_verify: false)".to_string());
     } else if let Some(ca) = &tls.ca_file {
-        parts.push(format!("server certificate checked against the CA file {ca}"));
+        parts.push(format!(
+            "server certificate checked against the CA file {ca}"
+        ));
     } else {
         parts.push("server certificate checked against the system's roots".to_string());
     }

@@ -38,7 +38,11 @@ fn mixed_file_loads_what_can_be_served_and_lists_the_rest() {
     assert_eq!(gpt4o.api_key.as_deref(), Some("sk-test"));
     assert!(gpt4o.hosted);
     assert_eq!(gpt4o.context_window, Some(8192), "the documented default");
-    assert!(c.notes.iter().any(|n| n.contains("default for hosted links")));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("default for hosted links"))
+    );
     let fast = &c.deployments[c.groups[c.group("fast").unwrap()].deployments[0]];
     assert_eq!(fast.api_base, "https://api.groq.com/openai");
     assert_eq!(fast.context_window, Some(131072));
@@ -46,12 +50,24 @@ fn mixed_file_loads_what_can_be_served_and_lists_the_rest() {
     // listed, as is the Anthropic entry.
     let listed: Vec<&str> = c.unservable.iter().map(|u| u.group.as_str()).collect();
     assert_eq!(listed, ["gpt-3.5-turbo", "claude"]);
-    assert!(c.unservable[0].reason.contains("OPENAI_API_KEY"), "{:?}", c.unservable);
-    assert!(c.unservable[1].reason.contains("Anthropic"), "{:?}", c.unservable);
+    assert!(
+        c.unservable[0].reason.contains("OPENAI_API_KEY"),
+        "{:?}",
+        c.unservable
+    );
+    assert!(
+        c.unservable[1].reason.contains("Anthropic"),
+        "{:?}",
+        c.unservable
+    );
     // The chain skips the unservable link.
     let local = c.group("local").unwrap();
     assert_eq!(c.groups[local].fallbacks, vec![c.group("gpt-4o").unwrap()]);
-    assert!(c.notes.iter().any(|n| n.contains("link \"claude\" skipped")));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("link \"claude\" skipped"))
+    );
 }
 
 #[test]
@@ -84,7 +100,10 @@ fn nothing_servable_is_an_error_listing_why() {
     let text = "model_list:\n  - model_name: c\n    litellm_params: {model: anthropic/claude-3}\n";
     let e = load(text).unwrap_err().to_string();
     assert!(e.contains("no deployment can be served"), "{e}");
-    assert!(e.contains("model_list[0]") && e.contains("anthropic"), "{e}");
+    assert!(
+        e.contains("model_list[0]") && e.contains("anthropic"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -135,7 +154,10 @@ deployments:
     let c = load(&text).unwrap();
     assert_eq!(c.deployments[0].api_base, "https://a.example:8443");
     assert!(c.deployments[0].tls.insecure);
-    assert!(!c.deployments[0].hosted, "an api_base of the user's is not a hosted link");
+    assert!(
+        !c.deployments[0].hosted,
+        "an api_base of the user's is not a hosted link"
+    );
     assert_eq!(c.deployments[1].tls.ca_file.as_deref(), Some(ca));
     assert_eq!(c.deployments[1].tls.client_cert.as_deref(), Some(ca));
     assert_eq!(c.deployments[2].tls, TlsSettings::default());
@@ -144,7 +166,11 @@ deployments:
 
     let missing = text.replace(ca, "/nonexistent/ca.pem");
     let e = load(&missing).unwrap_err();
-    assert_eq!(e.key(), Some("model_list[1].litellm_params.ssl_verify"), "{e}");
+    assert_eq!(
+        e.key(),
+        Some("model_list[1].litellm_params.ssl_verify"),
+        "{e}"
+    );
 
     // One host, two TLS settings: refused.
     let clash = r#"
