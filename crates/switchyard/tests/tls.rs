@@ -233,3 +233,39 @@ router_settings:
     let (status, _) = ask(&gw, "no-such-model").await;
     assert_eq!(status, 404);
 }
+
+#[test]
+fn check_lists_what_is_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(
+        &path,
+        r#"
+model_list:
+  - model_name: local
+    litellm_params: {model: ollama/llama3.2:1b, api_base: "http://127.0.0.1:9", max_tokens: 20}
+  - model_name: claude
+    litellm_params: {model: anthropic/claude-3-5-sonnet}
+  - model_name: gpt-3.5-turbo
+    litellm_params: {model: gpt-3.5-turbo}
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["check", path.to_str().unwrap()])
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Not served (2 of"), "{stdout}");
+    assert!(
+        stdout.contains("model_list[1]: claude (anthropic/claude-3-5-sonnet)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("OPENAI_API_KEY is not set"), "{stdout}");
+    assert!(
+        stdout.contains("max_tokens 20 read as an output limit"),
+        "{stdout}"
+    );
+}
