@@ -68,7 +68,8 @@ async fn split_with_gateway_env(
 
     text.push_str(&format!("ledger:\n  address: {ledger_url}\n"));
     let config: &'static _ = Box::leak(Box::new(common::config_from(&text)));
-    let router = switchyard::router(
+    // Boxed: the router's start-up future holds a whole `Config` (clippy's large_futures).
+    let router = Box::pin(switchyard::router(
         config.clone(),
         any_port(),
         switchyard::ServeOptions {
@@ -77,7 +78,7 @@ async fn split_with_gateway_env(
             ..Default::default()
         },
         stop_signal(&mut stops),
-    )
+    ))
     .await
     .unwrap();
     let router_url: &'static str = Box::leak(format!("http://{}", router.addr).into_boxed_str());
