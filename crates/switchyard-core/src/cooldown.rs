@@ -5,14 +5,15 @@
 //! is one atomic load per candidate; only failures take a lock.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::DeploymentIx;
 
 const WINDOW: Duration = Duration::from_secs(60);
 
+#[derive(Default)]
 struct Cell {
     /// Milliseconds since `epoch` until which the deployment is cooling; 0 = not cooling.
     cooling_until_ms: AtomicU64,
@@ -26,7 +27,8 @@ pub struct Cooldowns {
     epoch: Instant,
     allowed_fails: u32,
     cooldown: Duration,
-    cells: Vec<Cell>,
+    /// Shared with the cooldowns a reload builds, so a surviving deployment keeps its memory.
+    cells: Vec<Arc<Cell>>,
 }
 
 impl Cooldowns {
@@ -36,10 +38,28 @@ impl Cooldowns {
             allowed_fails,
             cooldown,
             cells: (0..deployments)
-                .map(|_| Cell {
-                    cooling_until_ms: AtomicU64::new(0),
-                    has_failures: AtomicBool::new(false),
-                    failures_ms: Mutex::new(VecDeque::new()),
+                .map(|_| Arc::new(Cell::default()))
+                .collect(),
+        }
+    }
+
+    /// The cooldowns of a reloaded config: deployment `i` of the new config shares its failure
+    /// memory with deployment `from[i]` of this one (the same id), and starts clean when `None`.
+    pub fn carried(
+        &self,
+        from: &[Option<DeploymentIx>],
+        allowed_fails: u32,
+        cooldown: Duration,
+    ) -> Self {
+        Cooldowns {
+            epoch: self.epoch,
+            allowed_fails,
+            cooldown,
+            cells: from
+                .iter()
+                .map(|o| {
+                    o.and_then(|i| self.cells.get(i).cloned())
+                        .unwrap_or_default()
                 })
                 .collect(),
         }
@@ -110,6 +130,20 @@ mod tests {
         assert!(!c.is_cooling(0, t0 + Duration::from_secs(6)));
         c.record_success(0);
         assert!(!c.is_cooling(0, t0));
+    }
+
+    #[test]
+    fn carried_cells_follow_their_deployment() {
+        let c = Cooldowns::new(2, 0, Duration::from_secs(5));
+        let t0 = Instant::now();
+        assert!(c.record_failure(1, t0));
+        // Deployment 1 is now the first; a new one comes second.
+        let n = c.carried(&[Some(1), None], 0, Duration::from_secs(5));
+        assert!(n.is_cooling(0, t0));
+        assert!(!n.is_cooling(1, t0));
+        // The old config's requests still see the same memory.
+        n.record_success(0);
+        assert!(!c.is_cooling(1, t0));
     }
 
     #[test]

@@ -138,10 +138,14 @@ async fn identify_caller(state: AppState, mut req: Request, next: Next) -> Respo
     let path = req.uri().path();
     // `/metrics` shows every group's traffic: past here it requires a key, and only the master
     // key may read it, like usage reports.
-    let admin_only =
-        path.starts_with("/key/") || path.starts_with("/v1/usage") || path == "/metrics";
+    let admin_only = path.starts_with("/key/")
+        || path.starts_with("/v1/usage")
+        || path == "/metrics"
+        || path.starts_with("/admin/");
     if admin_only && !matches!(caller, Caller::Master) {
-        return forbidden("only the master key may manage keys and read usage reports and metrics");
+        return forbidden(
+            "only the master key may manage keys, reload the config and read usage reports and metrics",
+        );
     }
     req.extensions_mut().insert(caller);
     next.run(req).await

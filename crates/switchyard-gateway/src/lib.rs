@@ -14,6 +14,7 @@ pub mod dialect;
 mod error;
 mod extract;
 pub mod keys;
+mod live;
 mod metrics;
 mod ollama;
 pub mod openai;
@@ -35,6 +36,7 @@ use tower::util::BoxCloneSyncService;
 
 pub use error::ApiError;
 pub use extract::{BodyLimit, parse as parse_json_body};
+pub use live::{ConfigAdmin, LiveApp};
 pub use metrics::{GatewayMetrics, join_pages};
 pub use router_handle::{EventStream, InProcessRouter, RouterHandle};
 
@@ -136,6 +138,8 @@ pub struct AppState {
     pub http_metrics: GatewayMetrics,
     /// Virtual keys (with a master key and a ledger); `None`: only the master key exists.
     pub keys: Option<std::sync::Arc<keys::VirtualKeys>>,
+    /// The process's config reload, behind `/admin/reload`; `None`: that route answers 404.
+    pub admin: Option<std::sync::Arc<dyn ConfigAdmin>>,
 }
 
 /// Renders a Prometheus exposition.
@@ -167,7 +171,14 @@ impl AppState {
             metrics: None,
             http_metrics: GatewayMetrics::default(),
             keys: None,
+            admin: None,
         }
+    }
+
+    /// Adds the config reload route (`/admin/reload`).
+    pub fn with_admin(mut self, admin: std::sync::Arc<dyn ConfigAdmin>) -> Self {
+        self.admin = Some(admin);
+        self
     }
 
     /// Adds a `/metrics` page.
@@ -233,6 +244,10 @@ pub fn app(state: AppState) -> Router {
         .route("/key/list", get(routes::keys::list))
         .route("/key/update", post(routes::keys::update))
         .route("/key/delete", post(routes::keys::delete))
+        .route(
+            "/admin/reload",
+            get(routes::admin::status).post(routes::admin::reload),
+        )
         .merge(ollama::routes())
         .merge(anthropic::routes())
         .fallback(not_found)

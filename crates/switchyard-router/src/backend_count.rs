@@ -61,7 +61,8 @@ pub(crate) struct RemoteCount {
 
 /// Every deployment's slot, and what is needed to ask the servers.
 pub struct BackendCounting {
-    slots: Arc<[Slot]>,
+    /// Shared with the counting of a reloaded config for deployments whose server is the same.
+    slots: Arc<[Arc<Slot>]>,
     backends: Backends,
     deployments: Arc<[Deployment]>,
     timeout: Duration,
@@ -69,15 +70,36 @@ pub struct BackendCounting {
 
 impl BackendCounting {
     pub fn new(config: &Config, backends: Backends) -> Self {
+        Self::carried(config, backends, None, &[])
+    }
+
+    /// The counting of a reloaded config: deployment `i` keeps what was learned about its
+    /// server (`from[i]` in `old`, when the same server and settings), else starts unknown.
+    pub(crate) fn carried(
+        config: &Config,
+        backends: Backends,
+        old: Option<&BackendCounting>,
+        from: &[Option<DeploymentIx>],
+    ) -> Self {
         let timeout = config.routing.backend_tokenize_timeout;
         let slots = config
             .deployments
             .iter()
-            .map(|d| Slot {
-                eligible: d.provider == Provider::OpenAi
-                    && d.tokenizer.is_none()
-                    && !timeout.is_zero(),
-                ..Slot::default()
+            .enumerate()
+            .map(|(i, d)| {
+                let eligible =
+                    d.provider == Provider::OpenAi && d.tokenizer.is_none() && !timeout.is_zero();
+                let kept = old
+                    .zip(from.get(i).copied().flatten())
+                    .and_then(|(o, j)| o.slots.get(j))
+                    .filter(|s| s.eligible == eligible)
+                    .cloned();
+                kept.unwrap_or_else(|| {
+                    Arc::new(Slot {
+                        eligible,
+                        ..Slot::default()
+                    })
+                })
             })
             .collect();
         BackendCounting {
@@ -91,7 +113,13 @@ impl BackendCounting {
     /// Looks at every eligible deployment's server in the background (needs a Tokio runtime).
     pub fn detect_all(&self) {
         for d in 0..self.slots.len() {
-            self.spawn_detect(d);
+            if self
+                .slots
+                .get(d)
+                .is_some_and(|s| s.checked_ms.load(Ordering::Acquire) == 0)
+            {
+                self.spawn_detect(d);
+            }
         }
     }
 
@@ -103,11 +131,11 @@ impl BackendCounting {
             return;
         }
         slot.checked_ms.store(now_ms(), Ordering::Release);
-        let slots = self.slots.clone();
+        let slot = slot.clone();
         let deployments = self.deployments.clone();
         let backends = self.backends.clone();
         tokio::spawn(async move {
-            let (Some(slot), Some(dep)) = (slots.get(d), deployments.get(d)) else {
+            let Some(dep) = deployments.get(d) else {
                 return;
             };
             let deadline = tokio::time::Instant::now() + DETECT_TIMEOUT;

@@ -94,7 +94,8 @@ struct GroupHandles {
 const UNKNOWN_GROUP: &str = "(unknown)";
 
 pub struct RouterMetrics {
-    registry: Registry,
+    /// Shared with the metrics of a reloaded config (the families too), so series carry over.
+    registry: std::sync::Arc<Registry>,
     deployments: HashMap<String, DeploymentHandles>,
     groups: HashMap<String, GroupHandles>,
     requests: Family<RequestLabels, Counter>,
@@ -127,6 +128,55 @@ impl RouterMetrics {
     /// Metrics with every configured deployment's and group's common series made up front.
     pub(crate) fn for_config(config: &switchyard_core::config::Config) -> Self {
         let mut m = Self::default();
+        m.add_handles(config);
+        m
+    }
+
+    /// The metrics of a reloaded config: the same registry and series, so a deployment or group
+    /// that still exists keeps counting where it was. A removed deployment's gauges (health,
+    /// in flight) are dropped; its counters stay, as the history they are.
+    pub(crate) fn carried(&self, config: &switchyard_core::config::Config) -> Self {
+        let mut m = RouterMetrics {
+            capacity: self.capacity.clone(),
+            registry: self.registry.clone(),
+            deployments: HashMap::new(),
+            groups: HashMap::new(),
+            requests: self.requests.clone(),
+            attempts: self.attempts.clone(),
+            fallbacks: self.fallbacks.clone(),
+            continuations: self.continuations.clone(),
+            truncated_prompts: self.truncated_prompts.clone(),
+            tokens: self.tokens.clone(),
+            latency: self.latency.clone(),
+            ttft: self.ttft.clone(),
+            overhead: self.overhead.clone(),
+            inflight: self.inflight.clone(),
+            deployment_up: self.deployment_up.clone(),
+            deployment_loaded: self.deployment_loaded.clone(),
+            redis_errors: self.redis_errors.clone(),
+            ledger_records: self.ledger_records.clone(),
+            ledger_delivery_failures: self.ledger_delivery_failures.clone(),
+            ledger_pending: self.ledger_pending.clone(),
+            ledger_spool: self.ledger_spool.clone(),
+        };
+        for id in self.deployments.keys() {
+            if config.deployments.iter().any(|d| &d.id == id) {
+                continue;
+            }
+            let labels = DeploymentLabels {
+                deployment: id.clone(),
+            };
+            m.deployment_up.remove(&labels);
+            m.deployment_loaded.remove(&labels);
+            m.inflight.remove(&labels);
+            m.capacity.forget(id);
+        }
+        m.add_handles(config);
+        m
+    }
+
+    fn add_handles(&mut self, config: &switchyard_core::config::Config) {
+        let m = self;
         // Each handle is cloned out of its family in a statement of its own: `get_or_create`
         // returns a read guard, and a second call on the same family while one is alive
         // would wait for a write lock forever.
@@ -183,7 +233,6 @@ impl RouterMetrics {
                 },
             );
         }
-        m
     }
 }
 
@@ -298,7 +347,7 @@ impl Default for RouterMetrics {
         let capacity = crate::metrics_capacity::CapacityMetrics::register(&mut registry);
         RouterMetrics {
             capacity,
-            registry,
+            registry: std::sync::Arc::new(registry),
             deployments: HashMap::new(),
             groups: HashMap::new(),
             deployment_loaded,

@@ -31,6 +31,8 @@ fn wait_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 20))
 }
 
+/// Cloned by a reload: the clone shares every family (see `RouterMetrics::carried`).
+#[derive(Clone)]
 pub(crate) struct CapacityMetrics {
     depth: Family<GroupLabels, Gauge>,
     wait: Family<GroupLabels, Histogram, fn() -> Histogram>,
@@ -142,6 +144,15 @@ impl CapacityMetrics {
     }
 
     /// Sets a deployment's slots and the count in use (at scrape time).
+    /// A deployment a reload removed: its slot gauges go with it.
+    pub(crate) fn forget(&self, deployment: &str) {
+        let labels = DeploymentLabels {
+            deployment: deployment.to_string(),
+        };
+        self.slots_in_use.remove(&labels);
+        self.slots_total.remove(&labels);
+    }
+
     pub(crate) fn slots(&self, deployment: &str, total: u32, in_use: i64) {
         let labels = DeploymentLabels {
             deployment: deployment.to_owned(),

@@ -1,6 +1,7 @@
 //! What the router holds between requests: the validated config, the backend clients, the
-//! cooldown memory and the token counters. Built once at start-up; nothing here is re-parsed
-//! per request.
+//! cooldown memory and the token counters. Built at start-up and again by a reload (see
+//! `reload`), which shares the per-deployment parts of deployments that still exist; nothing
+//! here is re-parsed per request.
 
 use std::sync::Arc;
 
@@ -23,13 +24,13 @@ pub struct RouterState {
     pub config: Config,
     pub backends: Backends,
     pub cooldowns: Cooldowns,
-    pub tokens: Arc<[DeploymentTokens]>,
+    pub tokens: Arc<[Arc<DeploymentTokens>]>,
     /// Per deployment: how estimates compare with what the backend reports.
-    pub calibration: Vec<Calibration>,
+    pub calibration: Vec<Arc<Calibration>>,
     /// Where finished requests are accounted (the usage ledger); `None` = nowhere.
     pub usage_sink: Option<Arc<dyn UsageSink>>,
     /// Health, in-flight counts and usage shared with the prober and other replicas.
-    pub shared: Shared,
+    pub shared: Arc<Shared>,
     pub metrics: RouterMetrics,
     /// Backends' own tokenizers, asked near a window boundary.
     pub backend_counting: BackendCounting,
@@ -41,7 +42,7 @@ pub struct RouterState {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct StateError(String);
+pub struct StateError(pub(crate) String);
 
 impl RouterState {
     pub fn new(config: Config) -> Result<Self, StateError> {
@@ -51,12 +52,12 @@ impl RouterState {
             config.routing.allowed_fails,
             config.routing.cooldown_time,
         );
-        let tokens: Arc<[DeploymentTokens]> = tokenizers::initial(&config).into();
+        let tokens: Arc<[Arc<DeploymentTokens>]> = tokenizers::initial(&config).into();
         let shared = Shared::from_settings(&config.state).map_err(|e| StateError(e.to_string()))?;
         let calibration = config
             .deployments
             .iter()
-            .map(|_| Calibration::default())
+            .map(|_| Arc::new(Calibration::default()))
             .collect();
         let metrics = RouterMetrics::for_config(&config);
         let backend_counting = BackendCounting::new(&config, backends.clone());
@@ -70,7 +71,7 @@ impl RouterState {
             tokens,
             calibration,
             usage_sink: None,
-            shared,
+            shared: Arc::new(shared),
             metrics,
             backend_counting,
         })

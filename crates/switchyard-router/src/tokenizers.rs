@@ -45,13 +45,26 @@ fn load_file(path: &str) -> Result<Tokenizer, String> {
 
 /// Tokenizers from the config's files; the heuristic elsewhere. Failures are logged, not fatal:
 /// the heuristic still routes.
-pub fn initial(config: &Config) -> Vec<DeploymentTokens> {
+pub fn initial(config: &Config) -> Vec<Arc<DeploymentTokens>> {
+    carried(config, &|_| None)
+}
+
+/// The same for a reloaded config: deployment `i` keeps `kept(i)` (what the running config
+/// loaded or discovered for the same model on the same server) instead of starting over.
+pub fn carried(
+    config: &Config,
+    kept: &dyn Fn(usize) -> Option<Arc<DeploymentTokens>>,
+) -> Vec<Arc<DeploymentTokens>> {
     let heuristic: Arc<dyn TokenCounter> = Arc::new(HeuristicCounter);
     let mut by_file: HashMap<&str, Arc<dyn TokenCounter>> = HashMap::new();
     config
         .deployments
         .iter()
-        .map(|d| {
+        .enumerate()
+        .map(|(i, d)| {
+            if let Some(k) = kept(i).filter(|k| k.family == d.template) {
+                return k;
+            }
             let counter = match d.tokenizer.as_deref() {
                 Some(path) => match by_file.get(path) {
                     Some(c) => c.clone(),
@@ -70,25 +83,27 @@ pub fn initial(config: &Config) -> Vec<DeploymentTokens> {
                 },
                 None => heuristic.clone(),
             };
-            DeploymentTokens {
+            Arc::new(DeploymentTokens {
                 counter: RwLock::new(counter),
                 family: d.template,
-            }
+            })
         })
         .collect()
 }
 
 /// Fetches exact tokenizers for Ollama deployments without a configured file, in the background.
+/// `skip(i)`: deployment `i` already has what discovery would find (kept over a reload).
 pub fn discover_ollama(
     config: &Config,
-    tokens: Arc<[DeploymentTokens]>,
+    tokens: Arc<[Arc<DeploymentTokens>]>,
     cache_dir: Option<PathBuf>,
+    skip: &dyn Fn(usize) -> bool,
 ) {
     let wanted: Vec<(usize, String, String)> = config
         .deployments
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.provider == Provider::Ollama && d.tokenizer.is_none())
+        .filter(|(i, d)| d.provider == Provider::Ollama && d.tokenizer.is_none() && !skip(*i))
         .map(|(i, d)| (i, d.api_base.clone(), d.model.clone()))
         .collect();
     if wanted.is_empty() {

@@ -75,4 +75,11 @@ impl pb::router_server::Router for HeadersWithFirstEvent {
     ) -> Result<Response<pb::EmbedResponse>, Status> {
         self.0.embed(request).await
     }
+
+    async fn reload(
+        &self,
+        request: Request<pb::ReloadRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
+        pb::router_server::Router::reload(&self.0, request).await
+    }
 }

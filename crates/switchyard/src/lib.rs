@@ -20,7 +20,10 @@ pub mod discovery;
 mod grpc_keys;
 mod grpc_router;
 mod metrics_page;
+pub mod reload;
 pub mod usage;
+
+pub use reload::{Cause, Follow, Reloader};
 
 /// Loads and validates a configuration file from the process environment.
 pub fn load_config(path: &str) -> anyhow::Result<Config> {
@@ -76,6 +79,9 @@ fn grpc_auth(config: &Config) -> switchyard_proto::auth::GrpcAuth {
 pub struct Bound<F> {
     pub addr: SocketAddr,
     pub serve: F,
+    /// Its configuration reload: give it the file to follow ([`Reloader::watch_file`],
+    /// [`Reloader::on_sighup`]) or a config ([`Reloader::apply`]).
+    pub reloader: Arc<Reloader>,
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -117,6 +123,8 @@ struct RouterParts {
     service: RouterService,
     recorder: Option<switchyard_ledger::Recorder>,
     querier: Option<QuerierRef>,
+    /// The prober running in this process, if any (a reload gives it new targets).
+    prober: Option<Arc<Prober>>,
 }
 
 /// The shared store as a process sees it before its router exists: Redis when configured (for
@@ -184,6 +192,7 @@ async fn router_parts(
     } else {
         None
     };
+    let running_prober = prober.clone();
     discovery::follow(
         disc,
         &store,
@@ -203,6 +212,7 @@ async fn router_parts(
         service,
         recorder,
         querier,
+        prober: running_prober,
     })
 }
 
@@ -219,11 +229,26 @@ pub async fn serve(
     let config_for_keys = config.clone();
     let limits = server_limits(&config.gateway);
     let parts = Box::pin(router_parts(config, opts, &stop)).await?;
+    // The configuration in service: the file's, expanded with discovered models.
+    let reloader = Reloader::new(
+        "serve",
+        parts.service.state().config.clone(),
+        Some(parts.service.clone()),
+        parts.prober.clone(),
+    );
     let metrics_source = parts.service.clone();
+    let reload_metrics = Arc::downgrade(&reloader);
     let router: switchyard_gateway::InProcessRouter = Arc::new(parts.service.clone());
     let redis = parts.service.state().shared.redis.clone();
     let mut state = AppState::in_process(router, options)
-        .with_metrics(Arc::new(move || metrics_source.render_metrics()));
+        .with_metrics(Arc::new(move || {
+            let reload = reload_metrics
+                .upgrade()
+                .map(|r| r.render_metrics())
+                .unwrap_or_default();
+            switchyard_gateway::join_pages(&[metrics_source.render_metrics(), reload])
+        }))
+        .with_admin(reloader.admin());
     if let Some(q) = parts.querier {
         if let Some(keys) = usage::virtual_keys(&config_for_keys, &q, redis) {
             state = state.with_keys(keys);
@@ -232,10 +257,16 @@ pub async fn serve(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
-    let serve = switchyard_gateway::server::serve(listener, app(state), limits, stopped(stop));
+    let live = switchyard_gateway::LiveApp::new(app(state.clone()));
+    reloader.set_gateway(reload::GatewayPart {
+        live: live.clone(),
+        base: state,
+    });
+    let serve = switchyard_gateway::server::serve(listener, live.router(), limits, stopped(stop));
     let recorder = parts.recorder;
     Ok(Bound {
         addr,
+        reloader,
         serve: async move {
             serve.await?;
             if let Some(r) = recorder {
@@ -262,7 +293,17 @@ pub async fn gateway(
 ) -> anyhow::Result<Bound<impl Future<Output = std::io::Result<()>>>> {
     let channel = remote_router(router_address, internal_secret(config))
         .with_context(|| format!("invalid router address {router_address}"))?;
-    let mut state = AppState::new(channel, gateway_options(config));
+    let reloader = Reloader::new("gateway", config.clone(), None, None);
+    reloader.set_remote_router(channel.clone());
+    let reload_metrics = Arc::downgrade(&reloader);
+    let mut state = AppState::new(channel, gateway_options(config))
+        .with_metrics(Arc::new(move || {
+            reload_metrics
+                .upgrade()
+                .map(|r| r.render_metrics())
+                .unwrap_or_default()
+        }))
+        .with_admin(reloader.admin());
     if let Some(addr) = &config.ledger.address {
         let ledger = usage::remote_querier(addr, internal_secret(config))?;
         let redis = match &config.state.redis_url {
@@ -279,13 +320,22 @@ pub async fn gateway(
     }
     let listener = bind(listen).await?;
     let addr = listener.local_addr()?;
+    let live = switchyard_gateway::LiveApp::new(app(state.clone()));
+    reloader.set_gateway(reload::GatewayPart {
+        live: live.clone(),
+        base: state,
+    });
     let serve = switchyard_gateway::server::serve(
         listener,
-        app(state),
+        live.router(),
         server_limits(&config.gateway),
         shutdown,
     );
-    Ok(Bound { addr, serve })
+    Ok(Bound {
+        addr,
+        serve,
+        reloader,
+    })
 }
 
 /// `switchyard router`: the routing service alone, over gRPC.
@@ -300,6 +350,13 @@ pub async fn router(
     let auth = grpc_auth(&config);
     let master_key = config.gateway.master_key.clone();
     let mut parts = Box::pin(router_parts(config, opts, &stop)).await?;
+    // The configuration in service: the file's, expanded with discovered models.
+    let reloader = Reloader::new(
+        "router",
+        parts.service.state().config.clone(),
+        Some(parts.service.clone()),
+        parts.prober.clone(),
+    );
     // Direct gRPC clients present virtual keys, looked up in the ledger like the gateway does.
     let keys = match (&parts.querier, &master_key) {
         (Some(q), Some(m)) => Some(Arc::new(grpc_keys::LedgerKeys::new(q.clone(), m))
@@ -308,11 +365,17 @@ pub async fn router(
     };
     parts.service = parts
         .service
-        .with_auth(switchyard_router::RouterAuth::new(auth, keys));
+        .with_auth(switchyard_router::RouterAuth::new(auth, keys))
+        .with_reload_hook(reloader.router_hook());
     if let Some(maddr) = metrics_listen {
         let source = parts.service.clone();
+        let reload_metrics = Arc::downgrade(&reloader);
         let page: metrics_page::Page = Arc::new(move || {
-            let text = source.render_metrics();
+            let reload = reload_metrics
+                .upgrade()
+                .map(|r| r.render_metrics())
+                .unwrap_or_default();
+            let text = switchyard_gateway::join_pages(&[source.render_metrics(), reload]);
             Box::pin(async move { text })
         });
         metrics_page::spawn("router", maddr, page, stopped(stop.clone())).await?;
@@ -330,6 +393,7 @@ pub async fn router(
     let recorder = parts.recorder;
     Ok(Bound {
         addr,
+        reloader,
         serve: async move {
             serve.await?;
             if let Some(r) = recorder {
@@ -355,10 +419,17 @@ pub async fn ledger(
         .with_context(|| format!("cannot open the usage ledger at {url}"))?;
     let service = switchyard_ledger::LedgerService::new(store).with_auth(grpc_auth(config));
     let stop = shutdown_fanout(shutdown);
+    // The ledger has nothing to reload (its keys are restart-only): its reloader reports them.
+    let reloader = Reloader::new("ledger", config.clone(), None, None);
     if let Some(maddr) = config.ledger.metrics_listen {
         let metrics = service.metrics();
+        let reload_metrics = Arc::downgrade(&reloader);
         let page: metrics_page::Page = Arc::new(move || {
-            let text = metrics.render();
+            let reload = reload_metrics
+                .upgrade()
+                .map(|r| r.render_metrics())
+                .unwrap_or_default();
+            let text = switchyard_gateway::join_pages(&[metrics.render(), reload]);
             Box::pin(async move { text })
         });
         metrics_page::spawn("ledger", maddr, page, stopped(stop.clone())).await?;
@@ -367,6 +438,7 @@ pub async fn ledger(
     let addr = listener.local_addr()?;
     Ok(Bound {
         addr,
+        reloader,
         serve: async move {
             switchyard_ledger::serve_ledger_service(service, listener, stopped(stop)).await?;
             Ok(())
@@ -375,8 +447,10 @@ pub async fn ledger(
 }
 
 /// `switchyard prober`: the health prober alone, writing to Redis (`state.redis_url`).
+/// `follow`: the config file to reload from (`None`: no reload).
 pub async fn prober(
     config: &Config,
+    follow: Option<Follow>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let Some(url) = &config.state.redis_url else {
@@ -413,8 +487,12 @@ pub async fn prober(
         move |c| p.reconfigure(&c),
         stop.clone(),
     );
+    let reloader = Reloader::new("prober", config.clone(), None, Some(prober.clone()));
+    if let Some(f) = follow {
+        f.start(&reloader)?;
+    }
     if let Some(maddr) = config.prober.metrics_listen {
-        let page = metrics_page::prober_page(prober.clone(), conn_for_metrics, config);
+        let page = metrics_page::prober_page(prober.clone(), conn_for_metrics, reloader.clone());
         metrics_page::spawn("prober", maddr, page, stopped(stop.clone())).await?;
     }
     prober.run(stopped(stop)).await;

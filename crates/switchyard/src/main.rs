@@ -36,6 +36,19 @@ struct ConfigArg {
         default_value = "switchyard.yaml"
     )]
     config: String,
+    /// Do not reload the configuration when its file changes (SIGHUP and `POST /admin/reload`
+    /// still reload it).
+    #[arg(long, env = "SWITCHYARD_NO_WATCH")]
+    no_watch: bool,
+}
+
+impl ConfigArg {
+    fn follow(&self) -> switchyard::Follow {
+        switchyard::Follow {
+            path: PathBuf::from(&self.config),
+            watch: !self.no_watch,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -287,6 +300,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             warn_if_open(&cfg, listen);
             let bound = switchyard::serve(cfg, listen, opts, shutdown_signal()).await?;
+            config.follow().start(&bound.reloader)?;
             announce("serve", bound.addr);
             bound.serve.await?;
         }
@@ -300,6 +314,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let router = router.unwrap_or_else(|| cfg.gateway.router_address.clone());
             warn_if_open(&cfg, listen);
             let bound = switchyard::gateway(&cfg, &router, listen, shutdown_signal()).await?;
+            config.follow().start(&bound.reloader)?;
             announce("gateway", bound.addr);
             bound.serve.await?;
         }
@@ -334,6 +349,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             };
             warn_if_grpc_open(&cfg, "router", listen);
             let bound = switchyard::router(cfg, listen, opts, shutdown_signal()).await?;
+            config.follow().start(&bound.reloader)?;
             announce("router", bound.addr);
             bound.serve.await?;
         }
@@ -351,6 +367,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let dir = data_dir.unwrap_or_else(|| beside(&config.config));
             warn_if_grpc_open(&cfg, "ledger", listen);
             let bound = switchyard::ledger(&cfg, &dir, listen, shutdown_signal()).await?;
+            config.follow().start(&bound.reloader)?;
             announce("ledger", bound.addr);
             bound.serve.await?;
         }
@@ -366,7 +383,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({"service": "prober", "targets": cfg.deployments.len()})
             );
-            switchyard::prober(&cfg, shutdown_signal()).await?;
+            switchyard::prober(&cfg, Some(config.follow()), shutdown_signal()).await?;
         }
         Command::Healthcheck { tcp, http } => match (tcp, http) {
             (Some(addr), _) => {
@@ -409,6 +426,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve {
         config: ConfigArg {
             config: std::env::var("SWITCHYARD_CONFIG").unwrap_or_else(|_| "switchyard.yaml".into()),
+            no_watch: std::env::var_os("SWITCHYARD_NO_WATCH").is_some(),
         },
         listen: None,
         data_dir: std::env::var_os("SWITCHYARD_DATA_DIR").map(PathBuf::from),

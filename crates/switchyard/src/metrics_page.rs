@@ -11,7 +11,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
-use switchyard_core::config::Config;
 use switchyard_health::{Prober, RedisConn, Status};
 
 /// Produces one page of metrics text.
@@ -57,11 +56,16 @@ struct DeploymentLabels {
 }
 
 /// The prober's page: what it last wrote for each deployment, its rounds and lease, Redis errors.
-pub(crate) fn prober_page(prober: Arc<Prober>, redis: RedisConn, config: &Config) -> Page {
-    let ids: Arc<[String]> = config.deployments.iter().map(|d| d.id.clone()).collect();
+pub(crate) fn prober_page(
+    prober: Arc<Prober>,
+    redis: RedisConn,
+    reloader: Arc<crate::Reloader>,
+) -> Page {
     Arc::new(move || {
-        let (prober, redis, ids) = (prober.clone(), redis.clone(), ids.clone());
+        let (prober, redis, reloader) = (prober.clone(), redis.clone(), reloader.clone());
         Box::pin(async move {
+            // The deployments probed now (a reload may have changed them).
+            let ids = prober.deployment_ids();
             let snapshot = prober.store().snapshot().await.ok();
             let mut registry = Registry::with_prefix("switchyard_prober");
             let up = Family::<DeploymentLabels, Gauge>::default();
@@ -109,7 +113,7 @@ pub(crate) fn prober_page(prober: Arc<Prober>, redis: RedisConn, config: &Config
             if encode(&mut out, &registry).is_err() {
                 out.clear();
             }
-            out
+            switchyard_gateway::join_pages(&[out, reloader.render_metrics()])
         })
     })
 }

@@ -9,6 +9,7 @@ mod capacity;
 mod catalog;
 mod deployments;
 mod discovery;
+pub mod diff;
 mod error;
 mod expand;
 mod lenient;

@@ -229,6 +229,14 @@ impl Prober {
         Some(next)
     }
 
+    /// The ids of the deployments probed now.
+    pub fn deployment_ids(&self) -> Vec<String> {
+        self.targets()
+            .iter()
+            .flat_map(|t| t.deployments.iter().map(|d| d.id.clone()))
+            .collect()
+    }
+
     pub fn store(&self) -> &HealthStore {
         &self.store
     }
