@@ -8,8 +8,8 @@
 mod capacity;
 mod catalog;
 mod deployments;
-mod discovery;
 pub mod diff;
+mod discovery;
 mod error;
 mod expand;
 mod lenient;
