@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use switchyard_core::config::{Catalog, Config, expand};
 use switchyard_health::HealthStore;
 use switchyard_health::discovery::{Discoverer, DiscoveryHost};
@@ -43,6 +44,11 @@ impl Discovery {
     pub fn expanded(&self) -> Config {
         let inner = self.lock();
         expand_with(&inner.base, inner.catalog.as_ref())
+    }
+
+    /// The file's configuration (to restore it when a reload is refused).
+    pub fn base(&self) -> Config {
+        self.lock().base.clone()
     }
 
     /// Whether the file has wildcard entries at all.
@@ -115,27 +121,20 @@ pub async fn discover_now(config: &Config, timeout: Duration) -> (Catalog, Vec<(
     }
 }
 
-/// Follows the store's catalog until `stop`: each new one is expanded with the file's
-/// configuration and handed to `apply`.
-pub fn follow(
-    discovery: Arc<Discovery>,
-    store: &HealthStore,
-    poll: Duration,
-    apply: impl Fn(Config) + Send + 'static,
-    mut stop: watch::Receiver<bool>,
-) {
-    if !discovery.is_active() {
-        return;
-    }
+/// Follows the store's catalog until `stop`, handing each new one to `apply` (which expands
+/// the file's configuration with it and puts the result in service, under the reloader's lock so
+/// a file reload and a catalog change cannot interleave).
+pub fn follow<F>(store: &HealthStore, poll: Duration, apply: F, mut stop: watch::Receiver<bool>)
+where
+    F: Fn(Catalog) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+{
     let mut watch = store.watch_catalog(poll);
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 next = watch.next() => {
                     let Some(catalog) = next else { return };
-                    if let Some(config) = discovery.set_catalog(catalog) {
-                        apply(config);
-                    }
+                    apply(catalog).await;
                 }
                 _ = stop.wait_for(|v| *v) => return,
             }

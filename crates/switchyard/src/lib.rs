@@ -125,6 +125,36 @@ struct RouterParts {
     querier: Option<QuerierRef>,
     /// The prober running in this process, if any (a reload gives it new targets).
     prober: Option<Arc<Prober>>,
+    /// The file's configuration and the discovery catalog it is expanded with.
+    discovery: Arc<discovery::Discovery>,
+    /// The health store the catalog is published in.
+    store: HealthStore,
+}
+
+/// Model discovery through this process's reloader: a file reload expands the new file with
+/// the catalog, and each catalog the store publishes is applied like a reload (see
+/// [`discovery`]).
+fn follow_discovery(
+    reloader: &Arc<Reloader>,
+    disc: Arc<discovery::Discovery>,
+    store: &HealthStore,
+    poll: std::time::Duration,
+    stop: &watch::Receiver<bool>,
+) {
+    reloader.set_discovery(disc);
+    // Held until `stop`: following the catalog is part of serving, whoever keeps the handle.
+    let reloader = reloader.clone();
+    discovery::follow(
+        store,
+        poll,
+        move |catalog| {
+            let reloader = reloader.clone();
+            Box::pin(async move {
+                let _ = reloader.apply_catalog(catalog).await;
+            })
+        },
+        stop.clone(),
+    );
 }
 
 /// The shared store as a process sees it before its router exists: Redis when configured (for
@@ -164,7 +194,6 @@ async fn router_parts(
         timeout: config.prober.timeout,
         ..ProberSettings::default()
     };
-    let interval = config.prober.interval;
     // Boxed: the listing's future is large, and every starter awaits this one.
     let catalog = Box::pin(discovery::initial_catalog(
         &config,
@@ -192,27 +221,13 @@ async fn router_parts(
     } else {
         None
     };
-    let running_prober = prober.clone();
-    discovery::follow(
-        disc,
-        &store,
-        interval,
-        move |config| {
-            tracing::info!(
-                groups = config.groups.len(),
-                "discovery: the catalog changed; applying the expanded configuration"
-            );
-            if let Some(p) = &prober {
-                p.reconfigure(&config);
-            }
-        },
-        stop.clone(),
-    );
     Ok(RouterParts {
         service,
         recorder,
         querier,
-        prober: running_prober,
+        prober,
+        discovery: disc,
+        store,
     })
 }
 
@@ -235,6 +250,14 @@ pub async fn serve(
         parts.service.state().config.clone(),
         Some(parts.service.clone()),
         parts.prober.clone(),
+    );
+    let poll = parts.service.state().config.prober.interval;
+    follow_discovery(
+        &reloader,
+        parts.discovery.clone(),
+        &parts.store,
+        poll,
+        &stop,
     );
     let metrics_source = parts.service.clone();
     let reload_metrics = Arc::downgrade(&reloader);
@@ -357,6 +380,14 @@ pub async fn router(
         Some(parts.service.clone()),
         parts.prober.clone(),
     );
+    let poll = parts.service.state().config.prober.interval;
+    follow_discovery(
+        &reloader,
+        parts.discovery.clone(),
+        &parts.store,
+        poll,
+        &stop,
+    );
     // Direct gRPC clients present virtual keys, looked up in the ledger like the gateway does.
     let keys = match (&parts.querier, &master_key) {
         (Some(q), Some(m)) => Some(Arc::new(grpc_keys::LedgerKeys::new(q.clone(), m))
@@ -474,23 +505,17 @@ pub async fn prober(
         }
     };
     let disc = discovery::Discovery::new(config.clone(), catalog);
+    let expanded = disc.expanded();
     let prober = Arc::new(
-        Prober::for_config(&disc.expanded(), store.clone(), settings)
+        Prober::for_config(&expanded, store.clone(), settings)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     let stop = shutdown_fanout(shutdown);
-    let p = prober.clone();
-    discovery::follow(
-        disc,
-        &store,
-        config.prober.interval,
-        move |c| p.reconfigure(&c),
-        stop.clone(),
-    );
-    let reloader = Reloader::new("prober", config.clone(), None, Some(prober.clone()));
+    let reloader = Reloader::new("prober", expanded, None, Some(prober.clone()));
     if let Some(f) = follow {
         f.start(&reloader)?;
     }
+    follow_discovery(&reloader, disc, &store, config.prober.interval, &stop);
     if let Some(maddr) = config.prober.metrics_listen {
         let page = metrics_page::prober_page(prober.clone(), conn_for_metrics, reloader.clone());
         metrics_page::spawn("prober", maddr, page, stopped(stop.clone())).await?;

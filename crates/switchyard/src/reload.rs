@@ -189,6 +189,8 @@ pub struct Reloader {
     metrics: ReloadMetrics,
     /// Dropped with the reloader: the watch and signal tasks end.
     alive: watch::Sender<()>,
+    /// Model discovery: the file's config is expanded with the catalog before it is applied.
+    discovery: OnceLock<Arc<crate::discovery::Discovery>>,
 }
 
 fn now_ms() -> u64 {
@@ -232,6 +234,7 @@ impl Reloader {
             status: Mutex::new(status),
             metrics: ReloadMetrics::new(),
             alive: watch::channel(()).0,
+            discovery: OnceLock::new(),
         })
     }
 
@@ -253,6 +256,26 @@ impl Reloader {
     /// What a router's `Reload` rpc calls.
     pub(crate) fn router_hook(self: &Arc<Self>) -> Arc<dyn switchyard_router::ReloadHook> {
         Arc::new(Hook(Arc::downgrade(self)))
+    }
+
+    /// Expands every config this reloader reads from the file with model discovery's catalog,
+    /// and lets [`Reloader::apply_catalog`] apply a new catalog.
+    pub(crate) fn set_discovery(&self, discovery: Arc<crate::discovery::Discovery>) {
+        let _ = self.discovery.set(discovery);
+    }
+
+    /// A new discovery catalog: the file's config expanded with it is put into service (under
+    /// the same lock as a file reload, so the two cannot interleave). `None`: nothing changed.
+    pub async fn apply_catalog(
+        &self,
+        catalog: switchyard_core::config::Catalog,
+    ) -> Option<Result<Report, Report>> {
+        let mut running = self.running.lock().await;
+        let config = self.discovery.get()?.set_catalog(catalog)?;
+        Some(
+            self.apply_locked(&mut running, config, Cause::Discovery)
+                .await,
+        )
     }
 
     /// The file [`Reloader::reload_file`] reads.
@@ -308,7 +331,18 @@ impl Reloader {
             Ok(c) => c,
             Err(e) => return Err(self.refused(cause, &e)),
         };
-        self.apply_locked(&mut running, config, cause).await
+        let Some(discovery) = self.discovery.get() else {
+            return self.apply_locked(&mut running, config, cause).await;
+        };
+        // The file's wildcard entries, expanded with the current catalog; the previous file
+        // config comes back if this one is refused.
+        let previous = discovery.base();
+        let expanded = discovery.set_base(config);
+        let result = self.apply_locked(&mut running, expanded, cause).await;
+        if result.is_err() {
+            discovery.set_base(previous);
+        }
+        result
     }
 
     /// The same, only when the file's content differs from what was last read (a change event).

@@ -188,6 +188,110 @@ async fn a_five_model_host_yields_five_groups_from_the_first_request() {
     );
 }
 
+#[tokio::test]
+async fn pulling_and_removing_models_changes_the_groups_without_a_restart() {
+    let sim = five_models().await;
+    let gw = common::serve_with(
+        common::config_from(&wildcard_config(&sim.base_url(), "")),
+        switchyard::ServeOptions::default(),
+    )
+    .await;
+    assert_eq!(models(&gw.url("/v1/models")).await.len(), 5);
+
+    // `ollama pull`, through the simulator's control API.
+    let r = common::client()
+        .post(format!("{}/_sim/models", sim.base_url()))
+        .json(&serde_json::json!({"name": "mistral:7b", "context_length": 16384}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let url = gw.url("/v1/models");
+    common::eventually(20, "mistral:7b appears in /v1/models", || async {
+        ids(&models(&url).await).contains(&"ollama/mistral:7b".to_owned())
+    })
+    .await;
+    let m = models(&url).await;
+    assert_eq!(m.len(), 6);
+    assert_eq!(find(&m, "ollama/mistral:7b")["context_window"], 16384);
+    // It joined the chain at its window (8192 < 16384 < 32768).
+    assert_eq!(
+        find(&m, "ollama/smollm2:135m")["fallbacks"],
+        serde_json::json!(["ollama/mistral:7b", "ollama/gemma3:4b", "ollama/qwen3:8b"])
+    );
+    let r = chat(&gw.url("/v1/chat/completions"), "ollama/mistral:7b").await;
+    assert_eq!(r.status(), 200);
+
+    // `ollama rm`: the group and its routes go.
+    let r = common::client()
+        .delete(format!("{}/_sim/models/llama3.2:1b", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    common::eventually(20, "llama3.2:1b leaves /v1/models", || async {
+        !ids(&models(&url).await).contains(&"ollama/llama3.2:1b".to_owned())
+    })
+    .await;
+    let r = chat(&gw.url("/v1/chat/completions"), "ollama/llama3.2:1b").await;
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_found", "{body:#}");
+    assert_eq!(models(&url).await.len(), 5);
+}
+
+#[tokio::test]
+async fn split_mode_routers_follow_the_catalog_the_prober_publishes() {
+    if !common::redis_available().await {
+        eprintln!("skipped: no Redis on 127.0.0.1:6379");
+        return;
+    }
+    let sim = five_models().await;
+    let prefix = common::unique_prefix();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switchyard.yaml");
+    let extra =
+        format!("state: {{redis_url: \"redis://127.0.0.1:6379\", key_prefix: \"{prefix}\"}}\n");
+    std::fs::write(&path, wildcard_config(&sim.base_url(), &extra)).unwrap();
+    let config = path.to_str().unwrap();
+    let _prober = common::spawn_switchyard(&["prober", "--config", config]).await;
+    let router = common::spawn_switchyard(&[
+        "router",
+        "--config",
+        config,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-prober",
+    ])
+    .await;
+    let router_url = format!("http://{}", router.addr);
+    let gateway = common::spawn_switchyard(&[
+        "gateway",
+        "--config",
+        config,
+        "--listen",
+        "127.0.0.1:0",
+        "--router",
+        &router_url,
+    ])
+    .await;
+    let url = gateway.url("/v1/models");
+    assert_five(&models(&url).await);
+
+    sim.pull_model(SimModel::new("phi4:14b", 16384));
+    common::eventually(30, "phi4:14b reaches the router through Redis", || async {
+        ids(&models(&url).await).contains(&"ollama/phi4:14b".to_owned())
+    })
+    .await;
+    assert!(sim.remove_model("qwen3:8b"));
+    common::eventually(30, "qwen3:8b leaves the router", || async {
+        !ids(&models(&url).await).contains(&"ollama/qwen3:8b".to_owned())
+    })
+    .await;
+    let r = chat(&gateway.url("/v1/chat/completions"), "ollama/qwen3:8b").await;
+    assert_eq!(r.status(), 404);
+}
+
 /// `switchyard check FILE` (the binary).
 async fn check(text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
