@@ -131,13 +131,12 @@ where
     let mut watch = store.watch_catalog(poll);
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                next = watch.next() => {
-                    let Some(catalog) = next else { return };
-                    apply(catalog).await;
-                }
-                _ = stop.wait_for(|v| *v) => return,
-            }
+            let next = tokio::select! {
+                next = watch.next() => next,
+                _ = stop.wait_for(|v| *v) => None,
+            };
+            let Some(catalog) = next else { return };
+            apply(catalog).await;
         }
     });
 }
