@@ -23,6 +23,7 @@ pub mod passive;
 mod prober;
 mod redis_conn;
 mod store;
+mod tls_clients;
 mod view;
 
 pub use counters::{
@@ -37,4 +38,5 @@ pub use redis_conn::{RedisConn, RedisOptions};
 pub use store::{
     CatalogWatch, DEFAULT_STATE_TTL, HealthStore, HealthSubscription, MemoryStore, RedisStore,
 };
+pub use tls_clients::TlsClients;
 pub use view::HealthView;

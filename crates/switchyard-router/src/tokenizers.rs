@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use switchyard_core::config::{Config, Provider};
+use switchyard_core::config::{Config, Provider, TlsSettings};
 use switchyard_core::tokens::{HeuristicCounter, TemplateFamily, TokenCounter};
+use switchyard_health::TlsClients;
 use switchyard_tokenizers::Tokenizer;
 
 /// Per-deployment token counting: the tokenizer (replaceable once a better one is found) and the
@@ -99,27 +100,29 @@ pub fn discover_ollama(
     cache_dir: Option<PathBuf>,
     skip: &dyn Fn(usize) -> bool,
 ) {
-    let wanted: Vec<(usize, String, String)> = config
+    let wanted: Vec<(usize, String, String, TlsSettings)> = config
         .deployments
         .iter()
         .enumerate()
         .filter(|(i, d)| d.provider == Provider::Ollama && d.tokenizer.is_none() && !skip(*i))
-        .map(|(i, d)| (i, d.api_base.clone(), d.model.clone()))
+        .map(|(i, d)| (i, d.api_base.clone(), d.model.clone(), d.tls.clone()))
         .collect();
     if wanted.is_empty() {
         return;
     }
     tokio::spawn(async move {
-        let http = match reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-        {
+        let timeout = std::time::Duration::from_secs(60);
+        let http = match reqwest::Client::builder().timeout(timeout).build() {
             Ok(c) => c,
             Err(_) => return,
         };
+        // An https Ollama is trusted as its deployment says (CA file, ssl_verify, client cert).
+        let tls_clients = TlsClients::new(timeout, timeout);
         let mut by_digest: HashMap<String, Arc<dyn TokenCounter>> = HashMap::new();
-        for (ix, base, model) in wanted {
-            match fetch(&http, &base, &model, cache_dir.as_deref(), &mut by_digest).await {
+        for (ix, base, model, tls) in wanted {
+            let client = tls_clients.for_host(&base, &tls);
+            let http = client.as_ref().unwrap_or(&http);
+            match fetch(http, &base, &model, cache_dir.as_deref(), &mut by_digest).await {
                 Ok(c) => {
                     if let Some(t) = tokens.get(ix) {
                         t.set(c);

@@ -269,3 +269,54 @@ model_list:
         "{stdout}"
     );
 }
+
+/// Discovery trusts an `https://` Ollama as its wildcard entry says: the CA file reaches the
+/// prober's listing (`/api/tags`, `/api/show`) as well as the attempts.
+#[tokio::test]
+async fn discovery_lists_an_https_host_with_its_ca_file() {
+    let pki = pki();
+    let sim = SimHandle::start_tls(
+        SimConfig::ollama(vec![
+            SimModel::new("llama3.2:1b", 4096),
+            SimModel::new("qwen3:8b", 40960),
+        ]),
+        &pki.server,
+    )
+    .await
+    .unwrap();
+    let text = format!(
+        r#"
+model_list:
+  - model_name: "ollama/*"
+    litellm_params: {{model: "ollama/*", api_base: "{}", ssl_verify: "{}"}}
+    model_info:
+      discovery: {{max_context: 32768, auto_fallbacks: by_context}}
+prober: {{interval: 0.1, timeout: 2}}
+"#,
+        sim.base_url(),
+        pki.ca.display()
+    );
+    let gw = common::serve(common::config_from(&text)).await;
+    let url = gw.url("/v1/models");
+    common::eventually(20, "the https host's models are discovered", || {
+        let url = url.clone();
+        async move {
+            let v: Value = common::client()
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let ids: Vec<&str> = v["data"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|m| m["id"].as_str()).collect())
+                .unwrap_or_default();
+            ids.contains(&"ollama/llama3.2:1b") && ids.contains(&"ollama/qwen3:8b")
+        }
+    })
+    .await;
+    let (status, body) = ask(&gw, "ollama/qwen3:8b").await;
+    assert_eq!(status, 200, "{body}");
+}

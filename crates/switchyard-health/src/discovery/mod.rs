@@ -14,10 +14,13 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use switchyard_core::config::{Catalog, Config, DiscoveredModel, HostModels, Provider};
+use switchyard_core::config::{
+    Catalog, Config, DiscoveredModel, HostModels, Provider, TlsSettings,
+};
 
 use crate::error::HealthError;
 use crate::prober::observe::Http;
+use crate::tls_clients::TlsClients;
 
 /// One host some wildcard entry discovers on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub struct DiscoveryHost {
     /// Base URL without a trailing slash.
     pub api_base: String,
     pub api_key: Option<String>,
+    /// How an `https://` host is trusted (the entry's `ssl_verify`, CA file, client certificate).
+    pub tls: TlsSettings,
 }
 
 impl DiscoveryHost {
@@ -47,6 +52,7 @@ impl DiscoveryHost {
                     provider: s.provider(),
                     api_base: base.to_owned(),
                     api_key: s.prototype.api_key.clone(),
+                    tls: s.prototype.tls.clone(),
                 }),
             }
         }
@@ -66,6 +72,8 @@ pub(crate) type ShowCache = Mutex<HashMap<String, DiscoveredModel>>;
 pub struct Discoverer {
     hosts: Mutex<Vec<DiscoveryHost>>,
     client: reqwest::Client,
+    /// Clients of `https://` hosts, by their TLS settings.
+    tls_clients: TlsClients,
     timeout: Duration,
     shows: ShowCache,
 }
@@ -85,6 +93,7 @@ impl Discoverer {
         Ok(Discoverer {
             hosts: Mutex::new(hosts),
             client,
+            tls_clients: TlsClients::new(timeout, timeout * 4),
             timeout,
             shows: Mutex::new(HashMap::new()),
         })
@@ -125,8 +134,9 @@ impl Discoverer {
     }
 
     async fn list(&self, h: &DiscoveryHost, previous: &Catalog) -> Result<HostModels, String> {
+        let tls_client = self.tls_clients.for_host(&h.api_base, &h.tls);
         let http = Http {
-            client: &self.client,
+            client: tls_client.as_ref().unwrap_or(&self.client),
             base: &h.api_base,
             api_key: h.api_key.as_deref(),
             timeout: self.timeout,

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
-use switchyard_core::config::{Catalog, Config, Provider, TlsSettings};
+use switchyard_core::config::{Catalog, Config, Provider};
 
 use self::assess::Write;
 use self::observe::{Finding, Http};
@@ -26,6 +26,7 @@ use crate::discovery::{Discoverer, DiscoveryHost, catalog_diff};
 use crate::error::HealthError;
 use crate::model::{HealthSnapshot, now_ms};
 use crate::store::HealthStore;
+use crate::tls_clients::TlsClients;
 
 /// How the prober paces itself.
 #[derive(Clone, Debug)]
@@ -91,7 +92,7 @@ pub struct Prober {
     client: reqwest::Client,
     /// Clients of `https://` targets, by their TLS settings, built when first needed (targets
     /// change with the configuration).
-    tls_clients: Mutex<HashMap<TlsSettings, reqwest::Client>>,
+    tls_clients: TlsClients,
     trained: TrainedCache,
     rounds: AtomicU64,
     leader: AtomicBool,
@@ -111,6 +112,7 @@ impl Prober {
             .build()
             .map_err(|e| HealthError::Http(e.to_string()))?;
         let discovery = Discoverer::new(Vec::new(), settings.timeout)?;
+        let tls_clients = TlsClients::new(settings.timeout, settings.interval * 2);
         Ok(Prober {
             targets: RwLock::new(Arc::new(targets)),
             store: store.into(),
@@ -118,7 +120,7 @@ impl Prober {
             catalog: Mutex::new(None),
             settings,
             client,
-            tls_clients: Mutex::new(HashMap::new()),
+            tls_clients,
             trained: TrainedCache::default(),
             rounds: AtomicU64::new(0),
             leader: AtomicBool::new(false),
@@ -146,43 +148,6 @@ impl Prober {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(targets);
         self.discovery.set_hosts(DiscoveryHost::from_config(config));
-    }
-
-    /// The client of an `https://` target (`None`: plain http, or its TLS settings are unusable,
-    /// which the attempt pool reports at start).
-    fn tls_client(&self, t: &ProbeTarget) -> Option<reqwest::Client> {
-        if !t.api_base.starts_with("https://") {
-            return None;
-        }
-        let mut clients = self
-            .tls_clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(&t.tls) {
-            return Some(c.clone());
-        }
-        let built = switchyard_backends::tls::client_config(&t.tls)
-            .map_err(|e| e.to_string())
-            .and_then(|tls| {
-                reqwest::Client::builder()
-                    .connect_timeout(self.settings.timeout)
-                    .timeout(self.settings.timeout)
-                    .pool_idle_timeout(self.settings.interval * 2)
-                    .tcp_nodelay(true)
-                    .use_preconfigured_tls(tls)
-                    .build()
-                    .map_err(|e| e.to_string())
-            });
-        match built {
-            Ok(c) => {
-                clients.insert(t.tls.clone(), c.clone());
-                Some(c)
-            }
-            Err(e) => {
-                tracing::warn!(host = %t.api_base, error = %e, "prober: cannot build the TLS client");
-                None
-            }
-        }
     }
 
     fn targets(&self) -> Arc<Vec<ProbeTarget>> {
@@ -294,7 +259,7 @@ impl Prober {
     }
 
     async fn probe_target(&self, t: &ProbeTarget) -> Vec<Finding> {
-        let tls_client = self.tls_client(t);
+        let tls_client = self.tls_clients.for_host(&t.api_base, &t.tls);
         let http = Http {
             client: tls_client.as_ref().unwrap_or(&self.client),
             base: &t.api_base,
