@@ -5,7 +5,8 @@
 //! the request's *preferred* group, the rest are the later groups of its chain. A request takes
 //! the first free slot of its preferred group; when the group is full it waits in the group's
 //! queue (`queue`). Once it has waited the group's `spill_after` (`groups.<name>.spill_after`,
-//! else `routing.spill_after`), the first later candidate with a free slot may serve it instead:
+//! else `routing.spill_after`), the first later candidate with a free slot, in a group with nobody
+//! waiting in its own queue, may serve it instead:
 //! `never` always waits for the preferred group (what a user who saves the large model's GPU
 //! wants), `0` takes whichever fitting model has a slot at once (least-busy, but only among
 //! models that fit). Past `routing.queue_timeout` or `routing.max_queue_depth` the request is
@@ -80,6 +81,29 @@ async fn take_first(
     Err(last)
 }
 
+/// Takes a slot for a spilling request: the first free one among `later` whose own group has
+/// nobody waiting. A later group's queued requests (prompts that fit only there, say) are its
+/// own traffic; a spilled request must not take the slot one of them is about to get.
+async fn take_for_spill(
+    state: &RouterState,
+    later: &[Candidate],
+) -> Result<(DeploymentIx, SlotGuard), Option<Full>> {
+    let cfg = &state.config;
+    let open: Vec<Candidate> = later
+        .iter()
+        .filter(|c| {
+            let group = cfg
+                .deployments
+                .get(c.deployment)
+                .and_then(|d| cfg.groups.get(d.group))
+                .map_or("", |g| g.name.as_str());
+            state.queues.depth(group) == 0
+        })
+        .cloned()
+        .collect();
+    take_first(state, &open).await
+}
+
 /// Decides the first attempt's deployment for `candidates` (in try order), waiting for a slot
 /// when the preferred group is full.
 pub(crate) async fn admit(
@@ -138,7 +162,7 @@ pub(crate) async fn admit(
                 });
             }
             Err(full) if spill_at == Some(Duration::ZERO) => {
-                if let Ok(slot) = take_first(state, later).await {
+                if let Ok(slot) = take_for_spill(state, later).await {
                     state.metrics.capacity.waited(group, Duration::ZERO);
                     state.metrics.capacity.spill(group, "immediate");
                     return Ok(Admitted {
@@ -185,7 +209,7 @@ pub(crate) async fn admit(
         let waited = ticket.waited();
         let spill_due = spill_at.filter(|d| waited >= *d);
         if spill_due.is_some()
-            && let Ok(slot) = take_first(state, later).await
+            && let Ok(slot) = take_for_spill(state, later).await
         {
             break Ok((slot, Some(spill("waited", waited, last_full))));
         }

@@ -459,3 +459,63 @@ async fn two_router_replicas_share_the_slots_through_redis() {
     assert_eq!(header(&h, "x-switchyard-group"), Some("small"));
     assert!(header(&h, "x-switchyard-queued-ms").is_some());
 }
+
+/// A spilling request never takes the slot a later group's own queued request is waiting for:
+/// with `medium` full and a request of its own queued there, a `small` request that may spill
+/// (`spill_after: 0`) is served by `medium` only after that request.
+#[tokio::test]
+async fn a_spill_waits_behind_the_later_groups_own_queue() {
+    let sim = common::reference_ollama().await;
+    let text = config(&sim, "routing: {spill_after: 0}").replace(
+        "max_tokens: 8192}",
+        "max_tokens: 8192, max_parallel_requests: 1}",
+    );
+    let gw = common::serve(common::config_from(&text)).await;
+    let _small = hold(&gw, &sim).await;
+    // medium's one slot, held the same way.
+    sim.add_fault(FaultRule::for_model(
+        MEDIUM,
+        Fault::StallAfter {
+            chunks: 1,
+            stall: Duration::from_secs(120),
+        },
+        Some(1),
+    ));
+    let mut medium_held = common::client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&json!({"model": "medium", "messages": [{"role": "user", "content": "hold medium"}], "stream": true}))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(medium_held.status(), 200);
+    assert!(medium_held.chunk().await.unwrap().is_some());
+
+    // medium's own request queues first, then a small request that may spill there.
+    let own = send(
+        &gw,
+        json!({"model": "medium", "messages": [{"role": "user", "content": "medium's own"}]}),
+        &[],
+    );
+    wait_depth(&gw, "medium", 1.0).await;
+    let spiller = send(&gw, body("would spill", false), &[]);
+    wait_depth(&gw, "small", 1.0).await;
+
+    drop(medium_held);
+    let (status, h, json) = own.await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(header(&h, "x-switchyard-group"), Some("medium"));
+    let (status, h, json) = spiller.await.unwrap();
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(header(&h, "x-switchyard-group"), Some("medium"));
+    assert!(header(&h, "x-switchyard-spilled").is_some());
+    // In medium's order of service: its own request, then the spilled one.
+    let served: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.model == MEDIUM)
+        .map(|r| r.body.to_string())
+        .collect();
+    let at = |needle: &str| served.iter().position(|b| b.contains(needle)).unwrap();
+    assert!(at("medium's own") < at("would spill"), "{served:#?}");
+}
