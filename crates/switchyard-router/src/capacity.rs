@@ -63,12 +63,7 @@ pub(crate) fn limit(state: &RouterState, d: DeploymentIx) -> Option<SlotLimit> {
 
 /// Whether requests may have to wait for deployment `d` (a slot limit, rpm or tpm).
 pub(crate) fn is_limited(state: &RouterState, d: DeploymentIx) -> bool {
-    state
-        .config
-        .deployments
-        .get(d)
-        .is_some_and(|dep| dep.capacity.rpm.is_some() || dep.capacity.tpm.is_some())
-        || limit(state, d).is_some()
+    counts_usage(state, d) || limit(state, d).is_some()
 }
 
 /// Whether deployment `d`'s answers must be counted in the per-minute usage window (it has an
@@ -78,7 +73,7 @@ pub(crate) fn counts_usage(state: &RouterState, d: DeploymentIx) -> bool {
         .config
         .deployments
         .get(d)
-        .is_some_and(|dep| dep.capacity.rpm.is_some() || dep.capacity.tpm.is_some())
+        .is_some_and(|dep| dep.capacity.limits_rate())
 }
 
 /// What `/v1/explain` says about deployment `d`'s capacity: its slots and limits, the slots
@@ -145,6 +140,10 @@ impl Slots {
 
     fn with_count<T>(&self, id: &str, f: impl FnOnce(&mut Count) -> T) -> T {
         let mut m = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        // The id is copied only the first time a deployment is counted, not per request.
+        if let Some(c) = m.get_mut(id) {
+            return f(c);
+        }
         f(m.entry(id.to_owned()).or_default())
     }
 
@@ -216,10 +215,10 @@ impl Drop for SlotGuard {
 pub(crate) async fn try_take(state: &RouterState, d: DeploymentIx) -> Result<SlotGuard, Full> {
     let slots = &state.capacity;
     let Some(dep) = state.config.deployments.get(d) else {
-        return Ok(uncounted(slots, ""));
+        return Ok(uncounted(slots));
     };
     let id = dep.id.as_str();
-    if dep.capacity.rpm.is_some() || dep.capacity.tpm.is_some() {
+    if dep.capacity.limits_rate() {
         // Usage is counted when an answer ends, so a burst can pass the limit by the requests in
         // flight; the slot limit is what bounds concurrency.
         if let Ok(usage) = state.shared.usage.current(&[id]).await
@@ -242,14 +241,18 @@ pub(crate) async fn try_take(state: &RouterState, d: DeploymentIx) -> Result<Slo
     };
     match slots.inflight.try_acquire(id, lim.slots).await {
         Ok(t) => {
-            slots.with_count(id, |c| c.seen = t.in_use);
+            slots.with_count(id, |c| {
+                c.seen = t.in_use;
+                if t.taken {
+                    c.local += 1;
+                }
+            });
             if !t.taken {
                 return Err(Full::Slots {
                     in_use: t.in_use,
                     slots: lim.slots,
                 });
             }
-            slots.with_count(id, |c| c.local += 1);
             Ok(guard(slots, id, true))
         }
         Err(_) => {
@@ -273,11 +276,11 @@ pub(crate) async fn try_take(state: &RouterState, d: DeploymentIx) -> Result<Slo
 pub(crate) async fn force_take(state: &RouterState, d: DeploymentIx) -> SlotGuard {
     let slots = &state.capacity;
     let Some(dep) = state.config.deployments.get(d) else {
-        return uncounted(slots, "");
+        return uncounted(slots);
     };
     let counts = limit(state, d).is_some() || state.config.routing.strategy == Strategy::LeastBusy;
     if !counts {
-        return uncounted(slots, "");
+        return uncounted(slots);
     }
     let shared = slots.inflight.incr(&dep.id).await.is_ok();
     slots.with_count(&dep.id, |c| {
@@ -297,10 +300,11 @@ fn guard(slots: &Arc<Slots>, id: &str, shared: bool) -> SlotGuard {
     }
 }
 
-fn uncounted(slots: &Arc<Slots>, id: &str) -> SlotGuard {
+/// A guard that counts nothing (no id: nothing to give back).
+fn uncounted(slots: &Arc<Slots>) -> SlotGuard {
     SlotGuard {
         slots: slots.clone(),
-        id: id.to_owned(),
+        id: String::new(),
         shared: false,
         counted: false,
         released: false,

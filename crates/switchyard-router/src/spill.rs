@@ -67,9 +67,9 @@ fn fair_key(req: &pb::ChatRequest) -> &str {
 }
 
 /// Takes the first free slot among `candidates`, or says why the last one was full.
-async fn take_first(
+async fn take_first<'a>(
     state: &RouterState,
-    candidates: &[Candidate],
+    candidates: impl IntoIterator<Item = &'a Candidate>,
 ) -> Result<(DeploymentIx, SlotGuard), Option<Full>> {
     let mut last = None;
     for c in candidates {
@@ -89,19 +89,15 @@ async fn take_for_spill(
     later: &[Candidate],
 ) -> Result<(DeploymentIx, SlotGuard), Option<Full>> {
     let cfg = &state.config;
-    let open: Vec<Candidate> = later
-        .iter()
-        .filter(|c| {
-            let group = cfg
-                .deployments
-                .get(c.deployment)
-                .and_then(|d| cfg.groups.get(d.group))
-                .map_or("", |g| g.name.as_str());
-            state.queues.depth(group) == 0
-        })
-        .cloned()
-        .collect();
-    take_first(state, &open).await
+    let nobody_waiting = |c: &&Candidate| {
+        let group = cfg
+            .deployments
+            .get(c.deployment)
+            .and_then(|d| cfg.groups.get(d.group))
+            .map_or("", |g| g.name.as_str());
+        state.queues.depth(group) == 0
+    };
+    take_first(state, later.iter().filter(nobody_waiting)).await
 }
 
 /// Decides the first attempt's deployment for `candidates` (in try order), waiting for a slot

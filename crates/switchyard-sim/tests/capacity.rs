@@ -16,12 +16,19 @@ use switchyard_sim::{RECORD_LIMIT, SimConfig, SimHandle, SimModel, SlotStats};
 
 const SMALL: &str = "small:1b";
 
-/// Polls `cond` on the model's slot statistics until it holds.
+/// Polls `cond` on the model's slot statistics until it holds (failing after 20 s rather than
+/// hanging).
 async fn until(sim: &SimHandle, model: &str, cond: impl Fn(&SlotStats) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if cond(&sim.slot_stats(model)) {
+        let stats = sim.slot_stats(model);
+        if cond(&stats) {
             return;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{model}: condition not reached; last {stats:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -16,7 +16,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use switchyard_core::config::diff::{ConfigDiff, diff, fingerprint, keep_restart_only};
 use switchyard_core::config::{Config, ProcessEnv};
 use switchyard_gateway::{AppState, ConfigAdmin, LiveApp, RouterChannel};
-use switchyard_health::Prober;
+use switchyard_health::{Prober, now_ms};
 use switchyard_proto as pb;
 use switchyard_router::RouterService;
 use tokio::sync::watch;
@@ -193,12 +193,6 @@ pub struct Reloader {
     discovery: OnceLock<Arc<crate::discovery::Discovery>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 fn digest(text: &str) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     text.hash(&mut h);
@@ -326,8 +320,13 @@ impl Reloader {
 
     /// Reads, parses and validates the config file, then applies it.
     pub async fn reload_file(&self, cause: Cause) -> Result<Report, Report> {
+        self.reload_text(cause, None).await
+    }
+
+    /// [`Reloader::reload_file`] with the file's content when the caller has already read it.
+    async fn reload_text(&self, cause: Cause, text: Option<String>) -> Result<Report, Report> {
         let mut running = self.running.lock().await;
-        let config = match self.read_file().await {
+        let config = match self.read_file(text).await {
             Ok(c) => c,
             Err(e) => return Err(self.refused(cause, &e)),
         };
@@ -352,18 +351,22 @@ impl Reloader {
         if self.lock_status().file_digest == Some(digest(&text)) {
             return None;
         }
-        Some(self.reload_file(Cause::FileChange).await)
+        Some(self.reload_text(Cause::FileChange, Some(text)).await)
     }
 
-    async fn read_file(&self) -> Result<Config, ReloadError> {
+    /// Parses and validates the config file: `text` when already read, else read now.
+    async fn read_file(&self, text: Option<String>) -> Result<Config, ReloadError> {
         let path = self.path.get().ok_or(ReloadError::NoFile)?;
         let shown = path.display().to_string();
-        let text = tokio::fs::read_to_string(path)
-            .await
-            .map_err(|e| ReloadError::Read {
-                path: shown.clone(),
-                reason: e.to_string(),
-            })?;
+        let text = match text {
+            Some(t) => t,
+            None => tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| ReloadError::Read {
+                    path: shown.clone(),
+                    reason: e.to_string(),
+                })?,
+        };
         self.lock_status().file_digest = Some(digest(&text));
         switchyard_core::config::load_str(&shown, &text, None, &ProcessEnv)
             .map_err(|e| ReloadError::Invalid(e.to_string()))

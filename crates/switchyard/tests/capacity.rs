@@ -36,6 +36,11 @@ router_settings: {{fallbacks: [small, medium], num_retries: 0, allowed_fails: 10
     )
 }
 
+/// `switchyard serve` over [`config`].
+async fn serve(sim: &SimHandle, extra: &str) -> common::Serve {
+    common::serve(common::config_from(&config(sim, extra))).await
+}
+
 fn body(text: &str, stream: bool) -> Value {
     json!({
         "model": "small",
@@ -51,17 +56,24 @@ struct Held {
 }
 
 async fn hold(gw: &common::Serve, sim: &SimHandle) -> Held {
+    hold_on(gw, sim, SMALL, "small").await
+}
+
+/// [`hold`] on `group`, whose deployment serves `model`.
+async fn hold_on(gw: &common::Serve, sim: &SimHandle, model: &str, group: &str) -> Held {
     sim.add_fault(FaultRule::for_model(
-        SMALL,
+        model,
         Fault::StallAfter {
             chunks: 1,
             stall: Duration::from_secs(120),
         },
         Some(1),
     ));
+    let mut b = body("hold the slot", true);
+    b["model"] = json!(group);
     let mut resp = common::client()
         .post(gw.url("/v1/chat/completions"))
-        .json(&body("hold the slot", true))
+        .json(&b)
         .bearer_auth(MASTER)
         .send()
         .await
@@ -126,7 +138,7 @@ fn header<'a>(h: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> 
 #[tokio::test]
 async fn a_full_deployment_queues_the_next_request_and_it_never_spills_by_default() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&config(&sim, ""))).await;
+    let gw = serve(&sim, "").await;
     let held = hold(&gw, &sim).await;
     let waiting = send(&gw, body("wait for the small model", false), &[]);
     wait_depth(&gw, "small", 1.0).await;
@@ -156,7 +168,7 @@ async fn a_full_deployment_queues_the_next_request_and_it_never_spills_by_defaul
 #[tokio::test]
 async fn priority_goes_first_and_a_bad_priority_is_a_400() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&config(&sim, ""))).await;
+    let gw = serve(&sim, "").await;
     let held = hold(&gw, &sim).await;
     let low = send(&gw, body("low priority", false), &[]);
     wait_depth(&gw, "small", 1.0).await;
@@ -246,11 +258,7 @@ async fn a_virtual_keys_metadata_priority_goes_first() {
 #[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&config(
-        &sim,
-        "routing: {max_queue_depth: 1}",
-    )))
-    .await;
+    let gw = serve(&sim, "routing: {max_queue_depth: 1}").await;
     let held = hold(&gw, &sim).await;
     let waiting = send(&gw, body("first in the queue", false), &[]);
     wait_depth(&gw, "small", 1.0).await;
@@ -274,11 +282,7 @@ async fn a_full_queue_answers_429_with_retry_after() {
 #[tokio::test]
 async fn a_wait_past_queue_timeout_answers_429_with_retry_after() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&config(
-        &sim,
-        "routing: {queue_timeout: 300ms}",
-    )))
-    .await;
+    let gw = serve(&sim, "routing: {queue_timeout: 300ms}").await;
     let _held = hold(&gw, &sim).await;
     let (status, h, json) = send(&gw, body("too long a wait", false), &[])
         .await
@@ -294,11 +298,7 @@ async fn a_wait_past_queue_timeout_answers_429_with_retry_after() {
 async fn a_caller_that_leaves_while_queued_leaves_the_queue_at_once() {
     let sim = common::reference_ollama().await;
     // Keep-alive comments every 100 ms: the queued stream opens and shows it is waiting.
-    let gw = common::serve(common::config_from(&config(
-        &sim,
-        "gateway: {sse_keepalive: 100ms}",
-    )))
-    .await;
+    let gw = serve(&sim, "gateway: {sse_keepalive: 100ms}").await;
     let _held = hold(&gw, &sim).await;
     let mut queued = common::client()
         .post(gw.url("/v1/chat/completions"))
@@ -322,11 +322,7 @@ async fn a_caller_that_leaves_while_queued_leaves_the_queue_at_once() {
 #[tokio::test]
 async fn spill_after_sends_a_request_that_waited_that_long_to_the_next_group() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&config(
-        &sim,
-        "groups: {small: {spill_after: 400ms}}",
-    )))
-    .await;
+    let gw = serve(&sim, "groups: {small: {spill_after: 400ms}}").await;
     let _held = hold(&gw, &sim).await;
     let (status, h, json) = send(&gw, body("spill me", false), &[]).await.unwrap();
     assert_eq!(status, 200, "{json}");
@@ -358,11 +354,7 @@ async fn spill_after_sends_a_request_that_waited_that_long_to_the_next_group() {
 #[tokio::test]
 async fn spill_after_zero_spills_at_once_to_a_group_with_a_free_slot() {
     let sim = common::reference_ollama().await;
-    let gw = common::serve(common::config_from(&config(
-        &sim,
-        "routing: {spill_after: 0}",
-    )))
-    .await;
+    let gw = serve(&sim, "routing: {spill_after: 0}").await;
     let _held = hold(&gw, &sim).await;
     let (status, h, json) = send(&gw, body("anyone free", false), &[]).await.unwrap();
     assert_eq!(status, 200, "{json}");
@@ -472,24 +464,7 @@ async fn a_spill_waits_behind_the_later_groups_own_queue() {
     );
     let gw = common::serve(common::config_from(&text)).await;
     let _small = hold(&gw, &sim).await;
-    // medium's one slot, held the same way.
-    sim.add_fault(FaultRule::for_model(
-        MEDIUM,
-        Fault::StallAfter {
-            chunks: 1,
-            stall: Duration::from_secs(120),
-        },
-        Some(1),
-    ));
-    let mut medium_held = common::client()
-        .post(gw.url("/v1/chat/completions"))
-        .json(&json!({"model": "medium", "messages": [{"role": "user", "content": "hold medium"}], "stream": true}))
-        .bearer_auth(MASTER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(medium_held.status(), 200);
-    assert!(medium_held.chunk().await.unwrap().is_some());
+    let medium_held = hold_on(&gw, &sim, MEDIUM, "medium").await;
 
     // medium's own request queues first, then a small request that may spill there.
     let own = send(

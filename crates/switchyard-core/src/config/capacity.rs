@@ -35,12 +35,17 @@ pub struct Capacity {
 impl Capacity {
     /// Whether any limit is configured (weights are not limits).
     pub fn is_limited(&self) -> bool {
-        self.max_parallel.is_some() || self.rpm.is_some() || self.tpm.is_some()
+        self.max_parallel.is_some() || self.limits_rate()
+    }
+
+    /// Whether requests or tokens per minute are limited (its answers are counted per minute).
+    pub fn limits_rate(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some()
     }
 }
 
 /// How long a request waits for a free slot in its preferred group before the next group of its
-/// chain that fits and has a free slot may serve it.
+/// chain that fits, has a free slot and has nobody waiting in its own queue may serve it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpillAfter {
     /// Always wait for the preferred group (until `queue_timeout`).
@@ -246,8 +251,8 @@ pub(super) fn apply_group_settings(
                 "group {name}: spill_after {sa}: {}",
                 match sa {
                     SpillAfter::Never => "waits for its own deployments, never spills to the next group for load".to_owned(),
-                    SpillAfter::After(d) if d.is_zero() => "when its deployments are full, the next group that fits and has a free slot serves at once".to_owned(),
-                    SpillAfter::After(d) => format!("a request that waited {d:?} for a free slot may be served by the next group that fits and has one"),
+                    SpillAfter::After(d) if d.is_zero() => "when its deployments are full, the next group that fits and has a free slot (and nobody queued) serves at once".to_owned(),
+                    SpillAfter::After(d) => format!("a request that waited {d:?} for a free slot may be served by the next group that fits and has one (and nobody queued)"),
                 }
             ));
             g.spill_after = Some(sa);
