@@ -19,6 +19,7 @@ mod metrics;
 mod ollama;
 pub mod openai;
 mod priority;
+mod router_h2;
 mod router_handle;
 pub mod router_replicas;
 mod routes;
@@ -60,9 +61,11 @@ pub type RouterChannel = BoxCloneSyncService<
 pub fn remote_router(
     addr: &str,
     secret: Option<switchyard_proto::auth::InternalSecret>,
-) -> Result<RouterChannel, tonic::transport::Error> {
-    let endpoint = tonic::transport::Endpoint::from_shared(addr.to_string())?;
-    let channel = router_replicas::channel(endpoint, router_replicas::Dns);
+) -> Result<RouterChannel, router_replicas::AddressError> {
+    let uri: http::Uri = addr
+        .parse()
+        .map_err(|_| router_replicas::AddressError::Invalid(addr.to_string()))?;
+    let channel = router_replicas::channel(&uri, router_replicas::Dns)?;
     let channel = channel.map_request(move |mut req: http::Request<tonic::body::Body>| {
         if let Some(s) = &secret {
             s.attach_http(&mut req);

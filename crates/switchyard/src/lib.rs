@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
+mod config_watch;
 pub mod discovery;
 mod grpc_keys;
 mod grpc_router;

@@ -518,33 +518,26 @@ impl Reloader {
         Ok(())
     }
 
-    /// Reloads the file whenever its content changes, for as long as this reloader lives. The
-    /// file's directory is watched, not the file: editors replace files, and a Kubernetes
-    /// ConfigMap volume swaps a `..data` symlink, neither of which a watch on the old inode sees.
-    /// Events are gathered until the directory has been quiet for a moment, then the content is
-    /// compared with what was last read.
+    /// Reloads the file whenever its content changes, for as long as this reloader lives. Its
+    /// directory is watched (see [`crate::config_watch`]), and only changes that can concern
+    /// the file count: the directory may also hold the usage database and logs, written on
+    /// every request, which would otherwise wake the reloader per request and keep the
+    /// directory from ever being quiet. The changes are gathered until they stop for a moment,
+    /// then the content is compared with what was last read.
     pub fn watch_file(self: &Arc<Self>, path: &Path) -> Result<(), ReloadError> {
-        use notify::Watcher;
+        use futures::StreamExt;
         self.set_path(path);
-        let shown = path.display().to_string();
-        let watch_err = |e: notify::Error| ReloadError::Watch {
-            path: shown.clone(),
-            reason: e.to_string(),
-        };
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-        let mut watcher = notify::recommended_watcher(move |e: notify::Result<notify::Event>| {
-            if e.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = tx.try_send(());
-            }
-        })
-        .map_err(watch_err)?;
-        watcher
-            .watch(&dir, notify::RecursiveMode::NonRecursive)
-            .map_err(watch_err)?;
+        let mut changes =
+            crate::config_watch::changes(&dir, path.file_name().map(ToOwned::to_owned)).map_err(
+                |e| ReloadError::Watch {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                },
+            )?;
         // The content in service, so the first event compares against it.
         if let Ok(text) = std::fs::read_to_string(path) {
             self.lock_status().file_digest = Some(digest(&text));
@@ -552,14 +545,13 @@ impl Reloader {
         let weak = Arc::downgrade(self);
         let mut alive = self.alive.subscribe();
         tokio::spawn(async move {
-            let _watcher = watcher;
             loop {
                 tokio::select! {
-                    got = rx.recv() => if got.is_none() { break },
+                    got = changes.next() => if got.is_none() { break },
                     _ = alive.changed() => break,
                 }
                 // Writers truncate, then write, and a symlink swap is several steps.
-                while let Ok(Some(())) = tokio::time::timeout(SETTLE, rx.recv()).await {}
+                while let Ok(Some(())) = tokio::time::timeout(SETTLE, changes.next()).await {}
                 let Some(r) = weak.upgrade() else { break };
                 let _ = r.reload_if_changed().await;
             }
@@ -586,7 +578,7 @@ impl Follow {
     }
 }
 
-/// How long the config's directory must be quiet after a change before the file is read.
+/// How long the events that concern the config file must stop before the file is read.
 const SETTLE: Duration = Duration::from_millis(150);
 
 /// `/admin/reload` of a gateway (see `switchyard_gateway::ConfigAdmin`): reloads this process,

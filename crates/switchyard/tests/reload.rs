@@ -393,6 +393,36 @@ async fn a_configmap_style_symlink_swap_is_seen() {
     assert_eq!(served_by(&http, &base).await, "new");
 }
 
+/// The config's directory often holds files written on every request (the usage database, its
+/// spool, logs). Their writes must not hold a reload back: the reloader waits for the events
+/// that concern the config file to stop, and these never would.
+#[tokio::test]
+async fn a_change_is_seen_while_other_files_in_the_directory_are_written_all_the_time() {
+    let sim = common::reference_ollama().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, v1(&sim)).unwrap();
+    let sy = serve(&path).await;
+    sy.reloader.watch_file(&path).unwrap();
+    let http = common::client();
+    let base = sy.url("");
+    assert_eq!(served_by(&http, &base).await, "old");
+
+    let busy = dir.path().join("switchyard-usage.db-wal");
+    let writer = tokio::spawn(async move {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&busy).unwrap();
+        loop {
+            f.write_all(b"a usage record\n").unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    std::fs::write(&path, v2(&sim)).unwrap();
+    wait_generation(&http, &base, 2, false).await;
+    assert_eq!(served_by(&http, &base).await, "new");
+    writer.abort();
+}
+
 fn sighup(child: &tokio::process::Child) {
     let pid = child.id().unwrap().to_string();
     let ok = std::process::Command::new("kill")

@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use switchyard_gateway::router_replicas::{self, Resolve};
+use switchyard_gateway::router_replicas::{self, Resolve, RouterTransport};
 use switchyard_proto as pb;
 use switchyard_proto::router_client::RouterClient;
 use tokio::sync::oneshot;
@@ -59,7 +59,7 @@ fn served(r: &Replica) -> usize {
     r.sim.request_count("llama3.2:1b")
 }
 
-async fn chat(client: &mut RouterClient<tonic::transport::Channel>) -> bool {
+async fn chat(client: &mut RouterClient<RouterTransport>) -> bool {
     let req = pb::ChatRequest {
         request_id: uuid::Uuid::new_v4().to_string(),
         model: "local-small".into(),
@@ -88,8 +88,8 @@ async fn calls_reach_every_replica_behind_the_name_and_follow_a_new_one() {
     let addresses = Addresses::default();
     *addresses.0.lock().unwrap() = vec![a.addr, b.addr];
     // A name (not an IP): the channel resolves it, here through the test's list.
-    let endpoint = tonic::transport::Endpoint::from_static("http://routers.invalid:4001");
-    let channel = router_replicas::channel(endpoint, addresses.clone());
+    let uri = tonic::codegen::http::Uri::from_static("http://routers.invalid:4001");
+    let channel = router_replicas::channel(&uri, addresses.clone()).unwrap();
     let mut client = RouterClient::new(channel);
 
     let client_ref = client.clone();
