@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 
+mod coalesced;
 mod config_watch;
 pub mod discovery;
 mod grpc_keys;
@@ -419,7 +420,9 @@ pub async fn router(
         .add_service(grpc_router::HeadersWithFirstEvent(parts.service).into_server())
         // The builder's `tcp_nodelay` applies only to sockets it accepts itself.
         .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            futures::StreamExt::map(TcpIncoming::from(listener).with_nodelay(Some(true)), |c| {
+                c.map(coalesced::CoalescedWrites::new)
+            }),
             stopped(stop),
         );
     let recorder = parts.recorder;
