@@ -24,6 +24,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::bpe::{byte_to_char, split_merge};
 use crate::error::TokenizerError;
+use crate::piece_memo::{PieceMemo, new_owner};
 use crate::pretok::PreTokenizer;
 use crate::scan::Scanner;
 use crate::vocab::Vocab;
@@ -55,6 +56,8 @@ pub(crate) struct BpeCounter {
     /// Counts of pieces seen, the same two ways.
     words_short: Cache<u128, u32, quick_cache::UnitWeighter, FxBuildHasher>,
     words_long: Cache<Box<[u8]>, u32, quick_cache::UnitWeighter, FxBuildHasher>,
+    /// This counter's name in the per-thread piece memo (`piece_memo`).
+    owner: u64,
 }
 
 /// A piece of at most 15 bytes as one integer (its bytes, then its length in the top byte), so
@@ -69,6 +72,28 @@ fn short_key(bytes: &[u8]) -> Option<u128> {
     buf[..len].copy_from_slice(bytes);
     buf[15] = len as u8;
     Some(u128::from_le_bytes(buf))
+}
+
+/// [`short_key`] of `piece`, a slice of `text`, read as one 16-byte load when `text` goes on
+/// far enough (no copy of a variable length).
+#[inline]
+fn short_key_in(piece: &str, text: &str) -> Option<u128> {
+    let len = piece.len();
+    if len > 15 {
+        return None;
+    }
+    let start = (piece.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    match text
+        .as_bytes()
+        .get(start..start.wrapping_add(16))
+        .and_then(|w| <[u8; 16]>::try_from(w).ok())
+    {
+        Some(window) => {
+            let mask = (1u128 << (8 * len)) - 1;
+            Some((u128::from_le_bytes(window) & mask) | ((len as u128) << 120))
+        }
+        None => short_key(piece.as_bytes()),
+    }
 }
 
 fn word_cache<K: Eq + std::hash::Hash + Clone>()
@@ -146,6 +171,7 @@ impl BpeCounter {
             whole_long,
             words_short: word_cache(),
             words_long: word_cache(),
+            owner: new_owner(),
         })
     }
 
@@ -155,12 +181,18 @@ impl BpeCounter {
         let mut total = 0usize;
         let mut symbols = Vec::new();
         let mut ok = true;
-        self.pieces(
-            text,
-            0,
-            &mut |piece| total += self.count_piece(piece, &mut symbols),
-            &mut ok,
-        );
+        PieceMemo::with(|memo| {
+            let mut count =
+                |piece: &str| total += self.count_piece(piece, text, memo, &mut symbols);
+            // The common pre-tokenizers (one or two scanners) without a `dyn` call per piece.
+            match self.regexes.as_slice() {
+                [Splitter::Scan(words)] => words.pieces(text, count),
+                [Splitter::Scan(first), Splitter::Scan(words)] => {
+                    first.pieces(text, |part| words.pieces(part, &mut count));
+                }
+                _ => self.pieces(text, 0, &mut count, &mut ok),
+            }
+        });
         ok.then_some(total)
     }
 
@@ -174,7 +206,7 @@ impl BpeCounter {
                 return;
             }
             Some(Splitter::Scan(scanner)) => {
-                scanner.pieces(text, &mut |piece| self.pieces(piece, level + 1, f, ok));
+                scanner.pieces(text, |piece| self.pieces(piece, level + 1, f, ok));
                 return;
             }
             Some(Splitter::Regex(re)) => re,
@@ -198,13 +230,34 @@ impl BpeCounter {
         }
     }
 
-    fn count_piece(&self, piece: &str, symbols: &mut Vec<u32>) -> usize {
+    /// Tokens in `piece`, a slice of `text`.
+    #[inline]
+    fn count_piece(
+        &self,
+        piece: &str,
+        text: &str,
+        memo: &mut PieceMemo,
+        symbols: &mut Vec<u32>,
+    ) -> usize {
         let bytes = piece.as_bytes();
         if let [b] = bytes {
             // A byte without a token (some vocabularies lack a few) gives none, as in `encode`.
             return usize::from(self.byte_ids[usize::from(*b)].is_some());
         }
-        let short = short_key(bytes);
+        let short = short_key_in(piece, text);
+        if let Some(k) = short {
+            if let Some(n) = memo.get(self.owner, k) {
+                return n as usize;
+            }
+            let n = self.count_uncached(bytes, short, symbols);
+            memo.put(self.owner, k, u32::try_from(n).unwrap_or(u32::MAX));
+            return n;
+        }
+        self.count_uncached(bytes, short, symbols)
+    }
+
+    /// A piece's count from the whole-word set, the shared piece caches or the merges.
+    fn count_uncached(&self, bytes: &[u8], short: Option<u128>, symbols: &mut Vec<u32>) -> usize {
         if self.ignore_merges {
             let whole = match short {
                 Some(k) => self.whole_short.contains(&k),

@@ -18,6 +18,7 @@ mod bpe_count;
 mod count_cache;
 mod error;
 mod gguf;
+mod piece_memo;
 mod pretok;
 mod scan;
 mod show;

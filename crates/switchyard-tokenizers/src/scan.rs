@@ -92,16 +92,24 @@ impl Classes {
         self.at(s, i).map(|(_, _, k)| k)
     }
 
-    /// End of the run of `kind` chars starting at `i`.
+    /// End of the run of `kind` chars starting at `i`: ASCII bytes by the table alone, other
+    /// chars decoded one by one.
     #[inline]
     fn run_end(&self, s: &str, mut i: usize, kind: Kind) -> usize {
-        while let Some((_, n, k)) = self.at(s, i) {
-            if k != kind {
-                break;
+        let b = s.as_bytes();
+        loop {
+            while let Some(&x) = b.get(i) {
+                if x >= 0x80 || self.ascii[usize::from(x)] != kind {
+                    break;
+                }
+                i += 1;
             }
-            i += n;
+            // An ASCII char here is of another kind; a non-ASCII one may continue the run.
+            match self.at(s, i) {
+                Some((_, n, k)) if n > 1 && k == kind => i += n,
+                _ => return i,
+            }
         }
-        i
     }
 }
 
@@ -140,7 +148,8 @@ impl Scanner {
     }
 
     /// Calls `f` with each piece of `text`, in order; the pieces cover `text`.
-    pub fn pieces<'t>(&self, text: &'t str, f: &mut dyn FnMut(&'t str)) {
+    #[inline]
+    pub fn pieces<'t>(&self, text: &'t str, mut f: impl FnMut(&'t str)) {
         let mut i = 0;
         while i < text.len() {
             let end = self.piece_end(text, i);
@@ -295,7 +304,7 @@ mod tests {
 
     fn split(sc: &Scanner, text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        sc.pieces(text, &mut |p| out.push(p.to_owned()));
+        sc.pieces(text, |p| out.push(p.to_owned()));
         out
     }
 
