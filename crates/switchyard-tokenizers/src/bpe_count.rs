@@ -28,12 +28,38 @@ use crate::piece_memo::{PieceMemo, new_owner};
 use crate::pretok::PreTokenizer;
 use crate::scan::Scanner;
 use crate::vocab::Vocab;
+use crate::word_set::WordSet;
 
-/// Pieces remembered with their counts, per cache (short and long pieces; each a few dozen bytes
-/// at most: ~1.5 MiB each).
+/// Short pieces the memo did not know, resolved together (see `resolve_misses`).
+const MISS_BATCH: usize = 32;
+/// Short pieces remembered with their counts (~1.5 MiB).
 const WORD_CACHE_ENTRIES: usize = 32_768;
-/// Longer pieces are merged every time (they are rare, and would crowd the cache).
-const MAX_CACHED_PIECE: usize = 48;
+/// Bytes of long pieces remembered (each weighs its length plus [`LONG_PIECE_OVERHEAD`]).
+const LONG_CACHE_BYTES: u64 = 2 << 20;
+/// What a long piece's entry costs beyond its bytes (box, count, the cache's bookkeeping).
+const LONG_PIECE_OVERHEAD: u64 = 48;
+/// Longer pieces are merged every time (they are rare: base64 or minified blobs).
+const MAX_CACHED_PIECE: usize = 1024;
+
+/// Weighs a long piece by its length, so the long-piece cache is bounded in bytes.
+#[derive(Clone, Copy)]
+struct PieceBytes;
+
+impl quick_cache::Weighter<Box<[u8]>, u32> for PieceBytes {
+    fn weight(&self, key: &Box<[u8]>, _: &u32) -> u64 {
+        key.len() as u64 + LONG_PIECE_OVERHEAD
+    }
+}
+
+/// Buffers `merge` reuses from piece to piece.
+#[derive(Default)]
+struct MergeScratch {
+    symbols: Vec<u32>,
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    alive: Vec<bool>,
+    heap: BinaryHeap<Reverse<(u32, usize, u32)>>,
+}
 
 /// One pre-tokenizer step: a hand-written scanner where there is one, else the regex.
 enum Splitter {
@@ -51,11 +77,11 @@ pub(crate) struct BpeCounter {
     merges: FxHashMap<(u32, u32), (u32, u32)>,
     /// Raw bytes of each vocabulary entry (for `ignore_merges`): up to 15 bytes packed
     /// ([`short_key`]), longer ones as they are.
-    whole_short: FxHashSet<u128>,
+    whole_short: WordSet,
     whole_long: FxHashSet<Box<[u8]>>,
     /// Counts of pieces seen, the same two ways.
     words_short: Cache<u128, u32, quick_cache::UnitWeighter, FxBuildHasher>,
-    words_long: Cache<Box<[u8]>, u32, quick_cache::UnitWeighter, FxBuildHasher>,
+    words_long: Cache<Box<[u8]>, u32, PieceBytes, FxBuildHasher>,
     /// This counter's name in the per-thread piece memo (`piece_memo`).
     owner: u64,
 }
@@ -107,6 +133,16 @@ fn word_cache<K: Eq + std::hash::Hash + Clone>()
     )
 }
 
+fn long_piece_cache() -> Cache<Box<[u8]>, u32, PieceBytes, FxBuildHasher> {
+    Cache::with(
+        (LONG_CACHE_BYTES / 64) as usize,
+        LONG_CACHE_BYTES,
+        PieceBytes,
+        FxBuildHasher,
+        quick_cache::sync::DefaultLifecycle::default(),
+    )
+}
+
 /// The raw bytes a byte-level token string stands for (`None` when a char is not byte-level).
 fn token_bytes(token: &str, char_to_byte: &FxHashMap<char, u8>) -> Option<Box<[u8]>> {
     token
@@ -153,15 +189,18 @@ impl BpeCounter {
                 rank += 1;
             }
         }
-        let (mut whole_short, mut whole_long) = (FxHashSet::default(), FxHashSet::default());
+        let (mut short_words, mut whole_long) = (Vec::new(), FxHashSet::default());
         if pre.ignore_merges {
             for bytes in ids.keys().filter_map(|t| token_bytes(t, &char_to_byte)) {
                 match short_key(&bytes) {
-                    Some(k) => whole_short.insert(k),
-                    None => whole_long.insert(bytes),
-                };
+                    Some(k) => short_words.push(k),
+                    None => {
+                        whole_long.insert(bytes);
+                    }
+                }
             }
         }
+        let whole_short = WordSet::new(short_words);
         Ok(BpeCounter {
             regexes,
             ignore_merges: pre.ignore_merges,
@@ -170,7 +209,7 @@ impl BpeCounter {
             whole_short,
             whole_long,
             words_short: word_cache(),
-            words_long: word_cache(),
+            words_long: long_piece_cache(),
             owner: new_owner(),
         })
     }
@@ -179,11 +218,13 @@ impl BpeCounter {
     /// limit): the caller then counts with `encode`.
     pub fn count(&self, text: &str) -> Option<usize> {
         let mut total = 0usize;
-        let mut symbols = Vec::new();
+        let mut scratch = MergeScratch::default();
         let mut ok = true;
+        let mut misses = Vec::with_capacity(MISS_BATCH);
         PieceMemo::with(|memo| {
-            let mut count =
-                |piece: &str| total += self.count_piece(piece, text, memo, &mut symbols);
+            let mut count = |piece: &str| {
+                total += self.count_piece(piece, text, memo, &mut misses, &mut scratch);
+            };
             // The common pre-tokenizers (one or two scanners) without a `dyn` call per piece.
             match self.regexes.as_slice() {
                 [Splitter::Scan(words)] => words.pieces(text, count),
@@ -192,6 +233,7 @@ impl BpeCounter {
                 }
                 _ => self.pieces(text, 0, &mut count, &mut ok),
             }
+            total += self.resolve_misses(&mut misses, memo, &mut scratch);
         });
         ok.then_some(total)
     }
@@ -230,57 +272,83 @@ impl BpeCounter {
         }
     }
 
-    /// Tokens in `piece`, a slice of `text`.
+    /// Tokens in `piece`, a slice of `text`, so far: a short piece the memo does not know joins
+    /// `misses` and is counted when they are resolved.
     #[inline]
     fn count_piece(
         &self,
         piece: &str,
         text: &str,
         memo: &mut PieceMemo,
-        symbols: &mut Vec<u32>,
+        misses: &mut Vec<u128>,
+        scratch: &mut MergeScratch,
     ) -> usize {
         let bytes = piece.as_bytes();
         if let [b] = bytes {
             // A byte without a token (some vocabularies lack a few) gives none, as in `encode`.
             return usize::from(self.byte_ids[usize::from(*b)].is_some());
         }
-        let short = short_key_in(piece, text);
-        if let Some(k) = short {
-            if let Some(n) = memo.get(self.owner, k) {
-                return n as usize;
-            }
-            let n = self.count_uncached(bytes, short, symbols);
-            memo.put(self.owner, k, u32::try_from(n).unwrap_or(u32::MAX));
-            return n;
+        let Some(k) = short_key_in(piece, text) else {
+            return self.count_long(bytes, scratch);
+        };
+        if let Some(n) = memo.get(self.owner, k) {
+            return n as usize;
         }
-        self.count_uncached(bytes, short, symbols)
+        misses.push(k);
+        if misses.len() < MISS_BATCH {
+            return 0;
+        }
+        self.resolve_misses(misses, memo, scratch)
     }
 
-    /// A piece's count from the whole-word set, the shared piece caches or the merges.
-    fn count_uncached(&self, bytes: &[u8], short: Option<u128>, symbols: &mut Vec<u32>) -> usize {
+    /// Tokens in the short pieces `misses` (then emptied), remembered in `memo`. Their whole-word
+    /// lookups go first, one after the other with nothing depending on them, so that the CPU
+    /// waits for their cache misses together rather than one piece at a time.
+    fn resolve_misses(
+        &self,
+        misses: &mut Vec<u128>,
+        memo: &mut PieceMemo,
+        scratch: &mut MergeScratch,
+    ) -> usize {
+        let mut whole = [false; MISS_BATCH];
         if self.ignore_merges {
-            let whole = match short {
-                Some(k) => self.whole_short.contains(&k),
-                None => self.whole_long.contains(bytes),
-            };
-            if whole {
-                return 1;
+            for (w, &k) in whole.iter_mut().zip(misses.iter()) {
+                *w = self.whole_short.contains(k);
             }
         }
-        if let Some(k) = short {
-            if let Some(n) = self.words_short.get(&k) {
-                return n as usize;
-            }
-            let n = self.merge(bytes, symbols);
-            self.words_short
-                .insert(k, u32::try_from(n).unwrap_or(u32::MAX));
-            return n;
+        let mut total = 0;
+        for (&w, &k) in whole.iter().zip(misses.iter()) {
+            let n = if w { 1 } else { self.count_short(k, scratch) };
+            memo.put(self.owner, k, u32::try_from(n).unwrap_or(u32::MAX));
+            total += n;
+        }
+        misses.clear();
+        total
+    }
+
+    /// Tokens in the short piece `key` (not a whole word) by the shared cache or the merges.
+    fn count_short(&self, key: u128, scratch: &mut MergeScratch) -> usize {
+        if let Some(n) = self.words_short.get(&key) {
+            return n as usize;
+        }
+        let packed = key.to_le_bytes();
+        let bytes = packed.get(..usize::from(packed[15])).unwrap_or_default();
+        let n = self.merge(bytes, scratch);
+        self.words_short
+            .insert(key, u32::try_from(n).unwrap_or(u32::MAX));
+        n
+    }
+
+    /// Tokens in a piece of more than 15 bytes.
+    fn count_long(&self, bytes: &[u8], scratch: &mut MergeScratch) -> usize {
+        if self.ignore_merges && self.whole_long.contains(bytes) {
+            return 1;
         }
         let cacheable = bytes.len() <= MAX_CACHED_PIECE;
         if cacheable && let Some(n) = self.words_long.get(bytes) {
             return n as usize;
         }
-        let n = self.merge(bytes, symbols);
+        let n = self.merge(bytes, scratch);
         if cacheable {
             self.words_long
                 .insert(bytes.into(), u32::try_from(n).unwrap_or(u32::MAX));
@@ -289,7 +357,14 @@ impl BpeCounter {
     }
 
     /// Applies the merges to `bytes`' byte tokens; returns how many symbols are left.
-    fn merge(&self, bytes: &[u8], symbols: &mut Vec<u32>) -> usize {
+    fn merge(&self, bytes: &[u8], scratch: &mut MergeScratch) -> usize {
+        let MergeScratch {
+            symbols,
+            next,
+            prev,
+            alive,
+            heap,
+        } = scratch;
         symbols.clear();
         symbols.extend(bytes.iter().filter_map(|&b| self.byte_ids[b as usize]));
         let len = symbols.len();
@@ -297,10 +372,13 @@ impl BpeCounter {
             return len;
         }
         // A linked list over `symbols`: prev/next indices, removed symbols marked.
-        let mut next: Vec<usize> = (1..=len).collect();
-        let mut prev: Vec<usize> = (0..len).map(|i| i.wrapping_sub(1)).collect();
-        let mut alive = vec![true; len];
-        let mut heap: BinaryHeap<Reverse<(u32, usize, u32)>> = BinaryHeap::new();
+        next.clear();
+        next.extend(1..=len);
+        prev.clear();
+        prev.extend((0..len).map(|i| i.wrapping_sub(1)));
+        alive.clear();
+        alive.resize(len, true);
+        heap.clear();
         for i in 0..len - 1 {
             if let Some(&(rank, id)) = self.merges.get(&(symbols[i], symbols[i + 1])) {
                 heap.push(Reverse((rank, i, id)));

@@ -27,6 +27,7 @@ mod spm;
 mod template;
 mod tokenizer;
 mod vocab;
+mod word_set;
 
 pub use bpe::split_merge;
 pub use count_cache::{CountCache, DEFAULT_ENTRIES, MIN_CACHED_BYTES};

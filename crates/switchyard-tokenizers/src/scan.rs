@@ -159,7 +159,11 @@ impl Scanner {
     }
 
     /// End of the piece starting at byte `i` (`i < text.len()`, a char boundary); always past `i`.
+    #[inline]
     fn piece_end(&self, s: &str, i: usize) -> usize {
+        if let Some(end) = self.ascii_word_end(s, i) {
+            return end;
+        }
         let Some((c, n, kind)) = self.classes.at(s, i) else {
             return s.len();
         };
@@ -183,6 +187,37 @@ impl Scanner {
         };
         // Never stall, whatever the text.
         end.max(i + n)
+    }
+
+    /// The most common pieces of prose, found from ASCII bytes alone: a word (a letter run) with
+    /// what the pattern lets precede it (Llama 3: one char that is not a line break, number or
+    /// apostrophe; GPT-2: one space). `None`: not one of these, ask the full scanner.
+    #[inline]
+    fn ascii_word_end(&self, s: &str, i: usize) -> Option<usize> {
+        let b = s.as_bytes();
+        let first = *b.get(i)?;
+        let ascii = &self.classes.ascii;
+        let kind = *ascii.get(usize::from(first))?;
+        let letter_at = |j: usize| {
+            b.get(j)
+                .and_then(|&x| ascii.get(usize::from(x)))
+                .is_some_and(|&k| k == Kind::Letter)
+        };
+        let word_from = match self.shape {
+            _ if kind == Kind::Letter => i,
+            Shape::Llama3 { .. }
+                if kind != Kind::Number
+                    && !matches!(first, b'\'' | b'\r' | b'\n')
+                    && letter_at(i + 1) =>
+            {
+                i + 1
+            }
+            Shape::Gpt2 if first == b' ' && letter_at(i + 1) => i + 1,
+            _ => return None,
+        };
+        // A letter run from a letter: Llama 3's `\p{L}+` alternatives and GPT-2's ` ?\p{L}+`
+        // come before anything else that could start here.
+        (self.shape != Shape::EachNumber).then(|| self.classes.run_end(s, word_from, Kind::Letter))
     }
 
     /// `(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|
