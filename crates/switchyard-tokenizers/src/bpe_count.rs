@@ -221,7 +221,7 @@ impl BpeCounter {
         let mut scratch = MergeScratch::default();
         let mut ok = true;
         let mut misses = Vec::with_capacity(MISS_BATCH);
-        PieceMemo::with(|memo| {
+        PieceMemo::with(self.owner, |memo| {
             let mut count = |piece: &str| {
                 total += self.count_piece(piece, text, memo, &mut misses, &mut scratch);
             };
@@ -291,8 +291,8 @@ impl BpeCounter {
         let Some(k) = short_key_in(piece, text) else {
             return self.count_long(bytes, scratch);
         };
-        if let Some(n) = memo.get(self.owner, k) {
-            return n as usize;
+        if let Some(n) = memo.get(k) {
+            return n;
         }
         misses.push(k);
         if misses.len() < MISS_BATCH {
@@ -319,7 +319,7 @@ impl BpeCounter {
         let mut total = 0;
         for (&w, &k) in whole.iter().zip(misses.iter()) {
             let n = if w { 1 } else { self.count_short(k, scratch) };
-            memo.put(self.owner, k, u32::try_from(n).unwrap_or(u32::MAX));
+            memo.put(k, n);
             total += n;
         }
         misses.clear();
