@@ -97,6 +97,16 @@ impl Classes {
     #[inline]
     fn run_end(&self, s: &str, mut i: usize, kind: Kind) -> usize {
         let b = s.as_bytes();
+        if kind == Kind::Letter {
+            // Eight bytes at a time while they are all ASCII letters.
+            while let Some(word) = b.get(i..i.wrapping_add(8)).and_then(|w| w.try_into().ok()) {
+                let n = ascii_letters(u64::from_le_bytes(word));
+                i += n;
+                if n < 8 {
+                    break;
+                }
+            }
+        }
         loop {
             while let Some(&x) = b.get(i) {
                 if x >= 0x80 || self.ascii[usize::from(x)] != kind {
@@ -111,6 +121,21 @@ impl Classes {
             }
         }
     }
+}
+
+/// How many of the eight bytes of `word` (little-endian) are ASCII letters before the first one
+/// that is not, without a branch per byte.
+#[inline]
+fn ascii_letters(word: u64) -> usize {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Lower case (`A`..`Z` become `a`..`z`; nothing else lands in `a`..`z`); each byte stays
+    // below 0x80, so the additions below never carry into the next byte.
+    let folded = (word & LOW7) | 0x2020_2020_2020_2020;
+    let at_least_a = folded + 0x1F1F_1F1F_1F1F_1F1F; // high bit: byte >= 'a'
+    let past_z = folded + 0x0505_0505_0505_0505; // high bit: byte > 'z'
+    let letters = at_least_a & !past_z & !word & HIGH;
+    ((!letters & HIGH).trailing_zeros() / 8) as usize
 }
 
 /// Which regex a scanner stands for.
@@ -452,6 +477,27 @@ mod tests {
                     "{pattern} on {text:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn ascii_letters_counts_the_leading_letters() {
+        for bytes in [
+            *b"abcdefgh",
+            *b"Hello, w",
+            *b"AZaz@[`{",
+            *b"x\xc3\xa9abcde",
+            *b"12345678",
+        ] {
+            let want = bytes.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+            assert_eq!(ascii_letters(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+        }
+        for b in 0..=255u8 {
+            let want = usize::from(b.is_ascii_alphabetic());
+            assert_eq!(
+                ascii_letters(u64::from_le_bytes([b, b'.', 0, 0, 0, 0, 0, 0])),
+                want
+            );
         }
     }
 
