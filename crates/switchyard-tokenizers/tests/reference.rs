@@ -300,3 +300,37 @@ fn count_only_path_matches_encode_on_adversarial_text() {
         }
     }
 }
+
+/// Byte-level counters share a per-thread piece memo (one table per counter, a few kept per
+/// thread): counting the same texts with more byte-level tokenizers than the thread keeps tables
+/// for, in turn, gives each one `encode`'s length every time.
+#[test]
+fn counts_stay_exact_when_tokenizers_take_turns() {
+    let Some(dir) = ref_dir() else { return };
+    let toks: Vec<(String, Tokenizer)> = families(&dir)
+        .into_iter()
+        .filter(|f| f.model == "gpt2")
+        .filter_map(|f| {
+            Some((
+                f.name.clone(),
+                Tokenizer::from_gguf_file(dir.join(&f.gguf)).ok()?,
+            ))
+        })
+        .collect();
+    assert!(toks.len() >= 2, "need two byte-level vocabularies");
+    let mut texts = corpus(&dir);
+    texts.push(texts.join("\n"));
+    texts.extend(adversarial().into_iter().take(4));
+    for round in 0..2 {
+        for text in &texts {
+            for (name, tok) in &toks {
+                let short: String = text.chars().take(24).collect();
+                assert_eq!(
+                    tok.count_tokens(text),
+                    tok.encode(text).len(),
+                    "{name} (round {round}): {short:?}"
+                );
+            }
+        }
+    }
+}
