@@ -10,19 +10,19 @@
 //! bytes' byte-level tokens, then the merges by rank (lowest rank first, leftmost on ties, as the
 //! `tokenizers` BPE model applies them). With `ignore_merges`, a piece that is a whole vocabulary
 //! entry is one token. Pieces already seen are remembered (bounded), so common words cost one
-//! lookup.
+//! lookup: first in the calling thread's small table (`piece_memo`, in the L2 cache), then in the
+//! whole-word set (`word_set`) and the shared caches. Pieces the small table does not know are
+//! looked up in batches (`resolve_misses`), so their cache misses overlap.
 //!
 //! Tests check that it gives `encode`'s length on the reference corpus of every byte-level
 //! vocabulary; any regex error falls back to `encode`.
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 use fancy_regex::Regex;
 use quick_cache::sync::Cache;
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
 use crate::bpe::{byte_to_char, split_merge};
+use crate::bpe_merge::{MergeScratch, count_merged};
 use crate::error::TokenizerError;
 use crate::piece_memo::{PieceMemo, new_owner};
 use crate::pretok::PreTokenizer;
@@ -49,16 +49,6 @@ impl quick_cache::Weighter<Box<[u8]>, u32> for PieceBytes {
     fn weight(&self, key: &Box<[u8]>, _: &u32) -> u64 {
         key.len() as u64 + LONG_PIECE_OVERHEAD
     }
-}
-
-/// Buffers `merge` reuses from piece to piece.
-#[derive(Default)]
-struct MergeScratch {
-    symbols: Vec<u32>,
-    next: Vec<usize>,
-    prev: Vec<usize>,
-    alive: Vec<bool>,
-    heap: BinaryHeap<Reverse<(u32, usize, u32)>>,
 }
 
 /// One pre-tokenizer step: a hand-written scanner where there is one, else the regex.
@@ -358,67 +348,6 @@ impl BpeCounter {
 
     /// Applies the merges to `bytes`' byte tokens; returns how many symbols are left.
     fn merge(&self, bytes: &[u8], scratch: &mut MergeScratch) -> usize {
-        let MergeScratch {
-            symbols,
-            next,
-            prev,
-            alive,
-            heap,
-        } = scratch;
-        symbols.clear();
-        symbols.extend(bytes.iter().filter_map(|&b| self.byte_ids[b as usize]));
-        let len = symbols.len();
-        if len < 2 {
-            return len;
-        }
-        // A linked list over `symbols`: prev/next indices, removed symbols marked.
-        next.clear();
-        next.extend(1..=len);
-        prev.clear();
-        prev.extend((0..len).map(|i| i.wrapping_sub(1)));
-        alive.clear();
-        alive.resize(len, true);
-        heap.clear();
-        for i in 0..len - 1 {
-            if let Some(&(rank, id)) = self.merges.get(&(symbols[i], symbols[i + 1])) {
-                heap.push(Reverse((rank, i, id)));
-            }
-        }
-        let mut count = len;
-        while let Some(Reverse((_, pos, id))) = heap.pop() {
-            let right = next[pos];
-            // Stale: the left symbol was merged away, or the pair changed since it was pushed.
-            if !alive[pos] || right >= len {
-                continue;
-            }
-            if self
-                .merges
-                .get(&(symbols[pos], symbols[right]))
-                .map(|m| m.1)
-                != Some(id)
-            {
-                continue;
-            }
-            symbols[pos] = id;
-            alive[right] = false;
-            next[pos] = next[right];
-            if next[pos] < len {
-                prev[next[pos]] = pos;
-            }
-            count -= 1;
-            let p = prev[pos];
-            if p < len
-                && let Some(&(rank, nid)) = self.merges.get(&(symbols[p], symbols[pos]))
-            {
-                heap.push(Reverse((rank, p, nid)));
-            }
-            let n = next[pos];
-            if n < len
-                && let Some(&(rank, nid)) = self.merges.get(&(symbols[pos], symbols[n]))
-            {
-                heap.push(Reverse((rank, pos, nid)));
-            }
-        }
-        count
+        count_merged(&self.byte_ids, &self.merges, bytes, scratch)
     }
 }

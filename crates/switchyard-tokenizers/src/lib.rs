@@ -15,6 +15,7 @@
 
 mod bpe;
 mod bpe_count;
+mod bpe_merge;
 mod count_cache;
 mod error;
 mod gguf;
