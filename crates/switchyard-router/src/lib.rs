@@ -15,6 +15,7 @@ mod backend_count;
 mod boundary;
 mod capacity;
 mod chat;
+mod count_cost;
 mod driven;
 mod embed;
 mod explain;

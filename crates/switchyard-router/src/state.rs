@@ -164,20 +164,27 @@ impl<'a> Estimator<'a> {
     /// Content count (and, for estimating counters, the text features) with one counter;
     /// deployments sharing a tokenizer share the work. An exact counter's count of a long
     /// prompt starts as a cheap range (see [`CountRange`]) and is made exact only where the range
-    /// leaves a routing decision open ([`Estimator::count_exactly`]).
+    /// leaves a routing decision open ([`Estimator::count_exactly`]), while exact counting costs
+    /// more than the range (see [`crate::count_cost`]); else it is counted exactly at once.
     fn content(&mut self, counter: &Arc<dyn TokenCounter>) -> Content {
         let key = Arc::as_ptr(counter) as *const () as usize;
         if let Some(&(_, c)) = self.content_cache.iter().find(|(k, _)| *k == key) {
             return c;
         }
         let c = if counter.is_exact() {
-            if self.always_exact || self.content_bytes() < EXACT_BELOW_BYTES {
+            if self.always_exact
+                || self.content_bytes() < EXACT_BELOW_BYTES
+                || !crate::count_cost::range_first()
+            {
                 self.exact_content(counter)
             } else {
+                let started = std::time::Instant::now();
                 let mut r = CountRange::default();
                 for t in self.all_texts() {
                     r.add(CountRange::of(t));
                 }
+                crate::count_cost::note_range(self.content_bytes(), started.elapsed());
+                crate::count_cost::note_range_used();
                 Content {
                     range: r,
                     features: None,
@@ -217,10 +224,15 @@ impl<'a> Estimator<'a> {
     }
 
     fn exact_content(&self, counter: &Arc<dyn TokenCounter>) -> Content {
+        let bytes = self.content_bytes();
+        let started = (bytes >= EXACT_BELOW_BYTES).then(std::time::Instant::now);
         let c = self
             .all_texts()
             .map(|t| counter.count(t))
             .fold(0u32, u32::saturating_add);
+        if let Some(started) = started {
+            crate::count_cost::note_exact(bytes, started.elapsed());
+        }
         Content {
             range: CountRange::exact(c),
             features: None,
@@ -238,6 +250,13 @@ impl<'a> Estimator<'a> {
             return;
         }
         let key = Arc::as_ptr(&counter) as *const () as usize;
+        if self
+            .content_cache
+            .iter()
+            .any(|(k, c)| *k == key && !c.range.is_exact())
+        {
+            crate::count_cost::note_range_followed();
+        }
         let exact = self.exact_content(&counter);
         self.content_cache.retain(|(k, _)| *k != key);
         self.content_cache.push((key, exact));
