@@ -69,7 +69,7 @@ fn range_pays(exact: u64, range: u64, ranges: u64, followed: u64) -> bool {
 /// Whether a long prompt should get its cheap range before (perhaps instead of) an exact count.
 pub(crate) fn range_first() -> bool {
     let seen = SEEN.fetch_add(1, Ordering::Relaxed);
-    seen % EXPLORE_EVERY == 0
+    seen.is_multiple_of(EXPLORE_EVERY)
         || range_pays(
             EXACT.get(),
             RANGE.get(),
