@@ -132,10 +132,12 @@ impl Connection {
     }
 
     /// Sends one gRPC call (its whole message in the same write as its headers) and returns the
-    /// router's response, whose body is read from h2's stream by whoever polls it.
-    pub(crate) async fn call(
+    /// router's response, whose body is read from h2's stream by whoever polls it. `hold` lives
+    /// as long as that body (the caller's count of calls in flight).
+    pub(crate) async fn call<H: Send + Unpin + 'static>(
         &self,
         req: http::Request<tonic::body::Body>,
+        hold: H,
     ) -> Result<http::Response<tonic::body::Body>, TransportError> {
         let (mut parts, body) = req.into_parts();
         // tonic's request bodies are the encoded message(s), ready at once.
@@ -144,17 +146,14 @@ impl Connection {
             .await
             .map_err(|e| TransportError::Body(e.to_string()))?
             .to_bytes();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        parts.uri = http::Uri::builder()
-            .scheme("http")
-            .authority(self.authority.clone())
-            .path_and_query(path)
-            .build()
-            .map_err(|e| TransportError::Uri(e.to_string()))?;
+        // tonic gives the path only; h2 needs the scheme and authority too (no re-parse).
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority = Some(self.authority.clone());
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        parts.uri = http::Uri::from_parts(uri).map_err(|e| TransportError::Uri(e.to_string()))?;
         parts.version = http::Version::HTTP_2;
         let mut send = self.ready().await?;
         let request = http::Request::from_parts(parts, ());
@@ -175,6 +174,7 @@ impl Connection {
             tonic::body::Body::new(ResponseBody {
                 recv,
                 data_done: false,
+                _hold: hold,
             }),
         ))
     }
@@ -182,12 +182,13 @@ impl Connection {
 
 /// The router's response body: DATA frames (their flow-control credit returned as they are
 /// read), then the trailers that carry the gRPC status.
-struct ResponseBody {
+struct ResponseBody<H> {
     recv: h2::RecvStream,
     data_done: bool,
+    _hold: H,
 }
 
-impl Body for ResponseBody {
+impl<H: Unpin> Body for ResponseBody<H> {
     type Data = Bytes;
     type Error = h2::Error;
 

@@ -63,6 +63,7 @@ struct Replicas {
 }
 
 impl Replicas {
+    #[cfg(test)]
     fn snapshot(&self) -> Vec<Arc<Replica>> {
         self.known.read().map(|k| k.clone()).unwrap_or_default()
     }
@@ -202,19 +203,9 @@ impl RouterTransport {
             )
         })?;
         replica.in_flight.fetch_add(1, Ordering::Relaxed);
-        let done = InFlight(replica.clone());
-        let response = replica.connection.call(req).await?;
         // The call stays in flight until its answer has been read (or dropped).
-        Ok(response.map(|body| tonic::body::Body::new(Guarded { body, _done: done })))
-    }
-
-    /// The replicas' addresses now (for tests and diagnostics).
-    pub fn addresses(&self) -> Vec<SocketAddr> {
-        self.replicas
-            .snapshot()
-            .iter()
-            .map(|r| r.connection.addr())
-            .collect()
+        let done = InFlight(replica.clone());
+        replica.connection.call(req, done).await
     }
 }
 
@@ -224,32 +215,6 @@ struct InFlight(Arc<Replica>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A response body that keeps its call counted in flight until it is dropped.
-struct Guarded {
-    body: tonic::body::Body,
-    _done: InFlight,
-}
-
-impl http_body::Body for Guarded {
-    type Data = bytes::Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, tonic::Status>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 

@@ -78,15 +78,6 @@ pub(crate) fn range_first() -> bool {
         )
 }
 
-/// A range was computed for a prompt.
-pub(crate) fn note_range_used() {
-    if RANGES.fetch_add(1, Ordering::Relaxed) >= WINDOW {
-        RANGES.store(WINDOW / 2, Ordering::Relaxed);
-        let f = FOLLOWED.load(Ordering::Relaxed);
-        FOLLOWED.store(f / 2, Ordering::Relaxed);
-    }
-}
-
 /// A range left a decision open, so the prompt was counted exactly too.
 pub(crate) fn note_range_followed() {
     FOLLOWED.fetch_add(1, Ordering::Relaxed);
@@ -97,9 +88,14 @@ pub(crate) fn note_exact(bytes: usize, took: Duration) {
     EXACT.note(bytes, took);
 }
 
-/// A range of `bytes` took `took`.
+/// A range of `bytes` was computed for a prompt and took `took`.
 pub(crate) fn note_range(bytes: usize, took: Duration) {
     RANGE.note(bytes, took);
+    if RANGES.fetch_add(1, Ordering::Relaxed) >= WINDOW {
+        RANGES.store(WINDOW / 2, Ordering::Relaxed);
+        let f = FOLLOWED.load(Ordering::Relaxed);
+        FOLLOWED.store(f / 2, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]

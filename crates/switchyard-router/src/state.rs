@@ -172,10 +172,8 @@ impl<'a> Estimator<'a> {
             return c;
         }
         let c = if counter.is_exact() {
-            if self.always_exact
-                || self.content_bytes() < EXACT_BELOW_BYTES
-                || !crate::count_cost::range_first()
-            {
+            let bytes = self.content_bytes();
+            if self.always_exact || bytes < EXACT_BELOW_BYTES || !crate::count_cost::range_first() {
                 self.exact_content(counter)
             } else {
                 let started = std::time::Instant::now();
@@ -183,8 +181,7 @@ impl<'a> Estimator<'a> {
                 for t in self.all_texts() {
                     r.add(CountRange::of(t));
                 }
-                crate::count_cost::note_range(self.content_bytes(), started.elapsed());
-                crate::count_cost::note_range_used();
+                crate::count_cost::note_range(bytes, started.elapsed());
                 Content {
                     range: r,
                     features: None,

@@ -159,6 +159,30 @@ fn follow_discovery(
     );
 }
 
+/// The reloader of a process that runs a router (`kind`: `serve` or `router`), over the
+/// configuration in service (the file's, expanded with discovered models), following discovery.
+fn reloader_for(
+    kind: &'static str,
+    parts: &RouterParts,
+    stop: &watch::Receiver<bool>,
+) -> Arc<Reloader> {
+    let config = &parts.service.state().config;
+    let reloader = Reloader::new(
+        kind,
+        config.clone(),
+        Some(parts.service.clone()),
+        parts.prober.clone(),
+    );
+    follow_discovery(
+        &reloader,
+        parts.discovery.clone(),
+        &parts.store,
+        config.prober.interval,
+        stop,
+    );
+    reloader
+}
+
 /// The shared store as a process sees it before its router exists: Redis when configured (for
 /// a catalog other processes already discovered), else nothing yet.
 fn redis_store(config: &Config) -> Option<HealthStore> {
@@ -246,21 +270,7 @@ pub async fn serve(
     let config_for_keys = config.clone();
     let limits = server_limits(&config.gateway);
     let parts = Box::pin(router_parts(config, opts, &stop)).await?;
-    // The configuration in service: the file's, expanded with discovered models.
-    let reloader = Reloader::new(
-        "serve",
-        parts.service.state().config.clone(),
-        Some(parts.service.clone()),
-        parts.prober.clone(),
-    );
-    let poll = parts.service.state().config.prober.interval;
-    follow_discovery(
-        &reloader,
-        parts.discovery.clone(),
-        &parts.store,
-        poll,
-        &stop,
-    );
+    let reloader = reloader_for("serve", &parts, &stop);
     let metrics_source = parts.service.clone();
     let reload_metrics = Arc::downgrade(&reloader);
     let router: switchyard_gateway::InProcessRouter = Arc::new(parts.service.clone());
@@ -375,21 +385,7 @@ pub async fn router(
     let auth = grpc_auth(&config);
     let master_key = config.gateway.master_key.clone();
     let mut parts = Box::pin(router_parts(config, opts, &stop)).await?;
-    // The configuration in service: the file's, expanded with discovered models.
-    let reloader = Reloader::new(
-        "router",
-        parts.service.state().config.clone(),
-        Some(parts.service.clone()),
-        parts.prober.clone(),
-    );
-    let poll = parts.service.state().config.prober.interval;
-    follow_discovery(
-        &reloader,
-        parts.discovery.clone(),
-        &parts.store,
-        poll,
-        &stop,
-    );
+    let reloader = reloader_for("router", &parts, &stop);
     // Direct gRPC clients present virtual keys, looked up in the ledger like the gateway does.
     let keys = match (&parts.querier, &master_key) {
         (Some(q), Some(m)) => Some(Arc::new(grpc_keys::LedgerKeys::new(q.clone(), m))
