@@ -4,9 +4,10 @@
 # Builds the release binaries, starts a zero-latency Ollama simulator and, one after the other,
 # each target in front of it — the simulator itself (direct baseline), a proxy with no logic
 # (`switchyard-loadgen passthrough`: what any HTTP proxy costs on this machine), `switchyard serve`,
-# `switchyard router` + `switchyard gateway` (split mode, gRPC between them) and the LiteLLM
-# proxy — on ephemeral loopback ports, runs the same load matrix against each with
-# `switchyard-loadgen`, saves the raw JSON under bench/results/RUN_ID/ and writes BENCHMARKS.md.
+# `switchyard router` + `switchyard gateway` (split mode, gRPC between them), `serve` behind the
+# no-logic proxy (what any second process in the path costs) and the LiteLLM proxy — on ephemeral
+# loopback ports, runs the same load matrix against each with `switchyard-loadgen`, saves the raw
+# JSON under bench/results/RUN_ID/ and writes BENCHMARKS.md.
 # Every process it starts is stopped on exit, whatever happens.
 #
 # The chat matrix is followed, on every target but LiteLLM, by the other endpoints: the Responses
@@ -18,12 +19,13 @@
 # Usage: bench/run.sh [--quick] [--duration S] [--warmup S] [--connections "1 8 64"]
 #                     [--prompts "small 2k"] [--endpoints "responses completions embeddings"]
 #                     [--endpoint-duration S] [--endpoint-warmup S]
-#                     [--targets "direct passthrough serve split litellm"] [--open-rate R]
+#                     [--targets "direct passthrough serve split proxied litellm"] [--open-rate R]
 #                     [--open8-rate R] [--no-litellm]
 #                     [--tok-sizes "2k 8k 32k 100k"] [--tok-duration S] [--tok-warmup S] [--no-tokenizers]
 #                     [--cap-systems L] [--cap-duration S] [--cap-spill-after D]
 #                     [--no-build] [--no-report]
-#   --targets L    targets in order (default "direct passthrough serve split litellm capacity");
+#   --targets L    targets in order (default "direct passthrough serve split proxied litellm capacity");
+#                  `proxied` is `serve` behind the no-logic proxy (the floor under split's CPU ratio);
 #                  `capacity` is the capacity scenario (below). `--targets capacity` runs only it
 #                  and rewrites only its section of BENCHMARKS.md
 #   --cap-systems L  systems of the capacity scenario (default "switchyard-capacity
@@ -59,7 +61,7 @@ cd "$ROOT"
 DURATION=8
 WARMUP=2
 CONNS="1 8 64"
-TARGETS="direct passthrough serve split litellm capacity"
+TARGETS="direct passthrough serve split proxied litellm capacity"
 CAP_SYSTEMS="switchyard-capacity switchyard-capacity-spill switchyard-ordered litellm-least-busy litellm-usage-based"
 CAP_DURATION=90
 CAP_SPILL_AFTER=2s
@@ -638,6 +640,22 @@ for target in $TARGETS; do
             run_matrix "$target" "$GW_URL/v1/chat/completions" json sse openai
             run_endpoints "$target" "$GW_URL" gw
             target_done "$target"
+            ;;
+        proxied)
+            # The no-logic proxy in front of `serve`: what any second process in a request's
+            # path costs here, whatever it does (the floor under split mode's CPU ratio).
+            start_sim proxied
+            start_serve proxied-serve "$BIN/switchyard"
+            serve_pid=${TARGET_PIDS[0]}
+            start_bg proxied "$LOADGEN" --threads "$(nproc)" passthrough --upstream "$GW_URL"
+            TARGET_PIDS=("$serve_pid" "$LAST_PID")
+            wait_listening proxied "$LAST_PID"
+            pidargs=(); for p in "${TARGET_PIDS[@]}"; do pidargs+=(--pid "$p"); done
+            "$LOADGEN" target-info --target proxied --idle "${pidargs[@]}" \
+                --description "\`switchyard serve\` behind the no-logic proxy ($(nproc) threads), CPU and RSS summed: the cost of a second process in the path, the floor under split mode's" \
+                --out "$RESULTS/target-proxied.json"
+            run_matrix proxied "http://$ADDR/v1/chat/completions" json sse openai
+            target_done proxied
             ;;
         litellm)
             if ensure_litellm; then

@@ -105,11 +105,12 @@ fn merge(old: &mut TargetInfo, new: TargetInfo) {
     }
 }
 
-const TARGET_ORDER: [&str; 10] = [
+const TARGET_ORDER: [&str; 11] = [
     "direct",
     "passthrough",
     "serve",
     "split",
+    "proxied",
     "litellm",
     "serve-nodelay",
     "split-nodelay",
@@ -415,11 +416,45 @@ pub fn checks(r: &Results) -> Vec<Check> {
             mib,
         ),
     ];
+    all.extend(split_cpu(&ix));
     all.extend(below_saturation(r, &ix));
     all.extend(crate::report_tokenizers::checks(&ix));
     all.extend(floor);
     all.extend(what_if);
     all
+}
+
+/// Split mode's CPU per unstreamed request against `serve`'s (issue 18's target), closed loop at
+/// one and at eight connections, and beside it, when measured, `serve` behind the no-logic proxy
+/// (target `proxied`): what a second process in a request's path costs on this machine whatever
+/// it does, the floor under split mode's ratio.
+fn split_cpu(ix: &Index<'_>) -> Vec<Check> {
+    let ratio = |target: &str, scenario: &str| {
+        Some(cpu_us(ix.get(target, scenario)?)? / cpu_us(ix.get("serve", scenario)?)?)
+    };
+    let times = |v: f64| format!("{v:.2}×");
+    let mut out = Vec::new();
+    for c in [1, 8] {
+        let scenario = format!("nonstream-small-c{c}");
+        let conns = if c == 1 { "1 conn" } else { "8 conns" };
+        out.push(check(
+            &format!("split, {conns}, non-streaming, small: CPU per request ≤ 1.5× serve's"),
+            ratio("split", &scenario),
+            1.5,
+            true,
+            times,
+        ));
+        if let Some(v) = ratio("proxied", &scenario) {
+            out.push(Check {
+                what: format!(
+                    "floor: serve behind a proxy with no logic, {conns}, non-streaming, small: CPU per request × serve's"
+                ),
+                measured: times(v),
+                verdict: "(reference)",
+            });
+        }
+    }
+    out
 }
 
 /// The 8-connection latency targets again, measured with the connections paced by an open loop
@@ -983,6 +1018,44 @@ mod tests {
         );
         let md = render(&r, "");
         assert!(md.contains("| passthrough overhead p50 / p99 |"), "{md}");
+    }
+
+    #[test]
+    fn split_cpu_is_checked_against_serve_with_the_proxied_floor_beside_it() {
+        let cpu = |target: &str, scenario: &str, ms_per_1000: f64| RunResult {
+            server: crate::load::ServerCost {
+                cpu_s_per_1000: Some(ms_per_1000 / 1000.0),
+                ..Default::default()
+            },
+            ..run(target, scenario, 300.0, 5000.0)
+        };
+        let r = Results {
+            meta: None,
+            targets: Vec::new(),
+            runs: vec![
+                cpu("serve", "nonstream-small-c1", 200.0),
+                cpu("split", "nonstream-small-c1", 320.0),
+                cpu("proxied", "nonstream-small-c1", 290.0),
+                cpu("serve", "nonstream-small-c8", 100.0),
+                cpu("split", "nonstream-small-c8", 130.0),
+            ],
+        };
+        let c = checks(&r);
+        let find = |prefix: &str| c.iter().find(|x| x.what.starts_with(prefix)).unwrap();
+        let one = find("split, 1 conn, non-streaming, small: CPU per request");
+        assert_eq!((one.measured.as_str(), one.verdict), ("1.60×", "**fails**"));
+        let eight = find("split, 8 conns, non-streaming, small: CPU per request");
+        assert_eq!((eight.measured.as_str(), eight.verdict), ("1.30×", "holds"));
+        let floor = find("floor: serve behind a proxy with no logic, 1 conn");
+        assert_eq!(
+            (floor.measured.as_str(), floor.verdict),
+            ("1.45×", "(reference)")
+        );
+        // No proxied run at 8 connections: no floor row for it.
+        assert!(
+            !c.iter()
+                .any(|x| x.what.contains("behind a proxy") && x.what.contains("8 conns"))
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ struct Cli {
     /// Threads that run requests. Default: one per core for `serve` and `demo`, one for each
     /// split-mode service (gateway, router, prober, ledger), which are scaled by replicas: a
     /// single thread spares every request the wake-ups of handing work between threads, the
-    /// largest cost of a call between two services.
+    /// largest cost of a call between two services. With one, the runtime is Tokio's
+    /// current-thread scheduler, run by the process's main thread.
     #[arg(long, global = true, env = "SWITCHYARD_WORKER_THREADS")]
     worker_threads: Option<usize>,
     #[command(subcommand)]
@@ -449,10 +450,17 @@ fn main() -> ExitCode {
         listen: None,
         data_dir: std::env::var_os("SWITCHYARD_DATA_DIR").map(PathBuf::from),
     });
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = cli.worker_threads.or(default_worker_threads(&command)) {
-        builder.worker_threads(n.max(1));
-    }
+    let mut builder = match cli.worker_threads.or(default_worker_threads(&command)) {
+        // One thread: Tokio's current-thread scheduler on the main thread. A one-worker
+        // multi-thread runtime costs more per request (measured: BENCHMARKS.md).
+        Some(n) if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -485,9 +493,11 @@ fn main() -> ExitCode {
         None => None,
     };
     let result = runtime.block_on(run(command));
-    // Export the spans still buffered, while the runtime is alive.
+    // Export the spans still buffered. The exporter's connection is a task of this runtime, which
+    // only a `block_on` drives once the runtime runs on this thread alone, so the (blocking)
+    // shutdown runs beside one.
     if let Some(t) = telemetry {
-        t.shutdown();
+        let _ = runtime.block_on(tokio::task::spawn_blocking(move || t.shutdown()));
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
