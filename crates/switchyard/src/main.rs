@@ -497,7 +497,7 @@ fn main() -> ExitCode {
     // only a `block_on` drives once the runtime runs on this thread alone, so the (blocking)
     // shutdown runs beside one.
     if let Some(t) = telemetry {
-        let _ = runtime.block_on(tokio::task::spawn_blocking(move || t.shutdown()));
+        let _ = runtime.block_on(runtime.spawn_blocking(move || t.shutdown()));
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
