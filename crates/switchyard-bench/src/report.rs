@@ -288,6 +288,15 @@ pub(crate) fn check(
     }
 }
 
+/// A figure shown beside the targets for comparison, never counted as holding or failing.
+fn reference(what: &str, measured: String) -> Check {
+    Check {
+        what: what.to_string(),
+        measured,
+        verdict: "(reference)",
+    }
+}
+
 /// The product's performance targets, evaluated on the results.
 pub fn checks(r: &Results) -> Vec<Check> {
     let ix = Index::new(&r.runs);
@@ -340,11 +349,7 @@ pub fn checks(r: &Results) -> Vec<Check> {
     }
     let mut floor = Vec::new();
     if r.runs.iter().any(|x| x.target == "passthrough") {
-        let info = |what: &str, v: Option<f64>| Check {
-            what: what.to_string(),
-            measured: fmt_opt(v, fmt_us),
-            verdict: "(reference)",
-        };
+        let info = |what: &str, v: Option<f64>| reference(what, fmt_opt(v, fmt_us));
         floor.push(info(
             "floor: a proxy with no logic, 8 conns, non-streaming, small: overhead p50",
             ix.overhead("passthrough", key, p50),
@@ -445,13 +450,12 @@ fn split_cpu(ix: &Index<'_>) -> Vec<Check> {
             times,
         ));
         if let Some(v) = ratio("proxied", &scenario) {
-            out.push(Check {
-                what: format!(
+            out.push(reference(
+                &format!(
                     "floor: serve behind a proxy with no logic, {conns}, non-streaming, small: CPU per request × serve's"
                 ),
-                measured: times(v),
-                verdict: "(reference)",
-            });
+                times(v),
+            ));
         }
     }
     out

@@ -104,6 +104,8 @@ pub struct Estimator<'a> {
     texts: Vec<Vec<&'a str>>,
     roles: Vec<&'a str>,
     tools_text: Option<String>,
+    /// Bytes of all that text (what the count costs are measured per).
+    content_bytes: usize,
     /// Content count per distinct counter (by pointer), computed on first use.
     content_cache: Vec<(usize, Content)>,
     /// Count exact tokenizers' prompts exactly at once, however long.
@@ -150,11 +152,14 @@ impl<'a> Estimator<'a> {
             // A text completion is sent as it is: no chat template around it.
             roles.clear();
         }
+        let content_bytes = texts.iter().flatten().map(|t| t.len()).sum::<usize>()
+            + tools_text.as_ref().map_or(0, String::len);
         Estimator {
             state,
             texts,
             roles,
             tools_text,
+            content_bytes,
             content_cache: Vec::new(),
             always_exact: false,
             exact: Vec::new(),
@@ -172,7 +177,7 @@ impl<'a> Estimator<'a> {
             return c;
         }
         let c = if counter.is_exact() {
-            let bytes = self.content_bytes();
+            let bytes = self.content_bytes;
             if self.always_exact || bytes < EXACT_BELOW_BYTES || !crate::count_cost::range_first() {
                 self.exact_content(counter)
             } else {
@@ -216,12 +221,8 @@ impl<'a> Estimator<'a> {
             .chain(self.tools_text.as_deref())
     }
 
-    fn content_bytes(&self) -> usize {
-        self.all_texts().map(str::len).sum()
-    }
-
     fn exact_content(&self, counter: &Arc<dyn TokenCounter>) -> Content {
-        let bytes = self.content_bytes();
+        let bytes = self.content_bytes;
         let started = (bytes >= EXACT_BELOW_BYTES).then(std::time::Instant::now);
         let c = self
             .all_texts()

@@ -167,7 +167,6 @@ enum Command {
     },
 }
 
-/// The OpenTelemetry `service.name` of each subcommand (`None`: no logs or traces at all).
 /// The runtime's worker threads when `--worker-threads` is not given: one for a split-mode
 /// service, else Tokio's default (one per core).
 fn default_worker_threads(command: &Command) -> Option<usize> {
@@ -180,6 +179,7 @@ fn default_worker_threads(command: &Command) -> Option<usize> {
     }
 }
 
+/// The OpenTelemetry `service.name` of each subcommand (`None`: no logs or traces at all).
 fn service_name(command: &Command) -> Option<&'static str> {
     match command {
         Command::Serve { .. } | Command::Demo { .. } => Some("switchyard"),

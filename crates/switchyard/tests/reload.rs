@@ -87,6 +87,17 @@ async fn serve(path: &Path) -> Running {
     }
 }
 
+/// `serve` on [`v1`] written to a new directory's `config.yaml`, the file watched.
+async fn serve_v1_watched() -> (SimHandle, tempfile::TempDir, std::path::PathBuf, Running) {
+    let sim = common::reference_ollama().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, v1(&sim)).unwrap();
+    let sy = serve(&path).await;
+    sy.reloader.watch_file(&path).unwrap();
+    (sim, dir, path, sy)
+}
+
 async fn status(http: &reqwest::Client, base: &str) -> Value {
     http.get(format!("{base}/admin/reload"))
         .bearer_auth(KEY)
@@ -221,12 +232,7 @@ fn stall_old(sim: &SimHandle) {
 #[tokio::test]
 async fn serve_reloads_on_file_change_streams_finish_on_their_config_and_invalid_files_change_nothing()
  {
-    let sim = common::reference_ollama().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, v1(&sim)).unwrap();
-    let sy = serve(&path).await;
-    sy.reloader.watch_file(&path).unwrap();
+    let (sim, _dir, path, sy) = serve_v1_watched().await;
     let http = common::client();
     let base = sy.url("");
     assert_eq!(status(&http, &base).await["generation"], 1);
@@ -398,12 +404,7 @@ async fn a_configmap_style_symlink_swap_is_seen() {
 /// that concern the config file to stop, and these never would.
 #[tokio::test]
 async fn a_change_is_seen_while_other_files_in_the_directory_are_written_all_the_time() {
-    let sim = common::reference_ollama().await;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(&path, v1(&sim)).unwrap();
-    let sy = serve(&path).await;
-    sy.reloader.watch_file(&path).unwrap();
+    let (sim, dir, path, sy) = serve_v1_watched().await;
     let http = common::client();
     let base = sy.url("");
     assert_eq!(served_by(&http, &base).await, "old");
@@ -421,16 +422,6 @@ async fn a_change_is_seen_while_other_files_in_the_directory_are_written_all_the
     wait_generation(&http, &base, 2, false).await;
     assert_eq!(served_by(&http, &base).await, "new");
     writer.abort();
-}
-
-fn sighup(child: &tokio::process::Child) {
-    let pid = child.id().unwrap().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 #[cfg(unix)]
@@ -457,7 +448,7 @@ async fn the_binary_reloads_on_sighup() {
     let base = sy.url("");
     assert_eq!(served_by(&http, &base).await, "old");
     std::fs::write(&path, v2(&sim)).unwrap();
-    sighup(&sy.child);
+    common::signal(&sy.child, "HUP");
     wait_generation(&http, &base, 2, false).await;
     let s = status(&http, &base).await;
     assert_eq!(s["last_reload"]["cause"], "sighup", "{s}");

@@ -454,12 +454,7 @@ async fn no_record_is_lost_when_the_ledger_or_the_router_restarts() {
     for i in 200..220 {
         send(i).await;
     }
-    let pid = router.child.id().unwrap().to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(term.success());
+    common::signal(&router.child, "TERM");
     let status = router.child.wait().await.unwrap();
     assert!(
         status.success(),

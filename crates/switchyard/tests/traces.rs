@@ -312,15 +312,10 @@ async fn one_request_is_one_trace_across_gateway_router_attempts_and_ledger() {
     assert_eq!(sent[0], format!("00-{CALLER_TRACE}-{}-01", failed.span_id));
     assert_eq!(sent[1], format!("00-{CALLER_TRACE}-{}-01", served.span_id));
 
-    // Each service, exporter configured, stops cleanly on SIGTERM (its last spans flushed on the
-    // way out, with a one-thread runtime that only runs inside a `block_on`).
+    // Each service, exporter configured, stops cleanly on SIGTERM: the exporter's shutdown
+    // runs at exit, when a one-thread runtime only runs inside a `block_on`.
     for mut service in [gateway, router, ledger] {
-        let pid = service.child.id().unwrap().to_string();
-        let term = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(term.success());
+        common::signal(&service.child, "TERM");
         let status = service.child.wait().await.unwrap();
         assert!(status.success(), "exit on SIGTERM: {status}");
     }

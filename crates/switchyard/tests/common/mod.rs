@@ -145,6 +145,16 @@ pub async fn spawn_switchyard_env(args: &[&str], envs: &[(&str, &str)]) -> Proc 
     Proc { addr, child }
 }
 
+/// Sends the signal `name` (`TERM`, `HUP`) to `child` with `kill`.
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
 /// A user message of about `n` tokens (short words: one token each in every tokenizer involved).
 pub fn words(n: usize) -> String {
     const W: [&str; 8] = ["the", "cat", "sat", "on", "a", "mat", "and", "ran"];
